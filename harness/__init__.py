@@ -1,0 +1,3 @@
+"""harness: recurrent neural networks against hidden Markov models on sequence tasks."""
+
+__version__ = "0.1.0"

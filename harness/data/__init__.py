@@ -1,0 +1,1 @@
+"""Where data comes from: readers, named data sets and generators. No task logic, no models."""

@@ -1,0 +1,150 @@
+"""Readers for tagged corpora: CoNLL-U (via the ``conllu`` package) and two-column ``word<TAB>tag``.
+
+A corpus is a ``TaggedCorpus``: parallel lists of word sequences and tag sequences. Malformed
+input raises ``DataError`` naming ``file:line``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import conllu
+
+from harness.errors import DataError
+
+TAG_COLUMNS = {"upos": "upos", "xpos": "xpos"}
+N_CONLLU_COLUMNS = 10
+
+
+@dataclass
+class TaggedCorpus:
+    """Sentences as word lists with one tag per word."""
+
+    words: list[list[str]]
+    tags: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(len(s) for s in self.words)
+
+    def subset(self, idx) -> "TaggedCorpus":
+        return TaggedCorpus([self.words[i] for i in idx], [self.tags[i] for i in idx])
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist", "check task.path or run the download command")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file {path} is empty", "point task.path at a non-empty file")
+
+
+def _conllu_blocks(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (first line number, text) per sentence block, checking the column count of every token line."""
+    lines: list[str] = []
+    start = 1
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            stripped = line.rstrip("\n")
+            if not stripped.strip():
+                if lines:
+                    yield start, "\n".join(lines) + "\n\n"
+                    lines = []
+                continue
+            if not lines:
+                start = lineno
+            if not stripped.startswith("#"):
+                n = len(stripped.split("\t"))
+                if n != N_CONLLU_COLUMNS:
+                    raise DataError(
+                        f"{path}:{lineno}: expected {N_CONLLU_COLUMNS} tab-separated CoNLL-U columns, got {n}",
+                        "fix or remove that line",
+                    )
+            lines.append(stripped)
+    if lines:
+        yield start, "\n".join(lines) + "\n\n"
+
+
+def read_conllu(path: str | Path, tagset: str = "upos") -> TaggedCorpus:
+    """Read a CoNLL-U file; multiword-token ranges (``3-4``) and empty nodes (``5.1``) are skipped."""
+    path = Path(path)
+    if tagset not in TAG_COLUMNS:
+        raise DataError(f"unknown tag column {tagset!r}", f"set task.tagset to one of {sorted(TAG_COLUMNS)}")
+    _check_file(path)
+    column = TAG_COLUMNS[tagset]
+    words: list[list[str]] = []
+    tags: list[list[str]] = []
+    for start, block in _conllu_blocks(path):
+        try:
+            (sentence,) = conllu.parse(block)
+        except Exception as exc:  # conllu raises several types; all mean a malformed block
+            raise DataError(f"{path}:{start}: malformed CoNLL-U sentence ({exc})", "fix that sentence") from None
+        ws, ts = [], []
+        for token in sentence:
+            if not isinstance(token["id"], int):  # (3, '-', 4) ranges and (5, '.', 1) empty nodes
+                continue
+            tag = token[column]
+            if tag is None:
+                raise DataError(
+                    f"{path}:{start}: word {token['form']!r} has no {tagset.upper()} tag",
+                    "choose another task.tagset or fix the file",
+                )
+            ws.append(token["form"])
+            ts.append(tag)
+        if ws:
+            words.append(ws)
+            tags.append(ts)
+    if not words:
+        raise DataError(f"{path} holds no sentences", "point task.path at a CoNLL-U treebank")
+    return TaggedCorpus(words, tags)
+
+
+def read_two_column(path: str | Path) -> TaggedCorpus:
+    """Read ``word<TAB>tag`` lines, one token a line, sentences separated by blank lines."""
+    path = Path(path)
+    _check_file(path)
+    words: list[list[str]] = []
+    tags: list[list[str]] = []
+    ws: list[str] = []
+    ts: list[str] = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                if ws:
+                    words.append(ws)
+                    tags.append(ts)
+                    ws, ts = [], []
+                continue
+            fields = line.split("\t")
+            if len(fields) != 2 or not fields[0] or not fields[1]:
+                raise DataError(
+                    f"{path}:{lineno}: expected 'word<TAB>tag', got {len(fields)} column(s)", "fix that line"
+                )
+            ws.append(fields[0])
+            ts.append(fields[1])
+    if ws:
+        words.append(ws)
+        tags.append(ts)
+    if not words:
+        raise DataError(f"{path} holds no sentences", "point task.path at a word<TAB>tag file")
+    return TaggedCorpus(words, tags)
+
+
+def find_split(directory: str | Path, split: str, pattern: str = "*-ud-{split}.conllu") -> Path:
+    """The single file in ``directory`` matching ``pattern`` for ``split`` (train/dev/test)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"data folder {directory} does not exist", "set task.path=<folder with *-ud-train/dev/test.conllu>")
+    matches = sorted(directory.glob(pattern.format(split=split)))
+    if len(matches) != 1:
+        found = "none" if not matches else ", ".join(m.name for m in matches)
+        raise DataError(
+            f"expected one {pattern.format(split=split)} file in {directory}, found {found}",
+            "put exactly one train, dev and test file in the folder",
+        )
+    return matches[0]

@@ -1,0 +1,46 @@
+"""Errors a user can cause and fix: each carries one sentence naming the problem and the fix.
+
+The CLI turns a ``HarnessError`` into one line on stderr and exit status 2; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A problem with the user's input: config, data or environment."""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem if fix is None else f"{problem}; {fix}")
+
+
+class ConfigError(HarnessError):
+    """A config value or combination that cannot work."""
+
+
+class DataError(HarnessError):
+    """A missing, empty or malformed data file or series."""
+
+
+class TrackingError(HarnessError):
+    """The MLflow tracking store cannot be reached or written."""
+
+
+def check_positive(value: int | float, key: str) -> int | float:
+    """Return ``value`` if it is > 0, else raise a ConfigError naming ``key``."""
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {value!r}", f"set {key}=<a number > 0>")
+    return value
+
+
+def check_fraction(value: float, key: str, *, closed_low: bool = True, closed_high: bool = False) -> float:
+    """Return ``value`` if it lies in [0, 1) (bounds configurable), else raise a ConfigError."""
+    low_ok = value >= 0 if closed_low else value > 0
+    high_ok = value <= 1 if closed_high else value < 1
+    if not (low_ok and high_ok):
+        lo = "[" if closed_low else "("
+        hi = "]" if closed_high else ")"
+        raise ConfigError(f"{key} must lie in {lo}0, 1{hi}, got {value!r}", f"set {key} to a fraction")
+    return value

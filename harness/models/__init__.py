@@ -1,0 +1,1 @@
+"""Models: NumPy recurrent networks and hmmlearn hidden Markov models. No tracking, no tasks."""

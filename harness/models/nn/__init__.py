@@ -1,0 +1,1 @@
+"""NumPy building blocks, each a forward/backward pair with an explicit cache."""
