@@ -1,0 +1,289 @@
+"""Task ``timeseries``: many-to-one forecasting of a univariate series, scored in original units.
+
+A sample is a window of ``W`` past values; its target is the value ``h`` (``horizon``) steps
+after the window's last value (the forecast origin ``o``): inputs x[o-W+1 .. o], target x[o+h].
+
+Split: the series of length T is cut chronologically by *target position* into train
+[0, n_train), dev [n_train, n_train+n_dev) and test [n_train+n_dev, T), with n_dev and n_test
+from the fractions. A window's inputs always lie strictly before its target, so dev and test
+windows may read training values (the past) but no window ever reads its own future.
+
+Transforms (``task.transform``), fitted on the training part only:
+    g_t = log x_t (log, log_diff) or x_t (none, diff)
+    z_t = g_t - g_{t-1} (diff, log_diff) or g_t
+    s_t = (z_t - mu) / sigma,  mu and sigma from z over the training part
+Inputs are s over the window. The target is s_{o+h}, or for the differencing transforms the
+h-step change sum_{k=1..h} s_{o+k} (equal to s_{o+1} when h = 1), which inverts as
+g_{o+h} = g_o + sigma * y + h * mu. A log forecast is inverted with exp (a median forecast).
+
+Metrics, all in original units on targets x[t]: rmse, mae and mase = mae / (in-sample naive MAE
+on the training part, lag = the season if one is set, else 1).
+
+Baselines, computed in every run on the same test targets:
+    naive           x̂_{o+h} = x_o  (persistence)
+    seasonal_naive  x̂_{o+h} = x_{o+h-m*ceil(h/m)}  (season m; only when one is known)
+    arima           statsmodels ARIMA(p, d, q) fitted once on train+dev in original units
+                    (constant for d = 0, drift for d = 1), then for each test origin re-applied
+                    without refitting to the history x[0..o] and forecast h steps ahead: it
+                    sees only the past, as the models do.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.data.series import Series, load_series
+from harness.errors import ConfigError, DataError, check_fraction, check_positive
+
+TRANSFORMS = ("none", "log", "diff", "log_diff")
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class Windows:
+    """The samples of one split."""
+
+    X: np.ndarray  # (N, W, 1) float32, scaled/transformed inputs
+    y: np.ndarray  # (N,) float32, scaled/transformed target
+    target_index: np.ndarray  # (N,) int, position of each target in the original series
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, mase_scale: float) -> dict[str, float]:
+    """rmse, mae and mase (= mae / mase_scale) of predictions in original units."""
+    err = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
+    mae = float(np.mean(np.abs(err)))
+    mase = mae / mase_scale if mase_scale > 0 else math.nan  # a training part the naive forecast fits exactly
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": mae, "mase": mase}
+
+
+def naive_mae(x: np.ndarray, lag: int) -> float:
+    """In-sample MAE of the lag-``lag`` naive forecast: mean |x_t - x_{t-lag}|."""
+    return float(np.mean(np.abs(x[lag:] - x[:-lag])))
+
+
+@dataclass
+class TimeSeriesData:
+    """Windows for train/dev/test plus everything needed to score in original units."""
+
+    name: str
+    window: int
+    horizon: int
+    train: Windows
+    dev: Windows
+    test: Windows
+    train_series: np.ndarray  # (T_train,) scaled/transformed training part
+    series: np.ndarray  # (T,) original series, original units
+    time: np.ndarray | None  # (T,) for plots
+    true_states: np.ndarray | None  # (T,) synthetic_regime only
+    season: int | None
+    transform: str
+    cumulative_target: bool  # True for diff transforms: y is the h-step sum of scaled values
+    mu: float
+    sigma: float
+    mase_scale: float  # in-sample naive MAE on the training part
+    arima_order: tuple[int, int, int]
+    n_train: int  # series positions [0, n_train) are the training part
+    n_dev: int
+    _g: np.ndarray = field(repr=False)  # (T,) log x or x
+    _baselines: tuple[dict, dict] | None = field(default=None, repr=False)
+
+    def split(self, split: str) -> Windows:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        return getattr(self, split)
+
+    def to_original(self, split: str, y_scaled: np.ndarray) -> np.ndarray:
+        """Invert scaling and transforms for the targets of ``split``: (N,) -> (N,) original units."""
+        t = self.split(split).target_index  # (N,)
+        y = np.asarray(y_scaled, dtype=np.float64).reshape(-1)
+        if y.shape != t.shape:
+            raise ValueError(f"expected {len(t)} predictions for split {split!r}, got {y.shape}")
+        if self.cumulative_target:
+            g = self._g[t - self.horizon] + self.sigma * y + self.horizon * self.mu
+        else:
+            g = self.sigma * y + self.mu
+        return np.exp(g) if self.transform in ("log", "log_diff") else g
+
+    def score(self, split: str, y_pred_scaled: np.ndarray) -> dict[str, float]:
+        """{"rmse", "mae", "mase"} of scaled predictions for ``split``, in original units."""
+        y_hat = self.to_original(split, y_pred_scaled)
+        return regression_metrics(self.series[self.split(split).target_index], y_hat, self.mase_scale)
+
+    def baseline_predictions(self) -> dict[str, np.ndarray]:
+        """Baseline name -> (N_test,) test predictions in original units."""
+        return dict(self._compute_baselines()[1])
+
+    def baselines(self) -> dict[str, float]:
+        """``baseline_<name>_test_<metric>`` for naive, seasonal_naive (if a season) and arima."""
+        return dict(self._compute_baselines()[0])
+
+    def _compute_baselines(self) -> tuple[dict, dict]:
+        if self._baselines is None:
+            x, h = self.series, self.horizon
+            t = self.test.target_index  # (N,)
+            preds = {"naive": x[t - h]}
+            if self.season:
+                m = self.season
+                preds["seasonal_naive"] = x[t - m * math.ceil(h / m)]
+            preds["arima"] = arima_forecasts(x, self.n_train + self.n_dev, t - h, h, self.arima_order)
+            metrics = {}
+            for name, p in preds.items():
+                for k, v in regression_metrics(x[t], p, self.mase_scale).items():
+                    metrics[f"baseline_{name}_test_{k}"] = v
+            self._baselines = (metrics, preds)
+        return self._baselines
+
+
+def arima_forecasts(x: np.ndarray, n_fit: int, origins: np.ndarray, h: int, order) -> np.ndarray:
+    """Fit ARIMA(order) on x[:n_fit] once; for each origin o forecast x[o+h] from x[0..o] only."""
+    from statsmodels.tsa.arima.model import ARIMA
+
+    p, d, q = order
+    trend = "c" if d == 0 else ("t" if d == 1 else "n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence and frequency chatter from statsmodels
+        try:
+            res = ARIMA(x[:n_fit], order=(p, d, q), trend=trend).fit()
+            # (N,) one forecast per origin, parameters fixed, history cut at the origin
+            return np.array([res.apply(x[: o + 1]).forecast(h)[-1] for o in origins])
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise ConfigError(
+                f"the ARIMA{(p, d, q)} baseline could not be fitted ({exc})", "choose another task.arima_order"
+            ) from None
+
+
+def _n_split(fraction: float, T: int) -> int:
+    return int(math.floor(fraction * T + 0.5))
+
+
+def _min_length(t_min: int, dev_fraction: float, test_fraction: float) -> int:
+    """The shortest series with at least one train, dev and test window."""
+    T = t_min + 1
+    while True:
+        n_dev, n_test = _n_split(dev_fraction, T), _n_split(test_fraction, T)
+        if n_dev >= 1 and n_test >= 1 and T - n_dev - n_test > t_min:
+            return T
+        T += 1
+
+
+def _check_config(cfg) -> tuple[int, int, int]:
+    check_positive(cfg.window, "task.window")
+    check_positive(cfg.horizon, "task.horizon")
+    check_fraction(cfg.dev_fraction, "task.dev_fraction", closed_low=False)
+    check_fraction(cfg.test_fraction, "task.test_fraction", closed_low=False)
+    if cfg.dev_fraction + cfg.test_fraction >= 1:
+        raise ConfigError(
+            f"task.dev_fraction + task.test_fraction = {cfg.dev_fraction + cfg.test_fraction:g} leaves no training part",
+            "make their sum < 1",
+        )
+    if cfg.transform not in TRANSFORMS:
+        raise ConfigError(f"unknown task.transform={cfg.transform!r}", f"choose one of {', '.join(TRANSFORMS)}")
+    if cfg.season is not None and cfg.season < 0:
+        raise ConfigError(f"task.season must be >= 0, got {cfg.season!r}", "set task.season=<period>, 0 for none")
+    order = tuple(cfg.arima_order)
+    if len(order) != 3 or any(int(v) != v or v < 0 for v in order):
+        raise ConfigError(
+            f"task.arima_order must be three non-negative integers [p, d, q], got {list(cfg.arima_order)!r}",
+            "set e.g. task.arima_order=[2,0,1]",
+        )
+    return tuple(int(v) for v in order)
+
+
+def make_timeseries(s: Series, cfg) -> TimeSeriesData:
+    """Windows, splits, train-only scaling and the MASE scale for one loaded series."""
+    order = _check_config(cfg)
+    W, h = int(cfg.window), int(cfg.horizon)
+    x = s.values  # (T,)
+    T = len(x)
+    season = s.season if cfg.season is None else (cfg.season or None)
+    differenced = cfg.transform in ("diff", "log_diff")
+    d0 = 1 if differenced else 0  # first position where z is defined
+    t_min = d0 + W - 1 + h  # first target with a full window
+
+    need = _min_length(t_min, cfg.dev_fraction, cfg.test_fraction)
+    if T < need:
+        raise DataError(
+            f"series {s.name} has {T} points, but task.window={W} + task.horizon={h}"
+            f"{' + 1 for differencing' if differenced else ''} with dev/test fractions"
+            f" {cfg.dev_fraction:g}/{cfg.test_fraction:g} needs at least {need}",
+            "use a smaller task.window or task.horizon, or a longer series",
+        )
+    n_dev, n_test = _n_split(cfg.dev_fraction, T), _n_split(cfg.test_fraction, T)
+    n_train = T - n_dev - n_test
+    if season is not None and n_train <= season:
+        raise ConfigError(
+            f"task.season={season} is not shorter than the training part ({n_train} points)",
+            "use a smaller task.season (0 for none) or a longer series",
+        )
+
+    # g, z, s: the transform chain of the module docstring, each (T,)
+    if cfg.transform in ("log", "log_diff"):
+        if (x <= 0).any():
+            i = int(np.flatnonzero(x <= 0)[0])
+            raise DataError(
+                f"task.transform={cfg.transform} needs positive values, but {s.name} has {x[i]:g} at position {i}",
+                "use task.transform=none or diff",
+            )
+        g = np.log(x)
+    else:
+        g = x.copy()
+    z = np.full(T, np.nan)
+    z[d0:] = np.diff(g) if differenced else g
+    z_train = z[d0:n_train]
+    mu, sigma = float(z_train.mean()), float(z_train.std())
+    if not sigma > 0:
+        raise DataError(f"the training part of {s.name} is constant after task.transform={cfg.transform}", "use a series that varies")
+    sc = (z - mu) / sigma  # (T,), NaN before d0
+    cs = np.concatenate([[0.0], np.cumsum(np.nan_to_num(sc[1:]))])  # (T,) running sum, for h-step changes
+
+    def windows(lo: int, hi: int) -> Windows:
+        t = np.arange(max(lo, t_min), hi)  # (N,) target positions
+        o = t - h  # (N,) forecast origins
+        idx = o[:, None] + np.arange(-W + 1, 1)[None, :]  # (N, W) input positions, all <= o < t
+        y = cs[t] - cs[o] if differenced else sc[t]
+        return Windows(sc[idx][..., None].astype(np.float32), y.astype(np.float32), t)
+
+    mase_lag = season or 1
+    return TimeSeriesData(
+        name=s.name,
+        window=W,
+        horizon=h,
+        train=windows(0, n_train),
+        dev=windows(n_train, n_train + n_dev),
+        test=windows(n_train + n_dev, T),
+        train_series=sc[d0:n_train].astype(np.float32),
+        series=x,
+        time=s.time,
+        true_states=s.true_states,
+        season=season,
+        transform=cfg.transform,
+        cumulative_target=differenced,
+        mu=mu,
+        sigma=sigma,
+        mase_scale=naive_mae(x[:n_train], mase_lag),
+        arima_order=order,
+        n_train=n_train,
+        n_dev=n_dev,
+        _g=g,
+    )
+
+
+def load_timeseries(cfg, seed: int) -> TimeSeriesData:
+    """Load ``cfg.dataset`` and cut it into scaled windows (see the module docstring)."""
+    s = load_series(
+        cfg.dataset,
+        path=cfg.path,
+        value_column=cfg.value_column,
+        time_column=cfg.time_column,
+        missing=cfg.missing,
+        n_points=cfg.n_points,
+        seed=seed,
+    )
+    return make_timeseries(s, cfg)
