@@ -1,0 +1,600 @@
+"""Recurrent layers in NumPy: vanilla RNN, LSTM and GRU; stacked, optionally bidirectional, masked.
+
+Dimension letters: T time steps, N batch, D input features, H hidden units, G gates per cell
+(1 rnn, 4 lstm, 3 gru), L stacked layers. Everything is time-major: x (T, N, D), mask (T, N).
+
+Equations and parameters are exactly those of ``torch.nn.RNN/LSTM/GRU`` (so weights convert both
+ways by name): ``weight_ih_l{k}`` (G*H, D_k), ``weight_hh_l{k}`` (G*H, H), ``bias_ih_l{k}``,
+``bias_hh_l{k}`` (G*H,), plus ``..._reverse`` for the backward direction.
+
+    rnn:  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),  act = tanh | relu
+    lstm: [i, f, g, o] = [sig, sig, tanh, sig](W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+          c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)
+    gru:  [r, z] = sig(W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t-1} + b_h{r,z})
+          n_t = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))
+          h_t = (1 - z) * n_t + z * h_{t-1}
+
+Masks. Each sequence is left-aligned (real steps first, padding at the end). Internally the batch
+is sorted by length (longest first), so at step t only a prefix of ``b_t`` rows is active: the
+forward direction reads steps 0..L_n-1 and the reverse direction starts at each sequence's own
+last real step L_n-1, exactly like torch packed sequences. Padding never enters a real output or
+gradient, costs no recurrent arithmetic, and outputs are zero at padded steps.
+
+Speed. Per direction: the input projections of all steps are one GEMM; each step is one GEMM
+(b_t, H) x (H, G*H) on the fused gate matrix plus a few in-place array ops on the prefix; the
+weight gradients are one GEMM each after the loop, over the stacked per-step gate gradients.
+Sigmoid is computed as 0.5 * tanh(0.5 a) + 0.5, which never overflows (numerically stable).
+
+Initialisation (documented choice, not torch's uniform(+-1/sqrt(H))): each H x H gate block of
+``weight_hh`` is an independent random orthogonal matrix; each gate block of ``weight_ih`` is
+Glorot/Xavier-uniform, U(-a, a) with a = sqrt(6 / (D_k + H)); all biases are zero except the LSTM
+forget gate, whose ``bias_ih`` block is 1 (``bias_hh`` stays 0, so the effective forget bias
+b_ih + b_hh is 1).
+
+Truncated BPTT. Split a long batch into chunks of k steps; run ``forward`` on each chunk with
+``state0`` = the previous chunk's ``stateT`` (treated as a constant: ``backward``'s ``dstate0`` is
+simply not passed further back). The forward outputs equal one full forward exactly; the
+gradients are biased: every dependency longer than the chunk boundary is cut, so the model is
+never taught to use information from more than k steps back through the recurrence (only via the
+carried state's value). Sequences that ended in an earlier chunk may have length 0 in later
+chunks (their state passes through unchanged). Only unidirectional layers make sense here; a
+bidirectional layer's reverse direction would see only its own chunk.
+
+Vanishing gradients. ``hidden_grad_norms`` gives ||dL_T/dh_t|| for every step t of layer 0 when
+only each sequence's last real output carries a gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.errors import ConfigError, DataError
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+NONLINEARITIES = ("tanh", "relu")
+
+
+def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Logistic function, stable for any input: sigma(a) = 0.5 * tanh(0.5 a) + 0.5."""
+    out = np.multiply(a, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A random (n, n) orthogonal matrix (QR of a Gaussian, signs fixed so it is Haar-distributed)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def param_names(layer: int, reverse: bool) -> tuple[str, str, str, str]:
+    """torch names (weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction."""
+    sfx = f"_l{layer}" + ("_reverse" if reverse else "")
+    return (f"weight_ih{sfx}", f"weight_hh{sfx}", f"bias_ih{sfx}", f"bias_hh{sfx}")
+
+
+class Recurrent:
+    """Stacked, optionally bidirectional RNN/LSTM/GRU with torch.nn.RNN/LSTM/GRU-named parameters.
+
+    ``params`` holds the arrays (dtype ``dtype``: float32 to train, float64 for checks); an
+    optimiser may update them in place or replace the dict entries. See the module docstring for
+    equations, masks, initialisation and truncated BPTT.
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        nonlinearity: str = "tanh",
+        dropout: float = 0.0,
+        rng: np.random.Generator | None = None,
+        dtype=np.float32,
+    ):
+        if cell not in GATES:
+            raise ConfigError(f"unknown recurrent cell {cell!r}", f"choose one of {sorted(GATES)}")
+        if nonlinearity not in NONLINEARITIES:
+            raise ConfigError(
+                f"unknown nonlinearity {nonlinearity!r}", f"choose one of {list(NONLINEARITIES)} (rnn only)"
+            )
+        for key, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if int(value) != value or value < 1:
+                raise ConfigError(f"{key} must be a positive integer, got {value!r}", f"set {key} >= 1")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got {dropout!r}", "set dropout to a fraction below 1")
+        self.cell = cell
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.bidirectional = bool(bidirectional)
+        self.nonlinearity = nonlinearity
+        self.dropout = float(dropout)
+        self.dtype = np.dtype(dtype)
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.params: dict[str, np.ndarray] = {}
+        self._init_params(self.rng)
+
+    # ------------------------------------------------------------------ construction
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size * self.num_directions
+
+    def _init_params(self, rng: np.random.Generator) -> None:
+        G, H = GATES[self.cell], self.hidden_size
+        for layer in range(self.num_layers):
+            d_in = self.input_size if layer == 0 else self.output_size
+            for reverse in range(self.num_directions):
+                w_ih, w_hh, b_ih, b_hh = param_names(layer, bool(reverse))
+                a = np.sqrt(6.0 / (d_in + H))
+                self.params[w_ih] = rng.uniform(-a, a, (G * H, d_in)).astype(self.dtype)  # (G*H, D_k)
+                self.params[w_hh] = np.concatenate([orthogonal(rng, H) for _ in range(G)]).astype(self.dtype)
+                self.params[b_ih] = np.zeros(G * H, self.dtype)
+                self.params[b_hh] = np.zeros(G * H, self.dtype)
+                if self.cell == "lstm":
+                    self.params[b_ih][H : 2 * H] = 1.0  # forget gate
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Parameter name -> shape, in torch's state_dict order."""
+        G, H = GATES[self.cell], self.hidden_size
+        shapes = {}
+        for layer in range(self.num_layers):
+            d_in = self.input_size if layer == 0 else self.output_size
+            for reverse in range(self.num_directions):
+                w_ih, w_hh, b_ih, b_hh = param_names(layer, bool(reverse))
+                shapes.update({w_ih: (G * H, d_in), w_hh: (G * H, H), b_ih: (G * H,), b_hh: (G * H,)})
+        return shapes
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters under torch's names."""
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def load_state_dict(self, d) -> None:
+        """Load arrays named and shaped like torch's state_dict (cast to this layer's dtype)."""
+        shapes = self.expected_shapes()
+        missing = [k for k in shapes if k not in d]
+        extra = [k for k in d if k not in shapes]
+        if missing or extra:
+            raise ConfigError(
+                f"state dict does not fit this {self.cell} layer: missing {missing}, unexpected {extra}",
+                "build the layer with the same cell, num_layers and bidirectional as the weights",
+            )
+        for k, shape in shapes.items():
+            if tuple(np.shape(d[k])) != shape:
+                raise ConfigError(
+                    f"state dict entry {k} has shape {tuple(np.shape(d[k]))}, expected {shape}",
+                    "build the layer with the same input_size and hidden_size as the weights",
+                )
+        self.params = {k: np.array(d[k], dtype=self.dtype) for k in shapes}
+
+    @classmethod
+    def from_state_dict(cls, d, cell: str, nonlinearity: str = "tanh", dropout: float = 0.0, dtype=None, rng=None):
+        """Build a layer whose sizes are read from a torch-style dict of arrays, and load it."""
+        if "weight_hh_l0" not in d or "weight_ih_l0" not in d:
+            raise ConfigError("state dict has no weight_ih_l0/weight_hh_l0", "pass a torch RNN/LSTM/GRU state_dict")
+        if cell not in GATES:
+            raise ConfigError(f"unknown recurrent cell {cell!r}", f"choose one of {sorted(GATES)}")
+        gh, hidden = np.shape(d["weight_hh_l0"])
+        if gh != GATES[cell] * hidden:
+            raise ConfigError(
+                f"weight_hh_l0 has {gh} rows, a {cell} with hidden size {hidden} needs {GATES[cell] * hidden}",
+                "pass the cell type the weights were trained with",
+            )
+        num_layers = 1 + max(int(k.split("_l")[1].split("_")[0]) for k in d if k.startswith("weight_ih_l"))
+        layer = cls(
+            cell,
+            np.shape(d["weight_ih_l0"])[1],
+            hidden,
+            num_layers=num_layers,
+            bidirectional="weight_ih_l0_reverse" in d,
+            nonlinearity=nonlinearity,
+            dropout=dropout,
+            rng=rng,
+            dtype=np.asarray(d["weight_hh_l0"]).dtype if dtype is None else dtype,
+        )
+        layer.load_state_dict(d)
+        return layer
+
+    # ------------------------------------------------------------------ checks
+    def _check_inputs(self, x, mask):
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise DataError(
+                f"recurrent input must have shape (T, N, {self.input_size}), got {x.shape}",
+                "pass time-major inputs (steps, batch, features)",
+            )
+        T, N, _ = x.shape
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (T, N):
+            raise DataError(f"mask must have shape {(T, N)}, got {mask.shape}", "pass one bool per (step, sequence)")
+        lengths = mask.sum(0)
+        if not np.array_equal(mask, np.arange(T)[:, None] < lengths[None, :]):
+            raise DataError(
+                "mask is not left-aligned (a False before a True in some sequence)",
+                "put each sequence's real steps first and its padding at the end",
+            )
+        return x, lengths
+
+    def _check_state(self, state, N, name):
+        shape = (self.num_layers * self.num_directions, N, self.hidden_size)
+        parts = state if self.cell == "lstm" else (state,)
+        if self.cell == "lstm" and (not isinstance(state, (tuple, list)) or len(state) != 2):
+            raise DataError(f"{name} of an lstm must be a pair (h, c)", f"pass ({name}_h, {name}_c)")
+        out = []
+        for s in parts:
+            s = np.asarray(s, dtype=self.dtype)
+            if s.shape != shape:
+                raise DataError(f"{name} must have shape {shape}, got {s.shape}", "use torch's (L*dirs, N, H) layout")
+            out.append(s)
+        return out
+
+    # ------------------------------------------------------------------ forward / backward
+    def forward(self, x, mask, state0=None, train=False, rng=None):
+        """Run the stack over a padded batch.
+
+        Inputs: x (T, N, D); mask (T, N) bool, left-aligned; state0 like torch's h_0 (L*dirs, N, H),
+        or (h_0, c_0) for lstm, None = zeros; train enables dropout between layers (rng or self.rng).
+        Returns (y (T, N, H*dirs), zero at padding, read-only; stateT like torch's h_n [/ c_n]:
+        forward direction at each sequence's own last real step, reverse after reading step 0;
+        cache for backward).
+        """
+        x, lengths = self._check_inputs(x, mask)
+        T, N, _ = x.shape
+        H, dirs = self.hidden_size, self.num_directions
+        order = np.argsort(-lengths, kind="stable")  # longest first
+        sorted_ = bool(np.all(order == np.arange(N)))
+        if not sorted_:
+            x, lengths = x[:, order], lengths[order]
+        bs = [int(b) for b in (lengths[None, :] > np.arange(T)[:, None]).sum(1)]  # active prefix per step
+        n_states = 2 if self.cell == "lstm" else 1
+        if state0 is None:
+            s0 = [None] * n_states
+        else:
+            s0 = self._check_state(state0, N, "state0")
+            if not sorted_:
+                s0 = [s[:, order] for s in s0]
+        rng = rng if rng is not None else self.rng
+        p = self.dropout if train else 0.0
+
+        layers, h_n = [], [np.zeros((self.num_layers * dirs, N, H), self.dtype) for _ in range(n_states)]
+        inp = x
+        for layer in range(self.num_layers):
+            if layer > 0 and p > 0.0:
+                keep = (rng.random(inp.shape) >= p).astype(self.dtype) / (1.0 - p)  # (T, N, H*dirs)
+                inp = inp * keep
+            else:
+                keep = None
+            outs, dcaches = [], []
+            for d in range(dirs):
+                k = layer * dirs + d
+                init = [None if s is None else s[k] for s in s0]
+                out, dc = self._direction_forward(inp, layer, bool(d), lengths, bs, init)
+                outs.append(out)
+                dcaches.append(dc)
+                for j, s in enumerate(dc["final"]):
+                    h_n[j][k] = s
+            if dirs == 1:
+                y = outs[0]
+            else:
+                y = np.concatenate(outs, axis=2)  # (T, N, 2H)
+                if s0[0] is not None:
+                    y[~(np.arange(T)[:, None] < lengths[None, :])] = 0.0  # placed reverse h0 sits at padding
+            layers.append({"x": inp, "keep": keep, "dirs": dcaches})
+            inp = y
+        cache = {"layers": layers, "lengths": lengths, "bs": bs, "order": None if sorted_ else order, "shape": x.shape}
+        if not sorted_:
+            inv = np.argsort(order)
+            y = y[:, inv]
+            h_n = [s[:, inv] for s in h_n]
+        y = y.view()
+        y.flags.writeable = False
+        stateT = tuple(h_n) if self.cell == "lstm" else h_n[0]
+        return y, stateT, cache
+
+    def backward(self, dy, cache, dstateT=None, _record=None):
+        """Backpropagate through time.
+
+        Inputs: dy (T, N, H*dirs) gradient of the loss w.r.t. y (ignored at padding); cache from
+        forward; dstateT gradient w.r.t. stateT (same structure, None = zeros).
+        Returns (dx (T, N, D), grads {name: array like params}, dstate0 like state0).
+        """
+        T, N, _ = cache["shape"]
+        H, dirs = self.hidden_size, self.num_directions
+        order = cache["order"]
+        dy = np.asarray(dy, dtype=self.dtype)
+        if dy.shape != (T, N, self.output_size):
+            raise DataError(f"dy must have shape {(T, N, self.output_size)}, got {dy.shape}", "pass dL/dy of forward's y")
+        n_states = 2 if self.cell == "lstm" else 1
+        if dstateT is None:
+            dsT = [np.zeros((self.num_layers * dirs, N, H), self.dtype) for _ in range(n_states)]
+        else:
+            dsT = self._check_state(dstateT, N, "dstateT")
+        if order is not None:
+            dy = dy[:, order]
+            dsT = [s[:, order] for s in dsT]
+        ds0 = [np.zeros_like(s) for s in dsT]
+        grads = {}
+        lengths, bs = cache["lengths"], cache["bs"]
+        for layer in reversed(range(self.num_layers)):
+            lc = cache["layers"][layer]
+            inp = lc["x"]
+            x2 = inp.reshape(T * N, -1)  # (T*N, D_k)
+            dx2 = None
+            for d in range(dirs):
+                k = layer * dirs + d
+                dyd = dy[:, :, d * H : (d + 1) * H]  # (T, N, H)
+                rec = _record if (layer == 0 and d == 0) else None
+                da2, dah2, hprev2, ds = self._direction_backward(
+                    dyd, lc["dirs"][d], layer, bool(d), lengths, bs, [s[k] for s in dsT], rec
+                )
+                for j, s in enumerate(ds):
+                    ds0[j][k] = s
+                w_ih, w_hh, b_ih, b_hh = param_names(layer, bool(d))
+                grads[w_ih] = da2.T @ x2  # (G*H, D_k)
+                grads[w_hh] = dah2.T @ hprev2  # (G*H, H)
+                grads[b_ih] = da2.sum(0)
+                grads[b_hh] = grads[b_ih].copy() if dah2 is da2 else dah2.sum(0)
+                dxd = da2 @ self.params[w_ih]  # (T*N, D_k)
+                if dx2 is None:
+                    dx2 = dxd
+                else:
+                    dx2 += dxd
+            dx = dx2.reshape(T, N, -1)
+            if lc["keep"] is not None:
+                dx *= lc["keep"]
+            dy = dx
+        if order is not None:
+            inv = np.argsort(order)
+            dx = dx[:, inv]
+            ds0 = [s[:, inv] for s in ds0]
+        dstate0 = tuple(ds0) if self.cell == "lstm" else ds0[0]
+        return dx, grads, dstate0
+
+    # ------------------------------------------------------------------ one direction
+    def _direction_forward(self, inp, layer, reverse, lengths, bs, init):
+        """One direction of one layer over the length-sorted batch.
+
+        Buffers are indexed by "slot": step t writes slot t+1 and reads slot t (forward) or t+2
+        (reverse); the initial state sits in slot 0 (forward) or slot L_n+1 (reverse).
+        Returns (y (T, N, H) zero at padding, direction cache).
+        """
+        T, N, _ = inp.shape
+        H, G, cell = self.hidden_size, GATES[self.cell], self.cell
+        w_ih, w_hh, b_ih, b_hh = (self.params[n] for n in param_names(layer, reverse))
+        bias = b_ih + b_hh if cell != "gru" else b_ih + np.concatenate([b_hh[: 2 * H], np.zeros(H, self.dtype)])
+        xp = inp.reshape(T * N, -1) @ w_ih.T  # (T*N, G*H): all input projections in one GEMM
+        xp += bias
+        xp = xp.reshape(T, N, G * H)
+        w_t = w_hh.T  # (H, G*H)
+        cols = np.arange(N)
+        hb = np.zeros((T + 2, N, H), self.dtype)  # slots of h
+        h0, c0 = (init + [None])[:2]
+        if h0 is not None:
+            if reverse:
+                hb[lengths + 1, cols] = h0
+            else:
+                hb[0] = h0
+        dc = {"xp": xp, "hb": hb}
+        steps = range(T - 1, -1, -1) if reverse else range(T)
+        off = 2 if reverse else 0
+        if cell == "rnn":
+            act = np.tanh if self.nonlinearity == "tanh" else _relu
+            for t in steps:
+                b = bs[t]
+                if b == 0:
+                    continue
+                hw = hb[t + 1, :b]
+                np.matmul(hb[t + off, :b], w_t, out=hw)
+                hw += xp[t, :b]
+                act(hw, out=hw)
+        elif cell == "lstm":
+            cb = np.zeros((T + 2, N, H), self.dtype)  # slots of c
+            if c0 is not None:
+                if reverse:
+                    cb[lengths + 1, cols] = c0
+                else:
+                    cb[0] = c0
+            tc = np.zeros((T, N, H), self.dtype)  # tanh(c_t)
+            scale, shift = _lstm_scale(H, self.dtype)
+            scr = np.empty((N, G * H), self.dtype)
+            for t in steps:
+                b = bs[t]
+                if b == 0:
+                    continue
+                a = xp[t, :b]  # (b, 4H) pre-activations -> activations i f g o, in place
+                a += np.matmul(hb[t + off, :b], w_t, out=scr[:b])
+                a *= scale
+                np.tanh(a, out=a)
+                a *= scale
+                a += shift
+                c = cb[t + 1, :b]
+                np.multiply(a[:, H : 2 * H], cb[t + off, :b], out=c)
+                c += a[:, :H] * a[:, 2 * H : 3 * H]
+                th = np.tanh(c, out=tc[t, :b])
+                np.multiply(a[:, 3 * H :], th, out=hb[t + 1, :b])
+            dc.update(cb=cb, tc=tc)
+        else:  # gru
+            b_hn = b_hh[2 * H :]
+            hn = np.zeros((T, N, H), self.dtype)  # W_hn h_{t-1} + b_hn
+            scr = np.empty((N, G * H), self.dtype)
+            for t in steps:
+                b = bs[t]
+                if b == 0:
+                    continue
+                a = xp[t, :b]  # (b, 3H) -> r z n, in place
+                hp = hb[t + off, :b]
+                s = np.matmul(hp, w_t, out=scr[:b])
+                rz = a[:, : 2 * H]
+                rz += s[:, : 2 * H]
+                sigmoid(rz, out=rz)
+                hnt = np.add(s[:, 2 * H :], b_hn, out=hn[t, :b])
+                n = a[:, 2 * H :]
+                n += rz[:, :H] * hnt
+                np.tanh(n, out=n)
+                hw = np.subtract(hp, n, out=hb[t + 1, :b])
+                hw *= rz[:, H:]
+                hw += n
+            dc.update(hn=hn)
+        if reverse:
+            final = [hb[1]] + ([cb[1]] if cell == "lstm" else [])
+        else:
+            final = [hb[lengths, cols]] + ([cb[lengths, cols]] if cell == "lstm" else [])
+        dc["final"] = [f.copy() for f in final]
+        return hb[1 : T + 1], dc
+
+    def _direction_backward(self, dyd, dc, layer, reverse, lengths, bs, dfinal, record):
+        """Backward of one direction. Returns (dA_x (T*N, G*H), dA_h (T*N, G*H), h_prev (T*N, H), dstate0)."""
+        T, N, H = dyd.shape
+        G, cell = GATES[self.cell], self.cell
+        w_hh = self.params[param_names(layer, reverse)[1]]  # (G*H, H)
+        xp, hb = dc["xp"], dc["hb"]
+        off = 2 if reverse else 0
+        steps = range(T) if reverse else range(T - 1, -1, -1)
+        da = np.zeros((T, N, G * H), self.dtype)  # dL/d(pre-activations), zero at padding
+        dh = np.array(dfinal[0], dtype=self.dtype)  # (N, H) running dL/dh
+        dah = da
+        if cell == "rnn":
+            relu = self.nonlinearity == "relu"
+            for t in steps:
+                b = bs[t]
+                if b == 0:
+                    continue
+                dhb = dh[:b]
+                dhb += dyd[t, :b]
+                if record is not None:
+                    record[t, :b] = np.sqrt(np.einsum("nh,nh->n", dhb, dhb))
+                hw = hb[t + 1, :b]
+                dat = da[t, :b]
+                if relu:
+                    np.multiply(dhb, hw > 0, out=dat)
+                else:
+                    np.multiply(hw, hw, out=dat)
+                    np.subtract(1.0, dat, out=dat)
+                    dat *= dhb
+                np.matmul(dat, w_hh, out=dhb)
+            ds = [dh]
+        elif cell == "lstm":
+            cb, tc = dc["cb"], dc["tc"]
+            dcs = np.array(dfinal[1], dtype=self.dtype)  # (N, H) running dL/dc
+            scale, shift = _lstm_scale(H, self.dtype)
+            scale2 = scale * scale
+            tmp = np.empty((N, H), self.dtype)
+            dact = np.empty((N, G * H), self.dtype)
+            for t in steps:
+                b = bs[t]
+                if b == 0:
+                    continue
+                a = xp[t, :b]  # activated gates i f g o (b, 4H)
+                th = tc[t, :b]
+                dhb = dh[:b]
+                dhb += dyd[t, :b]
+                if record is not None:
+                    record[t, :b] = np.sqrt(np.einsum("nh,nh->n", dhb, dhb))
+                dcb = dcs[:b]
+                tb = np.multiply(th, th, out=tmp[:b])  # dc += dh * o * (1 - tanh(c)^2)
+                np.subtract(1.0, tb, out=tb)
+                tb *= a[:, 3 * H :]
+                tb *= dhb
+                dcb += tb
+                dat = da[t, :b]
+                np.multiply(dcb, a[:, 2 * H : 3 * H], out=dat[:, :H])  # into i
+                np.multiply(dcb, cb[t + off, :b], out=dat[:, H : 2 * H])  # into f
+                np.multiply(dcb, a[:, :H], out=dat[:, 2 * H : 3 * H])  # into g
+                np.multiply(dhb, th, out=dat[:, 3 * H :])  # into o
+                d = np.subtract(a, shift, out=dact[:b])  # activation derivative s^2 - (act - shift)^2
+                d *= d
+                np.subtract(scale2, d, out=d)
+                dat *= d
+                dcb *= a[:, H : 2 * H]  # dc_{t-1} = dc * f
+                np.matmul(dat, w_hh, out=dhb)
+            ds = [dh, dcs]
+        else:  # gru
+            hn = dc["hn"]
+            dah = np.zeros((T, N, G * H), self.dtype)  # hidden-side pre-activation grads (n block * r)
+            tmp = np.empty((N, H), self.dtype)
+            dact = np.empty((N, 2 * H), self.dtype)
+            for t in steps:
+                b = bs[t]
+                if b == 0:
+                    continue
+                a = xp[t, :b]  # r z n (b, 3H)
+                r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+                hp = hb[t + off, :b]
+                dhb = dh[:b]
+                dhb += dyd[t, :b]
+                if record is not None:
+                    record[t, :b] = np.sqrt(np.einsum("nh,nh->n", dhb, dhb))
+                dat = da[t, :b]
+                dan = np.multiply(n, n, out=dat[:, 2 * H :])  # dL/d(n pre-act) = dh (1 - z)(1 - n^2)
+                np.subtract(1.0, dan, out=dan)
+                dan *= dhb
+                dan -= dan * z
+                np.multiply(dan, hn[t, :b], out=dat[:, :H])  # into r
+                np.subtract(hp, n, out=dat[:, H : 2 * H])  # into z
+                dat[:, H : 2 * H] *= dhb
+                d = np.subtract(a[:, : 2 * H], 0.5, out=dact[:b])  # sigmoid derivative 0.25 - (s - 0.5)^2
+                d *= d
+                np.subtract(0.25, d, out=d)
+                dat[:, : 2 * H] *= d
+                daht = dah[t, :b]
+                daht[:, : 2 * H] = dat[:, : 2 * H]
+                np.multiply(dan, r, out=daht[:, 2 * H :])
+                direct = np.multiply(dhb, z, out=tmp[:b])
+                np.matmul(daht, w_hh, out=dhb)
+                dhb += direct
+            ds = [dh]
+        hprev = hb[off : off + T]  # (T, N, H) h_{t-1} of each step (placed h0 included)
+        return da.reshape(T * N, G * H), dah.reshape(T * N, G * H), hprev.reshape(T * N, H), ds
+
+
+def _relu(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.maximum(a, 0.0, out=out)
+
+
+def _lstm_scale(H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column (scale, shift) so that scale * tanh(scale * a) + shift is sig/sig/tanh/sig for i f g o."""
+    scale = np.full(4 * H, 0.5, dtype)
+    scale[2 * H : 3 * H] = 1.0
+    shift = np.full(4 * H, 0.5, dtype)
+    shift[2 * H : 3 * H] = 0.0
+    return scale, shift
+
+
+def hidden_grad_norms(layer: Recurrent, x, mask, dy_last, state0=None) -> np.ndarray:
+    """Vanishing-gradient diagnostic: ||dL/dh_t|| for every step t of layer 0 (forward direction).
+
+    Only each sequence's last real output carries a gradient: dy_last (N, H*dirs) is placed at step
+    L_n - 1. Returns (T, N) norms of the total gradient reaching h_t, zero at padding; the value for
+    sequence n at step L_n - 1 - k is the norm k steps back from the end (see ``steps_back``).
+    """
+    y, _, cache = layer.forward(x, mask, state0=state0, train=False)
+    T, N, _ = y.shape
+    lengths = np.asarray(mask, dtype=bool).sum(0)
+    dy = np.zeros(y.shape, layer.dtype)
+    dy[lengths - 1, np.arange(N)] = dy_last
+    record = np.zeros((T, N), layer.dtype)
+    order = cache["order"]
+    layer.backward(dy, cache, _record=record)
+    if order is not None:
+        record = record[:, np.argsort(order)]
+    return record
+
+
+def steps_back(values: np.ndarray, mask) -> np.ndarray:
+    """Re-index (T, N) per-step values so row k is k steps back from each sequence's last real step (NaN past its start)."""
+    mask = np.asarray(mask, dtype=bool)
+    T, N = mask.shape
+    lengths = mask.sum(0)
+    k = np.arange(T)[:, None]
+    t = lengths[None, :] - 1 - k  # (T, N) source step
+    out = np.full((T, N), np.nan)
+    valid = t >= 0
+    out[valid] = values[t[valid], np.nonzero(valid)[1]]
+    return out
