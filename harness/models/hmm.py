@@ -1,0 +1,686 @@
+"""Hidden Markov models on hmmlearn: a part-of-speech tagger and a Gaussian-HMM forecaster.
+
+``HMMTagger`` (supervised) is a TnT-style tagger (Brants 2000): maximum-likelihood tag n-grams
+smoothed by deleted interpolation, lexical probabilities from counts, and a successive-abstraction
+suffix model for unknown words. The counted parameters are written into an hmmlearn
+``CategoricalHMM`` (``init_params=""``, no ``fit``) and decoded with its Viterbi. With
+``training="unsupervised"`` the same machinery runs Baum-Welch (``CategoricalHMM.fit``) instead.
+
+``GaussianHMMForecaster`` fits an hmmlearn ``GaussianHMM`` and forecasts from the *filtered* state
+distribution (forward pass only; hmmlearn's ``predict_proba`` smooths with the future and is never
+used here).
+
+Letters: K tags, S hidden states, V symbols (word types), N windows / tokens, W window length,
+D series dimensions, U symbols used in one decoding call.
+
+Decoding trick shared by both taggers: sentences are concatenated into one sequence with a
+boundary symbol after each sentence, emitted (with probability 1) only by a dedicated boundary
+state B. Every path must pass through B at each boundary, so one Viterbi call over the whole
+sequence equals per-sentence decoding, and the transitions into B are the end-of-sentence
+probabilities P(</s> | tag) that TnT uses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hmmlearn.hmm import CategoricalHMM, GaussianHMM
+
+from harness.errors import ConfigError, DataError
+from harness.models.hmm_signatures import MAX_SUFFIX, signature, suffix_keys, word_class
+
+TRAININGS = ("supervised", "unsupervised")
+INITS = ("frequency", "random")
+COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
+UNK_SYMBOL = "<unk>"
+EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _check_corpus(words, tags, need_tags: bool = True) -> None:
+    if len(words) == 0 or sum(len(s) for s in words) == 0:
+        raise DataError("the training corpus holds no tokens", "pass at least one non-empty sentence")
+    if need_tags:
+        if len(words) != len(tags):
+            raise DataError(
+                f"got {len(words)} word sequences but {len(tags)} tag sequences", "pass one tag list per sentence"
+            )
+        for i, (ws, ts) in enumerate(zip(words, tags)):
+            if len(ws) != len(ts):
+                raise DataError(
+                    f"sentence {i} has {len(ws)} words but {len(ts)} tags", "pass exactly one tag per word"
+                )
+
+
+def _deleted_interpolation(counts: np.ndarray) -> np.ndarray:
+    """Weights of the n-gram orders by deleted interpolation (Brants 2000, fig. 1).
+
+    counts: (C_1, ..., C_{n-1}, O) n-gram counts, contexts first, outcome last. Returns
+    lambdas (n,), lambdas[0] for the unigram ... lambdas[n-1] for the full n-gram.
+    """
+    n = counts.ndim
+    idx = np.nonzero(counts)
+    f = counts[idx]  # (G,) counts of the observed n-grams
+    scores = []
+    for k in range(1, n + 1):  # k = length of the n-gram being scored (1 = unigram)
+        axes = tuple(range(n - k))  # drop the oldest n-k context positions
+        num = counts.sum(axis=axes) if axes else counts
+        den = num.sum(axis=-1)  # (contexts of length k-1)
+        top = num[tuple(i for i in idx[n - k:])] - 1
+        bottom = den[tuple(i for i in idx[n - k:-1])] - 1 if k > 1 else np.full_like(f, den - 1)
+        scores.append(np.where(bottom > 0, top / np.maximum(bottom, 1), 0.0))
+    best = np.argmax(np.stack(scores), axis=0)  # (G,) order with the best leave-one-out estimate
+    lambdas = np.bincount(best, weights=f, minlength=n).astype(float)
+    return lambdas / lambdas.sum()
+
+
+def _conditional(counts: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Row-normalise counts over the last axis; rows with no counts take ``fallback``."""
+    total = counts.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, counts / np.maximum(total, 1), fallback)
+
+
+def _to_unicode(strings) -> np.ndarray:
+    """A 'U' array (never object dtype) so np.load(allow_pickle=False) can read it back."""
+    strings = list(strings)
+    return np.array(strings, dtype=str) if strings else np.zeros(0, dtype="U1")
+
+
+def _matrix_power_rows(p: np.ndarray, A: np.ndarray, h: int) -> np.ndarray:
+    """p A^h for row vectors p (N, K) without forming A^h for large h."""
+    for _ in range(h):
+        p = p @ A
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# tagger
+
+
+class HMMTagger:
+    """Hidden Markov POS tagger: supervised TnT-style (first or second order) or unsupervised.
+
+    Parameters
+    ----------
+    order : 1 (bigram transitions) or 2 (trigram transitions; states are tag pairs).
+    smoothing : weight (pseudo-count) of the suffix model in the lexical probabilities of known
+        words, P(t|w) = (c(w,t) + smoothing * P_suffix(t|w)) / (c(w) + smoothing); 0 is TnT's
+        pure maximum likelihood. Rare words are affected most, frequent ones hardly at all.
+    rare_threshold : words seen at most this often in training feed the suffix model (supervised)
+        or are replaced by shape signatures (unsupervised), standing in for unseen words.
+    max_suffix : longest suffix used by the unknown-word model.
+    training : "supervised" (counts) or "unsupervised" (Baum-Welch on the words only).
+    n_states : unsupervised only; hidden states (default: the number of distinct training tags).
+    n_iter, tol : unsupervised Baum-Welch iterations and convergence tolerance (log-likelihood).
+    init : unsupervised initial emissions, "frequency" (word frequencies times random noise) or
+        "random" (uniform random, hmmlearn's default).
+    random_state : seed of the unsupervised initialisation.
+    chunk_tokens : tokens decoded per Viterbi call (memory bound; order 2 uses a tenth).
+
+    Unsupervised training ignores the tags for estimating the model; the *training* tags are used
+    only afterwards to map each hidden state to the gold tag it most often coincides with
+    (many-to-one evaluation), so its accuracy is an upper-bound-style figure, not a tagger trained
+    with supervision.
+    """
+
+    def __init__(
+        self,
+        order: int = 1,
+        smoothing: float = 1.0,
+        rare_threshold: int = 10,
+        max_suffix: int = MAX_SUFFIX,
+        training: str = "supervised",
+        n_states: int | None = None,
+        n_iter: int = 50,
+        tol: float = 1e-3,
+        init: str = "frequency",
+        random_state: int = 0,
+        chunk_tokens: int = 200_000,
+    ):
+        self.order = order
+        self.smoothing = smoothing
+        self.rare_threshold = rare_threshold
+        self.max_suffix = max_suffix
+        self.training = training
+        self.n_states = n_states
+        self.n_iter = n_iter
+        self.tol = tol
+        self.init = init
+        self.random_state = random_state
+        self.chunk_tokens = chunk_tokens
+
+    # -- validation -----------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.training not in TRAININGS:
+            raise ConfigError(f"model.training must be one of {list(TRAININGS)}, got {self.training!r}",
+                              "set model.training=supervised or model.training=unsupervised")
+        if self.training == "supervised" and self.order not in (1, 2):
+            raise ConfigError(f"model.order must be 1 or 2, got {self.order!r}", "set model.order=1 or 2")
+        if self.training == "unsupervised" and self.order != 1:
+            raise ConfigError("unsupervised training is first order only", "set model.order=1")
+        if not (self.smoothing >= 0 and math.isfinite(self.smoothing)):
+            raise ConfigError(f"model.smoothing must be >= 0, got {self.smoothing!r}", "set model.smoothing=1.0")
+        if self.rare_threshold < 0:
+            raise ConfigError(f"model.rare_threshold must be >= 0, got {self.rare_threshold!r}",
+                              "set model.rare_threshold=10")
+        if self.max_suffix < 0:
+            raise ConfigError(f"model.max_suffix must be >= 0, got {self.max_suffix!r}", "set model.max_suffix=10")
+        if self.n_states is not None and self.n_states < 1:
+            raise ConfigError(f"model.n_states must be >= 1, got {self.n_states!r}", "set model.n_states=17")
+        if self.init not in INITS:
+            raise ConfigError(f"model.init must be one of {list(INITS)}, got {self.init!r}",
+                              "set model.init=frequency")
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(self, words: list[list[str]], tags: list[list[str]]) -> "HMMTagger":
+        """Estimate the model from tagged sentences (unsupervised: tags only for the state->tag map)."""
+        self._check_params()
+        _check_corpus(words, tags)
+        self.tags_ = _to_unicode(sorted({t for ts in tags for t in ts}))
+        tag_index = {t: i for i, t in enumerate(self.tags_.tolist())}
+        y = np.fromiter((tag_index[t] for ts in tags for t in ts), dtype=np.int64)  # (N,)
+        lengths = np.array([len(s) for s in words], dtype=np.int64)
+        if self.training == "supervised":
+            self._fit_supervised(words, y, lengths)
+        else:
+            self._fit_unsupervised(words, y, lengths)
+        return self
+
+    def _fit_supervised(self, words, y: np.ndarray, lengths: np.ndarray) -> None:
+        K = len(self.tags_)
+        index: dict[str, int] = {}
+        x = np.fromiter((index.setdefault(w, len(index)) for s in words for w in s), dtype=np.int64)  # (N,)
+        V = len(index)
+        C_wt = np.zeros((V, K))  # (V, K) word-tag counts
+        np.add.at(C_wt, (x, y), 1.0)
+        n_w = C_wt.sum(axis=1)  # (V,)
+        p_t = C_wt.sum(axis=0) / C_wt.sum()  # (K,) P(t)
+
+        # suffix model: P(t | class, suffix) from rare words, successive abstraction (TnT eq. 7)
+        vocab = list(index)
+        sfx_index: dict[str, int] = {"": 0}  # row 0: the global root (all rare words)
+        parent = [-1]
+        rows, sources = [], []
+        for v in np.flatnonzero(n_w <= self.rare_threshold):
+            prev = 0
+            for key in suffix_keys(vocab[v], self.max_suffix):
+                r = sfx_index.get(key)
+                if r is None:
+                    r = sfx_index[key] = len(parent)
+                    parent.append(prev)
+                rows.append(r)
+                sources.append(v)
+                prev = r
+        M = len(parent)
+        C_st = np.zeros((M, K))  # (M, K) suffix-tag counts
+        np.add.at(C_st, np.array(rows, dtype=np.int64), C_wt[np.array(sources, dtype=np.int64)])
+        C_st[0] = C_wt[n_w <= self.rare_threshold].sum(axis=0)
+        theta = float(np.std(p_t, ddof=1)) if K > 1 else 1.0
+        parent_arr = np.array(parent, dtype=np.int64)
+        depth = np.zeros(M, dtype=np.int64)
+        for r in range(1, M):  # parents always precede children
+            depth[r] = depth[parent_arr[r]] + 1
+        P_st = np.empty((M, K))
+        P_st[0] = (_conditional(C_st[0], p_t) + theta * p_t) / (1 + theta)
+        for d in range(1, depth.max() + 1 if M > 1 else 1):
+            r = np.flatnonzero(depth == d)
+            P_st[r] = (_conditional(C_st[r], p_t) + theta * P_st[parent_arr[r]]) / (1 + theta)
+        self.suffix_keys_ = _to_unicode(sfx_index)
+        self._sfx_index = sfx_index
+        self.suffix_table_ = P_st / p_t  # (M, K) emission up to a per-word constant: P(t|s)/P(t)
+
+        # known words: P(t|w) smoothed toward the suffix model, emission ∝ P(t|w)/P(t) (Bayes)
+        prior = P_st[np.array([self._suffix_row(w) for w in vocab], dtype=np.int64)]  # (V, K)
+        a = self.smoothing
+        P_tw = (C_wt + a * prior) / (n_w + a)[:, None]  # (V, K)
+        self.symbols_ = _to_unicode(vocab)
+        self._index = index
+        self.emit_table_ = P_tw / p_t  # (V, K)
+
+        # transitions: tag n-grams with BOS (index K as context) and END (index K as outcome)
+        self.lambdas_, self.startprob_, self.transmat_, self.state_emit_ = self._transitions(y, lengths, K)
+        self.state_tag_ = self.state_emit_.copy()
+        self.n_suffix_rows_ = M
+
+    def _transitions(self, y: np.ndarray, lengths: np.ndarray, K: int):
+        """Interpolated transition model written as (startprob (S,), transmat (S, S)); B = S-1."""
+        n = self.order + 1
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        # padded tag sequences: BOS^order t_1 .. t_n END, as n-gram windows over one flat array
+        pad = np.full(len(y) + len(lengths) * (self.order + 1), K, dtype=np.int64)
+        pos = np.arange(len(y)) + np.repeat(np.arange(len(lengths)) * (self.order + 1) + self.order, lengths)
+        pad[pos] = y
+        # n-grams end at every real token and at every END
+        is_end = np.zeros(len(pad), dtype=bool)
+        is_end[ends + np.arange(1, len(lengths) + 1) * (self.order + 1) - 1] = True
+        gram_end = np.concatenate([pos, np.flatnonzero(is_end)])
+        counts = np.zeros((K + 1,) * n)  # contexts 0..K (K = BOS), outcomes 0..K (K = END)
+        grams = tuple(pad[gram_end - (n - 1 - i)] for i in range(n))
+        np.add.at(counts, grams, 1.0)
+        lambdas = _deleted_interpolation(counts)
+
+        uni = counts.sum(axis=tuple(range(n - 1)))  # (K+1,) outcomes
+        p1 = uni / uni.sum()
+        bi = counts.sum(axis=tuple(range(n - 2))) if n > 2 else counts  # (K+1 ctx, K+1 out)
+        p2 = _conditional(bi, p1)
+        S_tags = K if self.order == 1 else (K + 1) * K
+        S = S_tags + 1
+        B = S - 1
+        A = np.zeros((S, S))
+        start = np.zeros(S)
+        if self.order == 1:
+            P = lambdas[1] * p2 + lambdas[0] * p1  # (K+1 ctx, K+1 out)
+            A[:K, :K] = P[:K, :K]
+            A[:K, B] = P[:K, K]
+            start[:K] = P[K, :K]
+            state_emit = np.arange(K)
+        else:
+            p3 = _conditional(counts, p2[None, :, :])  # unseen pair contexts back off to the bigram
+            P = lambdas[2] * p3 + lambdas[1] * p2[None] + lambdas[0] * p1  # (K+1, K+1, K+1)
+            # state (a, b) = a*K + b with a in 0..K (K = BOS), b in 0..K-1; next state (b, c) = b*K + c
+            a, b, c = np.meshgrid(np.arange(K + 1), np.arange(K), np.arange(K), indexing="ij")
+            A[a * K + b, b * K + c] = P[a, b, c]
+            a2, b2 = np.meshgrid(np.arange(K + 1), np.arange(K), indexing="ij")
+            A[a2 * K + b2, B] = P[a2, b2, K]
+            start[K * K + np.arange(K)] = P[K, K, :K]  # (BOS, c) from (BOS, BOS)
+            state_emit = np.arange(S_tags) % K
+        A[B] = start  # after a boundary a new sentence starts
+        A /= A.sum(axis=1, keepdims=True)
+        start /= start.sum()
+        return lambdas, start, A, state_emit
+
+    def _suffix_row(self, word: str) -> int:
+        """Row of the longest suffix of ``word`` (in its class) seen among rare training words."""
+        keys = suffix_keys(word, self.max_suffix)
+        get = self._sfx_index.get
+        for key in reversed(keys):
+            r = get(key)
+            if r is not None:
+                return r
+        return 0
+
+    def _fit_unsupervised(self, words, y: np.ndarray, lengths: np.ndarray) -> None:
+        K = len(self.tags_)
+        S_tags = self.n_states or K
+        counts: dict[str, int] = {}
+        for s in words:
+            for w in s:
+                counts[w] = counts.get(w, 0) + 1
+        frequent = [w for w, c in counts.items() if c > self.rare_threshold]
+        sigs = sorted({signature(w) for w, c in counts.items() if c <= self.rare_threshold})
+        self.symbols_ = _to_unicode(frequent + sigs + [UNK_SYMBOL])
+        self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
+        x = self._symbols(words)  # (N,)
+        V = len(self.symbols_)
+        seq = self._with_boundaries(x, lengths, boundary=V)  # (N + n_sentences,)
+
+        rng = np.random.default_rng(self.random_state)
+        S = S_tags + 1
+        B = S_tags
+        A = np.zeros((S, S))
+        A[:S_tags, :] = rng.dirichlet(np.ones(S), size=S_tags)
+        A[B, :S_tags] = rng.dirichlet(np.ones(S_tags))
+        start = np.zeros(S)
+        start[:S_tags] = rng.dirichlet(np.ones(S_tags))
+        E = np.zeros((S, V + 1))  # last column: the boundary symbol
+        if self.init == "frequency":
+            freq = np.bincount(x, minlength=V) + 1.0
+            E[:S_tags, :V] = freq * rng.uniform(0.5, 1.5, size=(S_tags, V))
+        else:
+            E[:S_tags, :V] = rng.uniform(size=(S_tags, V))
+        E[:S_tags] /= E[:S_tags].sum(axis=1, keepdims=True)
+        E[B, V] = 1.0
+
+        hmm = CategoricalHMM(n_components=S, n_iter=self.n_iter, tol=self.tol, params="ste", init_params="",
+                             implementation="scaling", random_state=self.random_state)
+        hmm.n_features = V + 1
+        hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = start, A, E
+        hmm.fit(seq[:, None])
+        self.n_iter_ = int(hmm.monitor_.iter)
+        self.converged_ = bool(hmm.monitor_.converged)
+        self.log_likelihood_ = float(hmm.monitor_.history[-1]) if hmm.monitor_.history else float("nan")
+
+        E = hmm.emissionprob_[:S_tags, :V] + EMISSION_FLOOR  # (S_tags, V) no symbol impossible anywhere
+        E /= E.sum(axis=1, keepdims=True)
+        self.emit_table_ = E.T  # (V, S_tags)
+        self.startprob_ = hmm.startprob_.copy()
+        self.transmat_ = hmm.transmat_.copy()
+        self.state_emit_ = np.arange(S_tags)
+        self.lambdas_ = np.zeros(0)
+
+        # many-to-one: each state takes the training tag it most often coincides with
+        states = self._decode_symbols(x, lengths)  # (N,)
+        confusion = np.zeros((S_tags, K))
+        np.add.at(confusion, (states, y), 1.0)
+        majority = np.bincount(y, minlength=K).argmax()
+        self.state_tag_ = np.where(confusion.sum(axis=1) > 0, confusion.argmax(axis=1), majority)
+
+    # -- decoding -------------------------------------------------------------------------
+    def _symbols(self, words) -> np.ndarray:
+        """Symbol ids (N,) of every token. Supervised: unknown forms get V + suffix row."""
+        get = self._index.get
+        x = np.fromiter((get(w, -1) for s in words for w in s), dtype=np.int64)
+        unknown = np.flatnonzero(x < 0)
+        if len(unknown):
+            flat = [w for s in words for w in s]
+            cache: dict[str, int] = {}
+            V = len(self.symbols_)
+            if self.training == "supervised":
+                for i in unknown:
+                    w = flat[i]
+                    r = cache.get(w)
+                    if r is None:
+                        r = cache[w] = V + self._suffix_row(w)
+                    x[i] = r
+            else:
+                unk = self._index[UNK_SYMBOL]
+                for i in unknown:
+                    x[i] = get(signature(flat[i]), unk)
+        return x
+
+    @staticmethod
+    def _with_boundaries(x: np.ndarray, lengths: np.ndarray, boundary: int) -> np.ndarray:
+        """Tokens (N,) of sentences of ``lengths`` -> (N + n_sentences,) with ``boundary`` after each."""
+        seq = np.full(len(x) + len(lengths), boundary, dtype=np.int64)
+        seq[np.arange(len(x)) + np.repeat(np.arange(len(lengths)), lengths)] = x
+        return seq
+
+    def _column(self, symbols: np.ndarray) -> np.ndarray:
+        """Emission columns (U, n_emit) for symbol ids (known words, then suffix rows)."""
+        V = len(self.symbols_)
+        known = symbols < V
+        out = np.empty((len(symbols), self.emit_table_.shape[1]))
+        out[known] = self.emit_table_[symbols[known]]
+        if not known.all():
+            out[~known] = self.suffix_table_[symbols[~known] - V]
+        return out
+
+    def _decode_symbols(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Viterbi states (N,) of tokens x (N,) in sentences of ``lengths``, chunk by chunk."""
+        ends = np.cumsum(lengths)
+        limit = self.chunk_tokens if len(self.state_emit_) < 100 else max(1, self.chunk_tokens // 10)
+        out = np.empty(len(x), dtype=np.int64)
+        first = 0
+        while first < len(lengths):
+            base = ends[first] - lengths[first]
+            last = max(first + 1, int(np.searchsorted(ends, base + limit, side="right")))
+            stop = ends[last - 1]
+            out[base:stop] = self._decode_chunk(x[base:stop], lengths[first:last])
+            first = last
+        return out
+
+    def _decode_chunk(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        used, inv = np.unique(x, return_inverse=True)  # U distinct symbols in this chunk
+        U = len(used)
+        cols = self._column(used).T  # (n_emit, U)
+        cols = cols / (cols.sum(axis=1).max() * (1 + 1e-6))  # any per-symbol scale leaves Viterbi unchanged
+        S = len(self.startprob_)
+        E = np.zeros((S, U + 2))  # columns: U symbols, the boundary, a never-observed slack symbol
+        E[:-1, :U] = cols[self.state_emit_]
+        E[:-1, U + 1] = 1.0 - E[:-1, :U].sum(axis=1)
+        E[-1, U] = 1.0
+        hmm = CategoricalHMM(n_components=S, init_params="", params="", algorithm="viterbi")
+        hmm.n_features = U + 2
+        hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = self.startprob_, self.transmat_, E
+        seq = self._with_boundaries(inv, lengths, boundary=U)
+        logprob, states = hmm.decode(seq[:, None])
+        if not np.isfinite(logprob):  # cannot happen with smoothed parameters; never return garbage
+            raise RuntimeError("Viterbi found no path with non-zero probability; the model is broken")
+        keep = np.ones(len(seq), dtype=bool)
+        keep[np.cumsum(lengths) + np.arange(len(lengths))] = False
+        return states[keep]
+
+    def predict(self, words: list[list[str]]) -> list[list[str]]:
+        """Most likely tag sequence (Viterbi) of every sentence; empty sentences give []."""
+        if not hasattr(self, "transmat_"):
+            raise ConfigError("HMMTagger.predict called before fit", "call fit(words, tags) first")
+        lengths = np.array([len(s) for s in words], dtype=np.int64)
+        if lengths.sum() == 0:
+            return [[] for _ in words]
+        nonempty = lengths > 0
+        x = self._symbols(words)
+        states = self._decode_symbols(x, lengths[nonempty])
+        tags = self.tags_[self.state_tag_[states]].tolist()
+        out, i = [], 0
+        for n in lengths.tolist():
+            out.append(tags[i:i + n])
+            i += n
+        return out
+
+    # -- persistence ----------------------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        """Free scalar parameters of the estimated distributions.
+
+        Supervised: one free value per row of every n-gram table (K per context, END included),
+        the interpolation weights, K-1 per known word and per suffix row. Unsupervised: the
+        categorical HMM's start, transition and emission rows (boundary state's fixed zeros excluded).
+        """
+        K = len(self.tags_)
+        if self.training == "supervised":
+            contexts = sum((K + 1) ** k for k in range(self.order + 1))
+            return int(contexts * K + (len(self.lambdas_) - 1)
+                       + (self.emit_table_.shape[0] + self.suffix_table_.shape[0]) * (K - 1))
+        S = len(self.state_emit_)
+        V = self.emit_table_.shape[0]
+        return int((S - 1) + S * S + (S - 1) + S * (V - 1))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Hyperparameters and learned arrays, numeric or 'U' only (np.load(allow_pickle=False) works)."""
+        d = {
+            "order": np.array(self.order), "smoothing": np.array(float(self.smoothing)),
+            "rare_threshold": np.array(self.rare_threshold), "max_suffix": np.array(self.max_suffix),
+            "training": np.array(self.training), "n_states": np.array(-1 if self.n_states is None else self.n_states),
+            "n_iter": np.array(self.n_iter), "tol": np.array(float(self.tol)), "init": np.array(self.init),
+            "random_state": np.array(self.random_state), "chunk_tokens": np.array(self.chunk_tokens),
+        }
+        for name in ("tags_", "symbols_", "emit_table_", "startprob_", "transmat_", "state_emit_", "state_tag_",
+                     "lambdas_"):
+            d[name] = np.asarray(getattr(self, name))
+        if self.training == "supervised":
+            d["suffix_keys_"] = self.suffix_keys_
+            d["suffix_table_"] = self.suffix_table_
+        return d
+
+    @classmethod
+    def from_state_dict(cls, d) -> "HMMTagger":
+        """Rebuild a fitted tagger from ``state_dict()`` output (or an ``np.load`` of it)."""
+        n_states = int(d["n_states"])
+        model = cls(order=int(d["order"]), smoothing=float(d["smoothing"]), rare_threshold=int(d["rare_threshold"]),
+                    max_suffix=int(d["max_suffix"]), training=str(d["training"]),
+                    n_states=None if n_states < 0 else n_states, n_iter=int(d["n_iter"]), tol=float(d["tol"]),
+                    init=str(d["init"]), random_state=int(d["random_state"]), chunk_tokens=int(d["chunk_tokens"]))
+        model.load_state_dict(d)
+        return model
+
+    def load_state_dict(self, d) -> "HMMTagger":
+        """Set the learned arrays from ``state_dict()`` output (hyperparameters must match)."""
+        for name in ("tags_", "symbols_", "emit_table_", "startprob_", "transmat_", "state_emit_", "state_tag_",
+                     "lambdas_"):
+            setattr(self, name, np.array(d[name]))
+        self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
+        if self.training == "supervised":
+            self.suffix_keys_ = np.array(d["suffix_keys_"])
+            self.suffix_table_ = np.array(d["suffix_table_"])
+            self._sfx_index = {k: i for i, k in enumerate(self.suffix_keys_.tolist())}
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# forecaster
+
+
+class GaussianHMMForecaster:
+    """Gaussian HMM forecaster: E[x_{t+h} | x_1..x_t] from the filtered state distribution.
+
+    The forecast for a window is  p_W A^h mu, where p_W (K,) is the forward (filtering)
+    distribution of the state at the window's last step, A (K, K) the transition matrix and mu
+    (K, D) the state means. The forward pass starts each window from the stationary distribution
+    of A, since a window begins at an arbitrary point of the series, not at its start.
+    """
+
+    def __init__(self, n_states: int = 3, covariance_type: str = "diag", n_iter: int = 100,
+                 random_state: int = 0, tol: float = 1e-4):
+        self.n_states = n_states
+        self.covariance_type = covariance_type
+        self.n_iter = n_iter
+        self.random_state = random_state
+        self.tol = tol
+
+    @staticmethod
+    def _as_2d(series, name: str = "series") -> np.ndarray:
+        X = np.asarray(series, dtype=float)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2 or len(X) == 0:
+            raise DataError(f"{name} must have shape (T,) or (T, D) with T > 0, got {np.shape(series)}",
+                            "pass a 1-D array of values or a 2-D (time, dimension) array")
+        if not np.isfinite(X).all():
+            raise DataError(f"{name} contains NaN or infinite values", "fill or drop missing values before fitting")
+        return X
+
+    def fit(self, series: np.ndarray) -> "GaussianHMMForecaster":
+        """Baum-Welch on one scaled series (T,) or (T, D)."""
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ConfigError(f"model.covariance_type must be one of {list(COVARIANCE_TYPES)}, "
+                              f"got {self.covariance_type!r}", "set model.covariance_type=diag")
+        if self.n_states < 1:
+            raise ConfigError(f"model.n_states must be >= 1, got {self.n_states!r}", "set model.n_states=3")
+        X = self._as_2d(series)
+        if len(X) < 2 * self.n_states:
+            raise DataError(f"series of length {len(X)} is too short for {self.n_states} states",
+                            "use fewer model.n_states or a longer series")
+        self.series_dim_ = X.shape[1] if np.ndim(series) == 2 else 0  # 0: the caller passed (T,)
+        hmm = GaussianHMM(n_components=self.n_states, covariance_type=self.covariance_type, n_iter=self.n_iter,
+                          tol=self.tol, random_state=self.random_state, implementation="scaling")
+        hmm.fit(X)
+        self._set_hmm(hmm)
+        self.n_iter_ = int(hmm.monitor_.iter)
+        self.converged_ = bool(hmm.monitor_.converged)
+        return self
+
+    def _set_hmm(self, hmm: GaussianHMM) -> None:
+        self.hmm_ = hmm
+        self.startprob_ = hmm.startprob_
+        self.transmat_ = hmm.transmat_
+        self.means_ = hmm.means_  # (K, D)
+        self.covars_ = hmm.covars_  # (K, D, D) full form whatever the covariance type
+        # Gaussian log-density pieces: Sigma_k = L_k L_k^T
+        L = np.linalg.cholesky(self.covars_)  # (K, D, D)
+        self._Linv = np.linalg.inv(L)  # (K, D, D)
+        self._log_norm = -0.5 * self.means_.shape[1] * np.log(2 * np.pi) - np.log(
+            np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)  # (K,)
+        self.stationary_ = self._stationary(self.transmat_)
+
+    @staticmethod
+    def _stationary(A: np.ndarray) -> np.ndarray:
+        """pi with pi A = pi (the eigenvector of A^T for eigenvalue 1, made a distribution)."""
+        w, v = np.linalg.eig(A.T)
+        pi = np.abs(np.real(v[:, np.argmin(np.abs(w - 1))]))
+        return pi / pi.sum()
+
+    def _log_emission(self, X: np.ndarray) -> np.ndarray:
+        """log N(x | mu_k, Sigma_k) for X (..., D) -> (..., K)."""
+        diff = X[..., None, :] - self.means_  # (..., K, D)
+        z = np.einsum("kde,...ke->...kd", self._Linv, diff)  # (..., K, D) whitened
+        return self._log_norm - 0.5 * (z * z).sum(axis=-1)
+
+    def _forward(self, X: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """Filtered distributions (N, W, K) of windows X (N, W, D), forward pass in scaled form."""
+        logb = self._log_emission(X)  # (N, W, K)
+        b = np.exp(logb - logb.max(axis=-1, keepdims=True))  # per-step scale cancels on normalising
+        alpha = np.empty_like(b)
+        p = prior * b[:, 0]  # (N, K)
+        alpha[:, 0] = p / p.sum(axis=1, keepdims=True)
+        for t in range(1, X.shape[1]):
+            p = (alpha[:, t - 1] @ self.transmat_) * b[:, t]
+            alpha[:, t] = p / p.sum(axis=1, keepdims=True)
+        return alpha
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "transmat_"):
+            raise ConfigError("GaussianHMMForecaster used before fit", "call fit(series) first")
+
+    def filtered_state_probs(self, series: np.ndarray) -> np.ndarray:
+        """P(z_t | x_1..x_t) for every t (T, K), starting from the fitted start distribution."""
+        self._check_fitted()
+        X = self._as_2d(series)
+        return self._forward(X[None], self.startprob_)[0]
+
+    def predict(self, windows: np.ndarray, horizon: int = 1) -> np.ndarray:
+        """Expected value ``horizon`` steps after each window's last value: (N,) or (N, D)."""
+        self._check_fitted()
+        if horizon < 1:
+            raise ConfigError(f"task.horizon must be >= 1, got {horizon!r}", "set task.horizon=1")
+        X = np.asarray(windows, dtype=float)
+        D = self.means_.shape[1]
+        if X.ndim == 2 and D == 1:
+            X = X[..., None]
+        if X.ndim != 3 or X.shape[2] != D or X.shape[1] == 0:
+            raise DataError(f"windows must have shape (N, W) or (N, W, {D}), got {np.shape(windows)}",
+                            "pass the past values of each window")
+        if not np.isfinite(X).all():
+            raise DataError("windows contain NaN or infinite values", "fill or drop missing values first")
+        p = self._forward(X, self.stationary_)[:, -1]  # (N, K) filtered at the window's end
+        y = _matrix_power_rows(p, self.transmat_, horizon) @ self.means_  # (N, D)
+        return y[:, 0] if self.series_dim_ == 0 else y
+
+    def state_path(self, series: np.ndarray) -> np.ndarray:
+        """Most likely state sequence (Viterbi) of a whole series (T,)."""
+        self._check_fitted()
+        return self.hmm_.predict(self._as_2d(series))
+
+    @property
+    def n_params(self) -> int:
+        """Free parameters: start K-1, transitions K(K-1), means K*D, covariances by type."""
+        K, D = self.means_.shape
+        cov = {"spherical": K, "diag": K * D, "full": K * D * (D + 1) // 2, "tied": D * (D + 1) // 2}
+        return (K - 1) + K * (K - 1) + K * D + cov[self.covariance_type]
+
+    def log_likelihood(self, series: np.ndarray) -> float:
+        self._check_fitted()
+        return float(self.hmm_.score(self._as_2d(series)))
+
+    def bic(self, series: np.ndarray) -> float:
+        """-2 log L + n_params log T (lower is better)."""
+        T = len(self._as_2d(series))
+        return -2.0 * self.log_likelihood(series) + self.n_params * np.log(T)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return {
+            "n_states": np.array(self.n_states), "covariance_type": np.array(self.covariance_type),
+            "n_iter": np.array(self.n_iter), "random_state": np.array(self.random_state),
+            "tol": np.array(float(self.tol)), "series_dim_": np.array(self.series_dim_),
+            "startprob_": self.startprob_, "transmat_": self.transmat_, "means_": self.means_,
+            "covars_": self.covars_,
+        }
+
+    @classmethod
+    def from_state_dict(cls, d) -> "GaussianHMMForecaster":
+        model = cls(n_states=int(d["n_states"]), covariance_type=str(d["covariance_type"]),
+                    n_iter=int(d["n_iter"]), random_state=int(d["random_state"]), tol=float(d["tol"]))
+        return model.load_state_dict(d)
+
+    def load_state_dict(self, d) -> "GaussianHMMForecaster":
+        full = np.array(d["covars_"])  # (K, D, D)
+        typed = {"full": full, "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
+                 "spherical": np.diagonal(full, axis1=1, axis2=2).mean(axis=1), "tied": full[0]}[self.covariance_type]
+        hmm = GaussianHMM(n_components=self.n_states, covariance_type=self.covariance_type, init_params="",
+                          params="", n_iter=self.n_iter, random_state=self.random_state)
+        hmm.n_features = full.shape[1]
+        hmm.startprob_ = np.array(d["startprob_"])
+        hmm.transmat_ = np.array(d["transmat_"])
+        hmm.means_ = np.array(d["means_"])
+        hmm.covars_ = typed
+        self.series_dim_ = int(d["series_dim_"])
+        self._set_hmm(hmm)
+        return self
+
+
+__all__ = ["HMMTagger", "GaussianHMMForecaster", "word_class"]
