@@ -21,8 +21,8 @@ meaning) when that is set.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
-import socket
 import tempfile
 import urllib.error
 import urllib.request
@@ -119,12 +119,22 @@ def download_file(url: str, dest: Path, sha256: str, spec: Dataset, *, progress:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as resp:
                     total = int(resp.headers.get("Content-Length") or 0) or None
+                    n = 0
                     with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None if progress else True) as bar:
                         for chunk in iter(lambda: resp.read(CHUNK), b""):
                             out.write(chunk)
                             h.update(chunk)
+                            n += len(chunk)
                             bar.update(len(chunk))
-            except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+                    if total is not None and n != total:
+                        raise http.client.IncompleteRead(b"", total - n)
+            except urllib.error.HTTPError as exc:
+                raise DataError(f"could not download {url} (HTTP {exc.code} {exc.reason})", _manual_fix(spec, dest.parent)) from None
+            except http.client.IncompleteRead as exc:
+                raise DataError(
+                    f"could not download {url} (connection closed after {n} of {total} bytes)", _manual_fix(spec, dest.parent)
+                ) from None
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 raise DataError(f"could not download {url} ({reason})", _manual_fix(spec, dest.parent)) from None
             out.flush()
