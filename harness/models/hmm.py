@@ -34,6 +34,8 @@ TRAININGS = ("supervised", "unsupervised")
 INITS = ("frequency", "random")
 COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
 UNK_SYMBOL = "<unk>"
+_COMMON_STATE = ("tags_", "symbols_", "startprob_", "transmat_", "state_emit_", "state_tag_", "lambdas_")
+_SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "state_flag_")
 EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 
 
@@ -84,6 +86,11 @@ def _conditional(counts: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     return np.where(total > 0, counts / np.maximum(total, 1), fallback)
 
 
+def _cap_flags(words) -> np.ndarray:
+    """1 for tokens whose first character is upper case, else 0: (N,)."""
+    return np.fromiter((w[:1].isupper() for s in words for w in s), dtype=np.int64)
+
+
 def _to_unicode(strings) -> np.ndarray:
     """A 'U' array (never object dtype) so np.load(allow_pickle=False) can read it back."""
     strings = list(strings)
@@ -113,6 +120,11 @@ class HMMTagger:
     rare_threshold : words seen at most this often in training feed the suffix model (supervised)
         or are replaced by shape signatures (unsupervised), standing in for unseen words.
     max_suffix : longest suffix used by the unknown-word model.
+    case_weight : an unknown form whose lower-case form is known (``CALL``, sentence-initial
+        ``Interesting``) takes P(t|w) = (c(lower,t) + case_weight * P_suffix(t|w)) / (c(lower) +
+        case_weight); 0 ignores the lower-case form.
+    capitalization : TnT's capitalisation flags: each state is a (tag, capitalised?) pair, so
+        transitions see whether neighbouring words are capitalised (doubles the states).
     training : "supervised" (counts) or "unsupervised" (Baum-Welch on the words only).
     n_states : unsupervised only; hidden states (default: the number of distinct training tags).
     n_iter, tol : unsupervised Baum-Welch iterations and convergence tolerance (log-likelihood).
@@ -133,6 +145,8 @@ class HMMTagger:
         smoothing: float = 1.0,
         rare_threshold: int = 10,
         max_suffix: int = MAX_SUFFIX,
+        case_weight: float = 1.0,
+        capitalization: bool = False,
         training: str = "supervised",
         n_states: int | None = None,
         n_iter: int = 50,
@@ -145,6 +159,8 @@ class HMMTagger:
         self.smoothing = smoothing
         self.rare_threshold = rare_threshold
         self.max_suffix = max_suffix
+        self.case_weight = case_weight
+        self.capitalization = capitalization
         self.training = training
         self.n_states = n_states
         self.n_iter = n_iter
@@ -230,19 +246,20 @@ class HMMTagger:
             r = np.flatnonzero(depth == d)
             P_st[r] = (_conditional(C_st[r], p_t) + theta * P_st[parent_arr[r]]) / (1 + theta)
         self.suffix_keys_ = _to_unicode(sfx_index)
-        self._sfx_index = sfx_index
-        self.suffix_table_ = P_st / p_t  # (M, K) emission up to a per-word constant: P(t|s)/P(t)
-
-        # known words: P(t|w) smoothed toward the suffix model, emission ∝ P(t|w)/P(t) (Bayes)
-        prior = P_st[np.array([self._suffix_row(w) for w in vocab], dtype=np.int64)]  # (V, K)
-        a = self.smoothing
-        P_tw = (C_wt + a * prior) / (n_w + a)[:, None]  # (V, K)
+        self.suffix_prob_ = P_st  # (M, K)
+        self.word_tag_counts_ = C_wt  # (V, K)
+        self.p_t_ = p_t
         self.symbols_ = _to_unicode(vocab)
-        self._index = index
-        self.emit_table_ = P_tw / p_t  # (V, K)
+        self._derive_emissions()
 
         # transitions: tag n-grams with BOS (index K as context) and END (index K as outcome)
-        self.lambdas_, self.startprob_, self.transmat_, self.state_emit_ = self._transitions(y, lengths, K)
+        if self.capitalization:  # TnT: tags carry the capitalisation flag of their word
+            f = _cap_flags(words)  # (N,)
+            self.lambdas_, self.startprob_, self.transmat_, aug = self._transitions(2 * y + f, lengths, 2 * K)
+            self.state_emit_, self.state_flag_ = aug // 2, aug % 2
+        else:
+            self.lambdas_, self.startprob_, self.transmat_, self.state_emit_ = self._transitions(y, lengths, K)
+            self.state_flag_ = np.full_like(self.state_emit_, -1)
         self.state_tag_ = self.state_emit_.copy()
         self.n_suffix_rows_ = M
 
@@ -294,6 +311,22 @@ class HMMTagger:
         start /= start.sum()
         return lambdas, start, A, state_emit
 
+    def _derive_emissions(self) -> None:
+        """Emission tables of the supervised tagger from counts, up to a per-word constant (Bayes).
+
+        P(w|t) = P(t|w) P(w) / P(t) and P(w) is the same for every tag, so a column P(t|w)/P(t)
+        decodes exactly like P(w|t). Known words: P(t|w) = (c(w,t) + a P_suffix(t|w)) / (c(w) + a).
+        Unknown words: P(t|w) = P_suffix(t|w) of the longest matching suffix.
+        """
+        self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
+        self._sfx_index = {k: i for i, k in enumerate(self.suffix_keys_.tolist())}
+        C_wt = self.word_tag_counts_
+        prior = self.suffix_prob_[np.array([self._suffix_row(w) for w in self.symbols_.tolist()], dtype=np.int64)]
+        a = self.smoothing
+        P_tw = (C_wt + a * prior) / (C_wt.sum(axis=1) + a)[:, None]  # (V, K)
+        self.emit_table_ = P_tw / self.p_t_  # (V, K)
+        self.suffix_table_ = self.suffix_prob_ / self.p_t_  # (M, K)
+
     def _suffix_row(self, word: str) -> int:
         """Row of the longest suffix of ``word`` (in its class) seen among rare training words."""
         keys = suffix_keys(word, self.max_suffix)
@@ -315,7 +348,7 @@ class HMMTagger:
         sigs = sorted({signature(w) for w, c in counts.items() if c <= self.rare_threshold})
         self.symbols_ = _to_unicode(frequent + sigs + [UNK_SYMBOL])
         self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
-        x = self._symbols(words)  # (N,)
+        x, _ = self._symbols(words)  # (N,)
         V = len(self.symbols_)
         seq = self._with_boundaries(x, lengths, boundary=V)  # (N + n_sentences,)
 
@@ -361,27 +394,46 @@ class HMMTagger:
         self.state_tag_ = np.where(confusion.sum(axis=1) > 0, confusion.argmax(axis=1), majority)
 
     # -- decoding -------------------------------------------------------------------------
-    def _symbols(self, words) -> np.ndarray:
-        """Symbol ids (N,) of every token. Supervised: unknown forms get V + suffix row."""
+    def _symbols(self, words) -> tuple[np.ndarray, np.ndarray]:
+        """Symbol ids (N,) of every token and extra emission columns (X, n_emit) they may refer to.
+
+        Supervised: a known form is its vocabulary id v < V. An unknown form whose lower-case form
+        is known (``CALL``, sentence-initial ``Interesting``) gets an extra column
+        (id >= V + M) mixing the lower-case word's counts with its own suffix model; any other
+        unknown form is V + its suffix row. Unsupervised: unknown forms map to their signature.
+        """
         get = self._index.get
         x = np.fromiter((get(w, -1) for s in words for w in s), dtype=np.int64)
         unknown = np.flatnonzero(x < 0)
+        extra: list[np.ndarray] = []
         if len(unknown):
             flat = [w for s in words for w in s]
-            cache: dict[str, int] = {}
-            V = len(self.symbols_)
             if self.training == "supervised":
+                V, M = len(self.symbols_), len(self.suffix_keys_)
+                cache: dict[str, int] = {}
                 for i in unknown:
                     w = flat[i]
                     r = cache.get(w)
                     if r is None:
-                        r = cache[w] = V + self._suffix_row(w)
+                        r = V + self._suffix_row(w)
+                        lower = get(w.lower(), -1) if w.lower() != w else -1
+                        if lower >= 0 and self.case_weight > 0:
+                            extra.append(self._case_fallback(lower, r - V))
+                            r = V + M + len(extra) - 1
+                        cache[w] = r
                     x[i] = r
             else:
                 unk = self._index[UNK_SYMBOL]
                 for i in unknown:
                     x[i] = get(signature(flat[i]), unk)
-        return x
+        n_emit = self.emit_table_.shape[1]
+        return x, (np.stack(extra) if extra else np.zeros((0, n_emit)))
+
+    def _case_fallback(self, lower: int, row: int) -> np.ndarray:
+        """Emission ∝ P(t|w)/P(t) with P(t|w) = (c(lower,t) + c P_suffix(t|w)) / (n(lower) + c), c = case_weight."""
+        c = self.case_weight
+        counts = self.word_tag_counts_[lower]  # (K,)
+        return (counts + c * self.suffix_prob_[row]) / (counts.sum() + c) / self.p_t_
 
     @staticmethod
     def _with_boundaries(x: np.ndarray, lengths: np.ndarray, boundary: int) -> np.ndarray:
@@ -390,18 +442,27 @@ class HMMTagger:
         seq[np.arange(len(x)) + np.repeat(np.arange(len(lengths)), lengths)] = x
         return seq
 
-    def _column(self, symbols: np.ndarray) -> np.ndarray:
-        """Emission columns (U, n_emit) for symbol ids (known words, then suffix rows)."""
+    def _column(self, symbols: np.ndarray, extra: np.ndarray) -> np.ndarray:
+        """Emission columns (U, n_emit) for symbol ids: known words, suffix rows, then ``extra`` rows."""
         V = len(self.symbols_)
-        known = symbols < V
+        M = len(self.suffix_keys_) if self.training == "supervised" else 0
         out = np.empty((len(symbols), self.emit_table_.shape[1]))
+        known = symbols < V
         out[known] = self.emit_table_[symbols[known]]
-        if not known.all():
-            out[~known] = self.suffix_table_[symbols[~known] - V]
+        suffix = (symbols >= V) & (symbols < V + M)
+        out[suffix] = self.suffix_table_[symbols[suffix] - V]
+        rest = symbols >= V + M
+        out[rest] = extra[symbols[rest] - V - M]
         return out
 
-    def _decode_symbols(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Viterbi states (N,) of tokens x (N,) in sentences of ``lengths``, chunk by chunk."""
+    def _decode_symbols(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray | None = None,
+                        flags: np.ndarray | None = None) -> np.ndarray:
+        """Viterbi states (N,) of tokens x (N,) in sentences of ``lengths``, chunk by chunk.
+
+        flags (N,): capitalisation of each token when the states carry it (else None).
+        """
+        extra = np.zeros((0, self.emit_table_.shape[1])) if extra is None else extra
+        x = x if flags is None else 2 * x + flags  # a symbol and its flag decode as one observation
         ends = np.cumsum(lengths)
         limit = self.chunk_tokens if len(self.state_emit_) < 100 else max(1, self.chunk_tokens // 10)
         out = np.empty(len(x), dtype=np.int64)
@@ -410,18 +471,20 @@ class HMMTagger:
             base = ends[first] - lengths[first]
             last = max(first + 1, int(np.searchsorted(ends, base + limit, side="right")))
             stop = ends[last - 1]
-            out[base:stop] = self._decode_chunk(x[base:stop], lengths[first:last])
+            out[base:stop] = self._decode_chunk(x[base:stop], lengths[first:last], extra, flags is not None)
             first = last
         return out
 
-    def _decode_chunk(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def _decode_chunk(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray, flagged: bool) -> np.ndarray:
         used, inv = np.unique(x, return_inverse=True)  # U distinct symbols in this chunk
         U = len(used)
-        cols = self._column(used).T  # (n_emit, U)
-        cols = cols / (cols.sum(axis=1).max() * (1 + 1e-6))  # any per-symbol scale leaves Viterbi unchanged
+        cols = self._column(used // 2 if flagged else used, extra).T  # (n_emit, U)
         S = len(self.startprob_)
         E = np.zeros((S, U + 2))  # columns: U symbols, the boundary, a never-observed slack symbol
         E[:-1, :U] = cols[self.state_emit_]
+        if flagged:  # a state flagged capitalised emits only capitalised forms, and vice versa
+            E[:-1, :U] *= self.state_flag_[:, None] == (used % 2)[None, :]
+        E[:-1, :U] /= E[:-1, :U].sum(axis=1).max() * (1 + 1e-6)  # any per-symbol scale leaves Viterbi unchanged
         E[:-1, U + 1] = 1.0 - E[:-1, :U].sum(axis=1)
         E[-1, U] = 1.0
         hmm = CategoricalHMM(n_components=S, init_params="", params="", algorithm="viterbi")
@@ -443,8 +506,9 @@ class HMMTagger:
         if lengths.sum() == 0:
             return [[] for _ in words]
         nonempty = lengths > 0
-        x = self._symbols(words)
-        states = self._decode_symbols(x, lengths[nonempty])
+        x, extra = self._symbols(words)
+        flags = _cap_flags(words) if self.training == "supervised" and self.capitalization else None
+        states = self._decode_symbols(x, lengths[nonempty], extra, flags)
         tags = self.tags_[self.state_tag_[states]].tolist()
         out, i = [], 0
         for n in lengths.tolist():
@@ -465,7 +529,7 @@ class HMMTagger:
         if self.training == "supervised":
             contexts = sum((K + 1) ** k for k in range(self.order + 1))
             return int(contexts * K + (len(self.lambdas_) - 1)
-                       + (self.emit_table_.shape[0] + self.suffix_table_.shape[0]) * (K - 1))
+                       + (self.word_tag_counts_.shape[0] + self.suffix_prob_.shape[0]) * (K - 1))
         S = len(self.state_emit_)
         V = self.emit_table_.shape[0]
         return int((S - 1) + S * S + (S - 1) + S * (V - 1))
@@ -475,16 +539,13 @@ class HMMTagger:
         d = {
             "order": np.array(self.order), "smoothing": np.array(float(self.smoothing)),
             "rare_threshold": np.array(self.rare_threshold), "max_suffix": np.array(self.max_suffix),
+            "case_weight": np.array(float(self.case_weight)), "capitalization": np.array(bool(self.capitalization)),
             "training": np.array(self.training), "n_states": np.array(-1 if self.n_states is None else self.n_states),
             "n_iter": np.array(self.n_iter), "tol": np.array(float(self.tol)), "init": np.array(self.init),
             "random_state": np.array(self.random_state), "chunk_tokens": np.array(self.chunk_tokens),
         }
-        for name in ("tags_", "symbols_", "emit_table_", "startprob_", "transmat_", "state_emit_", "state_tag_",
-                     "lambdas_"):
+        for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else ("emit_table_",)):
             d[name] = np.asarray(getattr(self, name))
-        if self.training == "supervised":
-            d["suffix_keys_"] = self.suffix_keys_
-            d["suffix_table_"] = self.suffix_table_
         return d
 
     @classmethod
@@ -492,7 +553,8 @@ class HMMTagger:
         """Rebuild a fitted tagger from ``state_dict()`` output (or an ``np.load`` of it)."""
         n_states = int(d["n_states"])
         model = cls(order=int(d["order"]), smoothing=float(d["smoothing"]), rare_threshold=int(d["rare_threshold"]),
-                    max_suffix=int(d["max_suffix"]), training=str(d["training"]),
+                    max_suffix=int(d["max_suffix"]), case_weight=float(d["case_weight"]),
+                    capitalization=bool(d["capitalization"]), training=str(d["training"]),
                     n_states=None if n_states < 0 else n_states, n_iter=int(d["n_iter"]), tol=float(d["tol"]),
                     init=str(d["init"]), random_state=int(d["random_state"]), chunk_tokens=int(d["chunk_tokens"]))
         model.load_state_dict(d)
@@ -500,14 +562,12 @@ class HMMTagger:
 
     def load_state_dict(self, d) -> "HMMTagger":
         """Set the learned arrays from ``state_dict()`` output (hyperparameters must match)."""
-        for name in ("tags_", "symbols_", "emit_table_", "startprob_", "transmat_", "state_emit_", "state_tag_",
-                     "lambdas_"):
+        for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else ("emit_table_",)):
             setattr(self, name, np.array(d[name]))
-        self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
         if self.training == "supervised":
-            self.suffix_keys_ = np.array(d["suffix_keys_"])
-            self.suffix_table_ = np.array(d["suffix_table_"])
-            self._sfx_index = {k: i for i, k in enumerate(self.suffix_keys_.tolist())}
+            self._derive_emissions()
+        else:
+            self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
         return self
 
 
