@@ -369,10 +369,14 @@ class Recurrent:
         H, G, cell = self.hidden_size, GATES[self.cell], self.cell
         w_ih, w_hh, b_ih, b_hh = (self.params[n] for n in param_names(layer, reverse))
         bias = b_ih + b_hh if cell != "gru" else b_ih + np.concatenate([b_hh[: 2 * H], np.zeros(H, self.dtype)])
-        xp = inp.reshape(T * N, -1) @ w_ih.T  # (T*N, G*H): all input projections in one GEMM
-        xp += bias
+        # sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: fold the inner 0.5 into the weights, so each step needs
+        # one tanh over all gates and one affine map (scale, shift) back to sig/tanh values
+        scale, shift = _gate_affine(cell, H, self.dtype)
+        w_in = w_ih if scale is None else w_ih * scale[:, None]
+        w_t = np.ascontiguousarray((w_hh if scale is None else w_hh * scale[:, None]).T)  # (H, G*H)
+        xp = inp.reshape(T * N, -1) @ w_in.T  # (T*N, G*H): all input projections in one GEMM
+        xp += bias if scale is None else bias * scale
         xp = xp.reshape(T, N, G * H)
-        w_t = w_hh.T  # (H, G*H)
         cols = np.arange(N)
         hb = np.zeros((T + 2, N, H), self.dtype)  # slots of h
         h0, c0 = (init + [None])[:2]
@@ -401,28 +405,25 @@ class Recurrent:
                     cb[lengths + 1, cols] = c0
                 else:
                     cb[0] = c0
-            tc = np.zeros((T, N, H), self.dtype)  # tanh(c_t)
-            scale, shift = _lstm_scale(H, self.dtype)
+            tc = np.empty((T, N, H), self.dtype)  # tanh(c_t)
             scr = np.empty((N, G * H), self.dtype)
+            ig = np.empty((N, H), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :b]  # (b, 4H) pre-activations -> activations i f g o, in place
+                a = xp[t, :b]  # (b, 4H) scaled pre-activations -> activations i f g o, in place
                 a += np.matmul(hb[t + off, :b], w_t, out=scr[:b])
-                a *= scale
                 np.tanh(a, out=a)
                 a *= scale
                 a += shift
-                c = cb[t + 1, :b]
-                np.multiply(a[:, H : 2 * H], cb[t + off, :b], out=c)
-                c += a[:, :H] * a[:, 2 * H : 3 * H]
-                th = np.tanh(c, out=tc[t, :b])
-                np.multiply(a[:, 3 * H :], th, out=hb[t + 1, :b])
+                c = np.multiply(a[:, H : 2 * H], cb[t + off, :b], out=cb[t + 1, :b])  # c = f c_prev + i g
+                c += np.multiply(a[:, :H], a[:, 2 * H : 3 * H], out=ig[:b])
+                np.multiply(a[:, 3 * H :], np.tanh(c, out=tc[t, :b]), out=hb[t + 1, :b])  # h = o tanh(c)
             dc.update(cb=cb, tc=tc)
         else:  # gru
             b_hn = b_hh[2 * H :]
-            hn = np.zeros((T, N, H), self.dtype)  # W_hn h_{t-1} + b_hn
+            hn = np.empty((T, N, H), self.dtype)  # W_hn h_{t-1} + b_hn
             scr = np.empty((N, G * H), self.dtype)
             for t in steps:
                 b = bs[t]
@@ -430,15 +431,17 @@ class Recurrent:
                     continue
                 a = xp[t, :b]  # (b, 3H) -> r z n, in place
                 hp = hb[t + off, :b]
-                s = np.matmul(hp, w_t, out=scr[:b])
+                s = np.matmul(hp, w_t, out=scr[:b])  # 0.5 W_hr h, 0.5 W_hz h, W_hn h
                 rz = a[:, : 2 * H]
                 rz += s[:, : 2 * H]
-                sigmoid(rz, out=rz)
+                np.tanh(rz, out=rz)
+                rz *= 0.5
+                rz += 0.5
                 hnt = np.add(s[:, 2 * H :], b_hn, out=hn[t, :b])
                 n = a[:, 2 * H :]
-                n += rz[:, :H] * hnt
+                n += np.multiply(rz[:, :H], hnt, out=s[:, : H])
                 np.tanh(n, out=n)
-                hw = np.subtract(hp, n, out=hb[t + 1, :b])
+                hw = np.subtract(hp, n, out=hb[t + 1, :b])  # h = n + z (h_prev - n)
                 hw *= rz[:, H:]
                 hw += n
             dc.update(hn=hn)
@@ -483,7 +486,7 @@ class Recurrent:
         elif cell == "lstm":
             cb, tc = dc["cb"], dc["tc"]
             dcs = np.array(dfinal[1], dtype=self.dtype)  # (N, H) running dL/dc
-            scale, shift = _lstm_scale(H, self.dtype)
+            scale, shift = _gate_affine(cell, H, self.dtype)
             scale2 = scale * scale
             tmp = np.empty((N, H), self.dtype)
             dact = np.empty((N, G * H), self.dtype)
@@ -558,12 +561,19 @@ def _relu(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.maximum(a, 0.0, out=out)
 
 
-def _lstm_scale(H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column (scale, shift) so that scale * tanh(scale * a) + shift is sig/sig/tanh/sig for i f g o."""
-    scale = np.full(4 * H, 0.5, dtype)
-    scale[2 * H : 3 * H] = 1.0
-    shift = np.full(4 * H, 0.5, dtype)
-    shift[2 * H : 3 * H] = 0.0
+def _gate_affine(cell: str, H: int, dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per-gate-row (scale, shift): scale * tanh(scale * a) + shift is sigmoid (0.5, 0.5) or tanh (1, 0).
+
+    lstm i f g o = sig sig tanh sig; gru r z n = sig sig (n is handled apart); rnn: none.
+    """
+    if cell == "rnn":
+        return None, None
+    G = GATES[cell]
+    scale = np.full(G * H, 0.5, dtype)
+    shift = np.full(G * H, 0.5, dtype)
+    tanh_block = slice(2 * H, 3 * H)  # lstm g, gru n
+    scale[tanh_block] = 1.0
+    shift[tanh_block] = 0.0
     return scale, shift
 
 
