@@ -1,0 +1,1 @@
+"""Hydra config groups (the top-level conf/ folder, installed as harness.conf)."""

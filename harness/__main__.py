@@ -1,0 +1,5 @@
+"""``python -m harness`` -> harness.cli.main()."""
+
+from harness.cli import main
+
+main()

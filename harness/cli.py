@@ -1,0 +1,111 @@
+"""Command line: ``python -m harness model=rnn task=pos`` (Hydra overrides; ``-m`` for sweeps).
+
+The overrides are composed and checked once before Hydra starts any job, so a typo, a wrong type,
+an unknown model or task, or an incompatible pair ends with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+
+import hydra
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from harness import config as config_module
+from harness.config import register_configs, to_config
+from harness.errors import ConfigError, HarnessError
+
+register_configs()
+
+CONFIG_MODULE = "harness.conf"
+
+
+def fail(error: HarnessError) -> "NoReturn":  # noqa: F821
+    print(f"harness: error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def explain_hydra_error(exc: Exception) -> str:
+    """Hydra/OmegaConf's multi-line messages, reduced to one sentence naming the problem and the fix."""
+    text = f"{exc}\n{exc.__cause__ or ''}"
+    missing = re.search(r"Could not find '(\w+)/([^']+)'", text)
+    if missing:
+        group, value = missing.groups()
+        options = re.findall(r"^\t(\S+)$", text, flags=re.M)
+        options = [o for o in options if not o.endswith("_schema")]
+        return f"unknown {group} {value!r}; choose one of: {', '.join(sorted(options))}"
+    key = re.search(r"Key '([^']+)' (?:is )?not in '?(\w+)'?", text)
+    full_key = re.search(r"full_key: (\S+)", text)
+    if key:
+        name = full_key.group(1) if full_key else key.group(1)
+        schema = getattr(config_module, key.group(2), None)
+        valid = f"valid keys here: {', '.join(f.name for f in dataclasses.fields(schema))}" if schema else ""
+        return f"unknown config key {name!r}; {valid or 'check the spelling (python -m harness --cfg job lists every key)'}"
+    conversion = re.search(r"Value '([^']*)' (?:of type '(\w+)' )?could not be converted to (\w+)", text)
+    if conversion and full_key:
+        value, _, target = conversion.groups()
+        return f"{full_key.group(1)}={value!r} is not a valid {target.lower()}; give a value of that type"
+    parse = re.search(r"Error parsing override '([^']+)'", text)
+    if parse:
+        return f"cannot parse override {parse.group(1)!r}; write overrides as key=value (quote lists: 'key=[a,b]')"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return first
+
+
+def compose_checked(overrides: list[str]) -> DictConfig:
+    """Compose the config for ``overrides`` the way Hydra will, raising ConfigError on any problem."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=overrides)
+    except HarnessError:
+        raise
+    except Exception as exc:  # Hydra/OmegaConf raise many types; all mean a bad override
+        raise ConfigError(explain_hydra_error(exc)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    to_config(cfg)
+    return cfg
+
+
+def _job_overrides(argv: list[str]) -> tuple[list[str], bool]:
+    """The config overrides in ``argv`` (flags and hydra.* settings left to Hydra) and whether it is a sweep."""
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    overrides = [a for a in argv if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
+    return overrides, multirun
+
+
+def precheck(argv: list[str]) -> None:
+    """Check a single run's overrides, or every combination of a sweep's, before Hydra starts."""
+    overrides, multirun = _job_overrides(argv)
+    if not multirun:
+        compose_checked(overrides)
+        return
+    from harness.sweep import expand_sweep
+
+    expand_sweep(overrides, compose_checked)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://harness.conf", config_name="config")
+def hydra_main(cfg: DictConfig) -> float | None:
+    from harness.experiment import run
+
+    try:
+        config = to_config(cfg)
+        return run(config, cfg)
+    except HarnessError as error:
+        fail(error)
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion") for a in argv):
+        try:
+            precheck(argv)
+        except HarnessError as error:
+            fail(error)
+    hydra_main()

@@ -1,0 +1,250 @@
+"""Typed config schemas, registered in Hydra's ConfigStore, and the model x task compatibility table.
+
+Every YAML file under ``conf/`` extends one of these dataclasses (through its defaults list), so a
+misspelt key or a value of the wrong type fails while Hydra composes the config, before any work.
+``to_config`` then turns the composed ``DictConfig`` into a ``Config`` object and checks values and
+combinations that a type alone cannot express.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from harness.errors import ConfigError, check_fraction, check_positive
+
+# ----------------------------------------------------------------------------------------------
+# models
+
+
+@dataclass
+class RecurrentConfig:
+    """A NumPy recurrent network (``rnn``, ``lstm`` or ``gru``) trained by BPTT."""
+
+    name: str = "rnn"
+    cell: str = "rnn"  # rnn | lstm | gru
+    nonlinearity: str = "tanh"  # rnn only: tanh | relu
+    embedding_size: int = 64  # word embedding width
+    feature_size: int = 16  # width of each extra word-feature embedding (suffixes, shape, ...)
+    features: List[str] = field(default_factory=lambda: ["word"])  # pos only; see harness.tasks.pos.FEATURES
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0  # between stacked layers, and on the recurrent layer's input
+    bptt_steps: int = 0  # truncated BPTT chunk length; 0 = full backpropagation through time
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 0.003
+    momentum: float = 0.0  # sgd only
+    weight_decay: float = 0.0
+    clip_norm: float = 5.0  # global gradient-norm clipping; 0 = off
+    epochs: int = 10
+    batch_size: int = 32
+    patience: int = 3  # early stopping: epochs without a better dev score
+    init_scale: float = 0.1  # embedding init std
+
+
+@dataclass
+class HMMConfig:
+    """An hmmlearn hidden Markov model: supervised/unsupervised tagger or Gaussian forecaster."""
+
+    name: str = "hmm"
+    order: int = 1  # tagger: 1 = bigram, 2 = trigram (tag-pair states)
+    training: str = "supervised"  # tagger: supervised | unsupervised (Baum-Welch)
+    smoothing: float = 1.0  # tagger: add-k smoothing of emissions
+    rare_threshold: int = 1  # tagger: words seen <= this often train the unknown-word model
+    n_states: Optional[int] = None  # unsupervised tagger (None = number of tags) / forecaster (None = 3)
+    covariance_type: str = "diag"  # forecaster: spherical | diag | full | tied
+    n_iter: int = 100  # Baum-Welch iterations
+
+
+MODEL_SCHEMAS = {"recurrent": RecurrentConfig, "hmm": HMMConfig}
+CELLS = ("rnn", "lstm", "gru")
+
+# ----------------------------------------------------------------------------------------------
+# tasks
+
+
+@dataclass
+class SyntheticPosConfig:
+    """Knobs of the embedded English-like tagged-corpus generator (harness.data.synthetic)."""
+
+    n_train: int = 3000  # sentences
+    n_dev: int = 500
+    n_test: int = 500
+    vocab_size: int = 5000  # word types in the lexicon (more types = more unseen words in test)
+    ambiguity: float = 0.3  # fraction of open-class word types that also belong to a second tag
+    zipf: float = 1.0  # word-frequency exponent within a tag's lexicon; lower = flatter = more OOV
+    seed: Optional[int] = None  # None = the run's seed
+
+
+@dataclass
+class PosTaskConfig:
+    """Part-of-speech tagging: one tag per word (many-to-many)."""
+
+    name: str = "pos"
+    dataset: str = "synthetic"  # synthetic | conllu | two_column | ud_english_ewt
+    path: Optional[str] = None  # conllu: folder with *-ud-{train,dev,test}.conllu; two_column: folder with {train,dev,test}.tsv
+    tagset: str = "upos"  # upos | xpos (CoNLL-U column)
+    train_size: Optional[float] = None  # None = all; < 1 = fraction; >= 1 = count of training sentences
+    synthetic: SyntheticPosConfig = field(default_factory=SyntheticPosConfig)
+
+
+@dataclass
+class TimeSeriesTaskConfig:
+    """Forecasting: a window of past values predicts the value ``horizon`` steps ahead (many-to-one)."""
+
+    name: str = "timeseries"
+    dataset: str = "sunspots"  # sunspots | co2 | nile | elnino | csv | synthetic_ar | synthetic_sine | synthetic_regime
+    path: Optional[str] = None  # csv only
+    time_column: Optional[str] = None
+    value_column: Optional[str] = None
+    window: int = 24
+    horizon: int = 1
+    dev_fraction: float = 0.15
+    test_fraction: float = 0.15
+    transform: str = "none"  # none | log | diff | log_diff
+    missing: str = "interpolate"  # interpolate | drop | error
+    season: Optional[int] = None  # None = the data set's known season
+    arima_order: List[int] = field(default_factory=lambda: [2, 0, 1])
+    n_points: int = 600  # synthetic series length
+
+
+TASK_SCHEMAS = {"pos": PosTaskConfig, "timeseries": TimeSeriesTaskConfig}
+
+# Which model family handles which task; anything else is refused before work starts.
+COMPATIBLE = {
+    "recurrent": {"pos", "timeseries"},
+    "hmm": {"pos", "timeseries"},
+}
+
+# ----------------------------------------------------------------------------------------------
+# root
+
+
+@dataclass
+class Config:
+    model: Any = MISSING
+    task: Any = MISSING
+    seed: int = 0
+    experiment_name: Optional[str] = None  # MLflow experiment; None = the task's name
+    run_name: Optional[str] = None  # None = "<model>-<task>-seed<seed>"
+    tracking_uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI or sqlite:///<project>/mlflow.db
+    progress: bool = True  # tqdm bar per epoch (shown only on a terminal)
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    for name, schema in MODEL_SCHEMAS.items():
+        cs.store(group="model", name=f"{name}_schema", node=schema)
+    for name, schema in TASK_SCHEMAS.items():
+        cs.store(group="task", name=f"{name}_schema", node=schema)
+
+
+def model_family(model: Any) -> str:
+    return "hmm" if isinstance(model, HMMConfig) else "recurrent"
+
+
+def to_config(cfg: DictConfig) -> Config:
+    """The composed Hydra config as typed objects, with every value and combination checked."""
+    config = Config(
+        model=OmegaConf.to_object(cfg.model),
+        task=OmegaConf.to_object(cfg.task),
+        seed=cfg.seed,
+        experiment_name=cfg.experiment_name,
+        run_name=cfg.run_name,
+        tracking_uri=cfg.tracking_uri,
+        progress=cfg.progress,
+    )
+    check_config(config)
+    return config
+
+
+def _check_choice(value: str, key: str, choices: tuple[str, ...] | list[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r} is not a valid choice", f"use one of: {', '.join(choices)}")
+
+
+def check_config(config: Config) -> None:
+    """Values and combinations a type cannot express; raises ConfigError naming the key and the fix."""
+    m, t = config.model, config.task
+    family = model_family(m)
+    task = t.name
+    if task not in COMPATIBLE[family]:
+        raise ConfigError(
+            f"model={m.name} does not support task={task}",
+            f"choose a task among: {', '.join(sorted(COMPATIBLE[family]))}",
+        )
+    if config.seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {config.seed}", "set seed=<a non-negative integer>")
+    if family == "recurrent":
+        _check_choice(m.cell, "model.cell", CELLS)
+        _check_choice(m.nonlinearity, "model.nonlinearity", ("tanh", "relu"))
+        _check_choice(m.optimizer, "model.optimizer", ("adam", "sgd"))
+        for key in ("embedding_size", "hidden_size", "num_layers", "epochs", "batch_size", "lr", "feature_size"):
+            check_positive(getattr(m, key), f"model.{key}")
+        for key in ("patience", "bptt_steps", "clip_norm", "weight_decay", "momentum"):
+            if getattr(m, key) < 0:
+                raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}", f"set model.{key}=0 or more")
+        check_fraction(m.dropout, "model.dropout")
+        if task == "pos":
+            from harness.tasks.pos import FEATURES
+
+            if "word" not in m.features:
+                raise ConfigError("model.features must include 'word'", f"e.g. model.features=[word,suffix3,shape]")
+            for f in m.features:
+                _check_choice(f, "model.features entry", sorted(FEATURES))
+        elif m.features != ["word"]:
+            raise ConfigError(
+                f"model.features={m.features} only applies to task=pos", "drop the model.features override"
+            )
+    else:
+        _check_choice(m.training, "model.training", ("supervised", "unsupervised"))
+        _check_choice(m.covariance_type, "model.covariance_type", ("spherical", "diag", "full", "tied"))
+        if m.order not in (1, 2):
+            raise ConfigError(f"model.order must be 1 or 2, got {m.order}", "set model.order=1 or model.order=2")
+        if m.smoothing <= 0:
+            raise ConfigError(f"model.smoothing must be > 0, got {m.smoothing}", "set model.smoothing to e.g. 1.0")
+        check_positive(m.n_iter, "model.n_iter")
+        if m.n_states is not None:
+            check_positive(m.n_states, "model.n_states")
+        if task == "timeseries" and (m.order != 1 or m.training != "supervised"):
+            raise ConfigError(
+                "model.order and model.training apply to the HMM tagger, not to task=timeseries",
+                "drop those overrides (the forecaster is a Gaussian HMM fitted by Baum-Welch)",
+            )
+    if task == "pos":
+        _check_choice(t.dataset, "task.dataset", ("synthetic", "conllu", "two_column", "ud_english_ewt"))
+        _check_choice(t.tagset, "task.tagset", ("upos", "xpos"))
+        if t.dataset in ("conllu", "two_column") and not t.path:
+            raise ConfigError(f"task.dataset={t.dataset} needs task.path", "set task.path=<folder with the data files>")
+        if t.train_size is not None:
+            check_positive(t.train_size, "task.train_size")
+        s = t.synthetic
+        for key in ("n_train", "n_dev", "n_test", "vocab_size"):
+            check_positive(getattr(s, key), f"task.synthetic.{key}")
+        check_fraction(s.ambiguity, "task.synthetic.ambiguity", closed_high=True)
+    else:
+        for key in ("window", "horizon", "n_points"):
+            check_positive(getattr(t, key), f"task.{key}")
+        check_fraction(t.dev_fraction, "task.dev_fraction")
+        check_fraction(t.test_fraction, "task.test_fraction")
+        if len(t.arima_order) != 3 or min(t.arima_order) < 0:
+            raise ConfigError(f"task.arima_order must be [p,d,q] >= 0, got {t.arima_order}", "e.g. task.arima_order=[2,0,1]")
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dict/DictConfig -> {"model.hidden_size": 128, ...} (lists kept as values)."""
+    if isinstance(d, DictConfig):
+        d = OmegaConf.to_container(d, resolve=True)
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out

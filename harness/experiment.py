@@ -1,0 +1,241 @@
+"""``run(config)``: the one place where task data, model, trainer and tracker meet.
+
+Data is loaded and the model built before the MLflow run starts, so a bad data file or config
+never leaves a run behind that looks like a result.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from harness import training
+from harness.config import Config, flatten, model_family
+from harness.tracking import Tracker, tracking_uri
+
+
+@dataclass
+class Outcome:
+    """What a run produced: final metrics, per-epoch metrics already sent, files to attach."""
+
+    metrics: dict[str, float]
+    main_metric: str
+    artifacts: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # file name -> writer
+    model_state: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _summary(config: Config, source: str, metrics: dict[str, float], run_id: str) -> str:
+    m = config.model.name
+    if config.task.name == "pos":
+        parts = [f"test_accuracy={metrics['test_accuracy']:.4f}", f"oov_accuracy={metrics['test_oov_accuracy']:.4f}",
+                 f"baseline={metrics['baseline_test_accuracy']:.4f}"]  # fmt: skip
+    else:
+        parts = [f"test_rmse={metrics['test_rmse']:.4g}", f"naive={metrics.get('baseline_naive_test_rmse', float('nan')):.4g}",
+                 f"arima={metrics.get('baseline_arima_test_rmse', float('nan')):.4g}"]  # fmt: skip
+    return (f"harness: {m} on {config.task.name} ({source}) seed={config.seed}: {' '.join(parts)} "
+            f"in {metrics['train_seconds']:.1f}s [mlflow run {run_id}]")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# part-of-speech tagging
+
+
+def _tag_corpus(model, enc, itos: list[str], batch_size: int = 256) -> list[list[str]]:
+    from harness.tasks.pos import batches
+
+    out: list[list[str]] = [[] for _ in range(len(enc.lengths))]
+    for b in batches(enc, batch_size):
+        pred = model.predict(b.inputs, b.mask)  # (T, N)
+        for j, i in enumerate(b.index):
+            out[i] = [itos[k] for k in pred[: enc.lengths[i], j]]
+    return out
+
+
+def _pos_predictions_writer(corpus, predicted) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        with path.open("w", encoding="utf-8") as f:
+            f.write("sentence\tposition\tword\tgold\tpredicted\n")
+            for s, (ws, gs, ps) in enumerate(zip(corpus.words, corpus.tags, predicted)):
+                for i, (w, g, p) in enumerate(zip(ws, gs, ps)):
+                    f.write(f"{s}\t{i}\t{w}\t{g}\t{p}\n")
+
+    return write
+
+
+def prepare_pos(config: Config, rng: np.random.Generator):
+    from harness.tasks.pos import load_pos
+
+    data = load_pos(config.task, config.seed)
+    m = config.model
+    if model_family(m) == "hmm":
+        from harness.models.hmm import HMMTagger
+
+        model = HMMTagger(order=m.order, smoothing=m.smoothing, rare_threshold=m.rare_threshold, training=m.training,
+                          n_states=m.n_states, n_iter=m.n_iter, random_state=config.seed)  # fmt: skip
+        return data, model, None
+    from harness.models.rnn import RNNTagger
+
+    vocabs = data.vocabularies(m.features)
+    model = RNNTagger({f: len(v) for f, v in vocabs.items()}, data.n_tags, m, rng)
+    return data, model, vocabs
+
+
+def train_pos(config: Config, data, model, vocabs, rng, on_epoch) -> Outcome:
+    from harness.tasks.pos import batches
+
+    m = config.model
+    metrics: dict[str, float] = {}
+    start = time.perf_counter()
+    if vocabs is None:  # HMM: counted (or Baum-Welch) in one go
+        model.fit(data.train.words, data.train.tags)
+        metrics["train_seconds"] = time.perf_counter() - start
+        predict = model.predict
+        dev_pred = predict(data.dev.words)
+        metrics["best_dev_accuracy"] = data.score(data.dev, dev_pred)["accuracy"]
+        t0 = time.perf_counter()
+        test_pred = predict(data.test.words)
+        metrics["predict_tokens_per_second"] = data.test.n_tokens / max(time.perf_counter() - t0, 1e-9)
+    else:
+        itos = data.tags.itos
+        train_enc, dev_enc, test_enc = (data.encode(c, vocabs) for c in (data.train, data.dev, data.test))
+
+        def dev_score() -> float:
+            return data.score(data.dev, _tag_corpus(model, dev_enc, itos))["accuracy"]
+
+        def epoch_metrics(epoch: int, values: dict[str, float]) -> None:
+            on_epoch(epoch, {"train_loss": values["train_loss"], "dev_accuracy": values["dev_score"],
+                             "grad_norm": values["grad_norm"]})  # fmt: skip
+
+        history = training.fit(model, m, lambda r: batches(train_enc, m.batch_size, r), lambda b: b.n_tokens,
+                               dev_score, rng, on_epoch=epoch_metrics, progress=config.progress)  # fmt: skip
+        metrics.update(train_seconds=history.seconds, best_epoch=history.best_epoch,
+                       epochs_run=len(history.dev_score), best_dev_accuracy=history.dev_score[history.best_epoch - 1],
+                       train_tokens_per_second=history.n_train_items / max(history.seconds, 1e-9))  # fmt: skip
+        t0 = time.perf_counter()
+        test_pred = _tag_corpus(model, test_enc, itos)
+        metrics["predict_tokens_per_second"] = data.test.n_tokens / max(time.perf_counter() - t0, 1e-9)
+    scores = data.score(data.test, test_pred)
+    baseline = data.score(data.test, data.majority_baseline()(data.test.words))
+    metrics.update({f"test_{k}": v for k, v in scores.items()})
+    metrics["baseline_test_accuracy"] = baseline["accuracy"]
+    metrics["baseline_test_oov_accuracy"] = baseline["oov_accuracy"]
+    if data.bayes_optimal_accuracy is not None:
+        metrics["bayes_optimal_accuracy"] = data.bayes_optimal_accuracy
+    metrics["n_params"] = model.n_params
+    return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": _pos_predictions_writer(data.test, test_pred)},
+                   model.state_dict())  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# time-series forecasting
+
+
+def prepare_timeseries(config: Config, rng: np.random.Generator):
+    from harness.tasks.timeseries import load_timeseries
+
+    data = load_timeseries(config.task, config.seed)
+    m = config.model
+    if model_family(m) == "hmm":
+        from harness.models.hmm import GaussianHMMForecaster
+
+        model = GaussianHMMForecaster(n_states=m.n_states or 3, covariance_type=m.covariance_type, n_iter=m.n_iter,
+                                      random_state=config.seed)  # fmt: skip
+        return data, model, None
+    from harness.models.rnn import RNNForecaster
+
+    return data, RNNForecaster(data.train.X.shape[-1], m, rng), True
+
+
+def train_timeseries(config: Config, data, model, gradient, rng, on_epoch) -> Outcome:
+    m = config.model
+    metrics: dict[str, float] = {}
+    start = time.perf_counter()
+    if gradient is None:
+        model.fit(data.train_series)
+        metrics["train_seconds"] = time.perf_counter() - start
+
+        def predict(w):
+            return model.predict(w.X[..., 0], data.horizon)
+
+        if hasattr(model, "bic"):
+            metrics["bic"] = float(model.bic(data.train_series))
+    else:
+        tr = data.train
+
+        def train_batches(r: np.random.Generator):
+            order = r.permutation(len(tr))
+            for s in range(0, len(order), m.batch_size):
+                idx = order[s : s + m.batch_size]
+                yield tr.X[idx], tr.y[idx]
+
+        def predict(w):
+            return model.predict(w.X)
+
+        def epoch_metrics(epoch: int, values: dict[str, float]) -> None:
+            on_epoch(epoch, {"train_loss": values["train_loss"], "dev_rmse": values["dev_score"],
+                             "grad_norm": values["grad_norm"]})  # fmt: skip
+
+        history = training.fit(model, m, train_batches, lambda b: len(b[1]), lambda: data.score("dev", predict(data.dev))["rmse"],
+                               rng, higher_is_better=False, on_epoch=epoch_metrics, progress=config.progress)  # fmt: skip
+        metrics.update(train_seconds=history.seconds, best_epoch=history.best_epoch, epochs_run=len(history.dev_score),
+                       train_windows_per_second=history.n_train_items / max(history.seconds, 1e-9))  # fmt: skip
+    metrics.update({f"dev_{k}": v for k, v in data.score("dev", predict(data.dev)).items()})
+    test_pred = predict(data.test)
+    metrics.update({f"test_{k}": v for k, v in data.score("test", test_pred).items()})
+    metrics.update(data.baselines())
+    metrics["n_params"] = model.n_params
+
+    def write_forecasts(path: Path) -> None:
+        truth = data.to_original("test", data.test.y)
+        pred = data.to_original("test", test_pred)
+        cols = {"target_index": data.test.target_index, "truth": truth, "model": pred} | data.baseline_predictions()
+        names = list(cols)
+        with path.open("w", encoding="utf-8") as f:
+            f.write(",".join(names) + "\n")
+            for row in zip(*cols.values()):
+                f.write(",".join(f"{v:.6g}" for v in row) + "\n")
+
+    return Outcome(metrics, "test_rmse", {"test_forecasts.csv": write_forecasts}, model.state_dict())
+
+
+# ----------------------------------------------------------------------------------------------
+
+TASKS = {"pos": (prepare_pos, train_pos), "timeseries": (prepare_timeseries, train_timeseries)}
+
+
+def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None = None) -> float:
+    """Train and evaluate one model on one task, record it in MLflow, print a summary line."""
+    rng = np.random.default_rng(config.seed)  # one stream: init, then shuffling and dropout
+    prepare, train = TASKS[config.task.name]
+    data, model, extra = prepare(config, rng)
+
+    resolved = OmegaConf.to_container(cfg, resolve=True) if cfg is not None else _as_dict(config)
+    resolved = {k: v for k, v in resolved.items() if k != "hydra"}
+    run_name = config.run_name or f"{config.model.name}-{config.task.name}-seed{config.seed}"
+    experiment = config.experiment_name or config.task.name
+    tags = {"model": config.model.name, "task": config.task.name, "family": model_family(config.model),
+            "dataset": config.task.dataset, "seed": str(config.seed)}  # fmt: skip
+    with Tracker(tracking_uri(config.tracking_uri), experiment, run_name, tags, parent_run_id) as tracker:
+        tracker.log_params(flatten(resolved))
+        tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
+        outcome = train(config, data, model, extra, rng, lambda epoch, values: tracker.log_metrics(values, step=epoch))
+        tracker.log_metrics(outcome.metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, write in outcome.artifacts.items():
+                write(Path(tmp) / name)
+                tracker.log_artifact(Path(tmp) / name)
+            np.savez(Path(tmp) / "model.npz", **outcome.model_state)
+            tracker.log_artifact(Path(tmp) / "model.npz")
+        source = getattr(data, "source", None) or config.task.dataset
+        print(_summary(config, source, outcome.metrics, tracker.run_id), flush=True)
+    return float(outcome.metrics[outcome.main_metric])
+
+
+def _as_dict(config: Config) -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.structured(config), resolve=True)

@@ -1,0 +1,226 @@
+"""Recurrent taggers and forecasters assembled from ``nn/``: embeddings -> Recurrent -> linear -> loss.
+
+Tagger (many-to-many), for each step t of each sentence:
+    x_t = [E_word[w_t]; E_f[f_t] for each extra feature f]     embedding lookups, concatenated
+    h_t = Recurrent(x_1..x_T)_t                                 a_t = b + W h_{t-1} + U x_t; h_t = tanh(a_t) (rnn)
+    o_t = c + V h_t ;  y_t = softmax(o_t)                       loss = mean over real tokens of -log y_t[tag_t]
+Forecaster (many-to-one): the same recurrence over a window of values, o = c + V h_last, squared error.
+
+Dimension letters: T time, N batch, D input width, H recurrent output width, C tags.
+Parameters live in one flat dict (``embed.<feature>``, ``rnn.<torch name>``, ``out.weight``,
+``out.bias``) shared with the optimiser and the checkpoint.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.models.nn.losses import mse, softmax_cross_entropy
+from harness.models.nn.recurrent import Recurrent
+
+
+def _dropout_mask(shape, p: float, rng: np.random.Generator, dtype) -> np.ndarray | None:
+    """Inverted dropout: keep with probability 1-p and scale by 1/(1-p); None when p == 0."""
+    if p <= 0:
+        return None
+    return (rng.random(shape) >= p).astype(dtype) / dtype.type(1 - p)
+
+
+class _RecurrentModel:
+    """Shared parts: the recurrent stack, the output layer, parameter bookkeeping."""
+
+    def __init__(self, input_size: int, n_out: int, cfg, rng: np.random.Generator, dtype):
+        self.cfg, self.dtype = cfg, np.dtype(dtype)
+        self.rnn = Recurrent(cfg.cell, input_size, cfg.hidden_size, cfg.num_layers, cfg.bidirectional,
+                             cfg.nonlinearity, cfg.dropout, rng=rng, dtype=self.dtype)  # fmt: skip
+        H = self.rnn.output_size
+        bound = 1.0 / np.sqrt(H)
+        self.params: dict[str, np.ndarray] = {f"rnn.{k}": v for k, v in self.rnn.params.items()}
+        self.params["out.weight"] = rng.uniform(-bound, bound, (n_out, H)).astype(self.dtype)  # V (C, H)
+        self.params["out.bias"] = np.zeros(n_out, dtype=self.dtype)  # c (C,)
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        for k, p in self.params.items():
+            if d[k].shape != p.shape:
+                raise ValueError(f"checkpoint {k} has shape {d[k].shape}, the model {p.shape}")
+            p[...] = d[k]
+
+    def _rnn_grads(self, grads: dict[str, np.ndarray], rnn_grads: dict[str, np.ndarray]) -> None:
+        for k, g in rnn_grads.items():
+            grads[f"rnn.{k}"] = g
+
+
+class RNNTagger(_RecurrentModel):
+    """Many-to-many tagger. ``vocab_sizes`` maps each input feature (``word`` first) to its vocabulary size."""
+
+    def __init__(self, vocab_sizes: dict[str, int], n_tags: int, cfg, rng: np.random.Generator, dtype=np.float32):
+        self.features = list(vocab_sizes)
+        widths = {f: cfg.embedding_size if f == "word" else cfg.feature_size for f in self.features}
+        super().__init__(sum(widths.values()), n_tags, cfg, rng, dtype)
+        for f, V in vocab_sizes.items():
+            E = (cfg.init_scale * rng.standard_normal((V, widths[f]))).astype(self.dtype)  # (V_f, D_f)
+            E[0] = 0.0  # padding row
+            self.params[f"embed.{f}"] = E
+
+    def _embed(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([self.params[f"embed.{f}"][inputs[f]] for f in self.features], axis=-1)  # (T, N, D)
+
+    def logits(self, inputs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        """o (T, N, C) for every step (padding included; mask it)."""
+        h, _, _ = self.rnn.forward(self._embed(inputs), mask)  # (T, N, H)
+        return h @ self.params["out.weight"].T + self.params["out.bias"]
+
+    def predict(self, inputs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        """Most likely tag id per step, (T, N)."""
+        return self.logits(inputs, mask).argmax(axis=-1)
+
+    def loss_and_grads(self, batch, rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray]]:
+        """Forward and backward through time for one batch (``rng`` given = training, dropout on)."""
+        p, mask = self.params, batch.mask
+        x = self._embed(batch.inputs)  # (T, N, D)
+        keep_x = _dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
+        if keep_x is not None:
+            x = x * keep_x
+        steps = self.cfg.bptt_steps
+        T = x.shape[0]
+        if steps and steps < T and not self.cfg.bidirectional:
+            return self._truncated_bptt(x, keep_x, batch, rng, steps)
+        h, _, cache = self.rnn.forward(x, mask, train=rng is not None, rng=rng)  # (T, N, H)
+        o = h @ p["out.weight"].T + p["out.bias"]  # o_t = c + V h_t, (T, N, C)
+        loss, do = softmax_cross_entropy(o, batch.tags, mask)
+        grads, dx = self._backward_from_logits(do, h, cache)
+        self._embedding_grads(grads, dx if keep_x is None else dx * keep_x, batch.inputs)
+        return loss, grads
+
+    def _backward_from_logits(self, do, h, cache, dstateT=None):
+        p = self.params
+        C, H = p["out.weight"].shape
+        grads = {
+            "out.weight": do.reshape(-1, C).T @ h.reshape(-1, H),  # dV = sum_t do_t h_t^T, (C, H)
+            "out.bias": do.sum(axis=(0, 1)),  # dc, (C,)
+        }
+        dh = do @ p["out.weight"]  # into h_t: V^T do_t, (T, N, H)
+        dx, rnn_grads, dstate0 = self.rnn.backward(dh, cache, dstateT)
+        self._rnn_grads(grads, rnn_grads)
+        return grads, dx
+
+    def _truncated_bptt(self, x, keep_x, batch, rng, steps):
+        """Chunks of ``steps`` time steps; the state is carried forward but no gradient crosses a chunk
+        boundary (the truncation bias: dependencies longer than ``steps`` get no learning signal)."""
+        mask, T = batch.mask, x.shape[0]
+        n_real = max(int(mask.sum()), 1)
+        grads: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in self.params.items()}
+        dx = np.zeros_like(x)
+        state, loss = None, 0.0
+        for s in range(0, T, steps):
+            chunk = slice(s, min(s + steps, T))
+            m = mask[chunk]
+            alive = m[0]  # sequences with tokens in this chunk
+            if not alive.any():
+                break
+            cols = np.nonzero(alive)[0]
+            st = None if state is None else _take_state(state, cols)
+            h, state_c, cache = self.rnn.forward(x[chunk][:, cols], m[:, cols], st, train=True, rng=rng)
+            o = h @ self.params["out.weight"].T + self.params["out.bias"]
+            part, do = softmax_cross_entropy(o, batch.tags[chunk][:, cols], m[:, cols])
+            scale = m.sum() / n_real  # re-weight chunk means into the batch mean
+            loss += part * scale
+            g, dxc = self._backward_from_logits(do * self.dtype.type(scale), h, cache)
+            for k, v in g.items():
+                grads[k] += v
+            dx[chunk, cols] = dxc
+            state = _put_state(state, state_c, cols, mask.shape[1])
+        self._embedding_grads(grads, dx if keep_x is None else dx * keep_x, batch.inputs)
+        return loss, grads
+
+    def _embedding_grads(self, grads, dx: np.ndarray, inputs: dict[str, np.ndarray]) -> None:
+        """dE_f[v] = sum of dx_t over the steps whose feature f is v (padding row stays 0)."""
+        start = 0
+        for f in self.features:
+            E = self.params[f"embed.{f}"]
+            width = E.shape[1]
+            dE = np.zeros_like(E)
+            np.add.at(dE, inputs[f].reshape(-1), dx[..., start : start + width].reshape(-1, width))
+            dE[0] = 0.0
+            grads[f"embed.{f}"] = dE
+            start += width
+
+
+def _take_state(state, cols):
+    if isinstance(state, tuple):
+        return tuple(s[:, cols] for s in state)
+    return state[:, cols]
+
+
+def _put_state(state, new, cols, N):
+    """Write the chunk's final states back into the full-batch state (sequences that ended keep theirs)."""
+    if isinstance(new, tuple):
+        full = state if state is not None else tuple(np.zeros(n.shape[:1] + (N,) + n.shape[2:], n.dtype) for n in new)
+        for f, n in zip(full, new):
+            f[:, cols] = n
+        return full
+    full = state if state is not None else np.zeros(new.shape[:1] + (N,) + new.shape[2:], new.dtype)
+    full[:, cols] = new
+    return full
+
+
+class RNNForecaster(_RecurrentModel):
+    """Many-to-one regression: a window (T, N, D) of past values -> the value ``horizon`` steps ahead."""
+
+    def __init__(self, n_features: int, cfg, rng: np.random.Generator, dtype=np.float32):
+        super().__init__(n_features, n_features, cfg, rng, dtype)
+
+    def _summary(self, h: np.ndarray) -> np.ndarray:
+        """The window's summary vector: forward state at the last step [; reverse state at the first]. (N, H)"""
+        if not self.cfg.bidirectional:
+            return h[-1]
+        Hd = self.cfg.hidden_size
+        return np.concatenate([h[-1, :, :Hd], h[0, :, Hd:]], axis=-1)
+
+    def _run(self, X: np.ndarray, train: bool, rng):
+        """X (N, T, D) -> h (T, N, H), cache, carrying the state through chunks of bptt_steps without gradient."""
+        x = np.ascontiguousarray(X.transpose(1, 0, 2), dtype=self.dtype)  # (T, N, D)
+        T, N, _ = x.shape
+        steps = self.cfg.bptt_steps
+        state = None
+        if steps and steps < T and not self.cfg.bidirectional:
+            head = T - steps  # no gradient flows into the first T - steps values (truncation bias)
+            _, state, _ = self.rnn.forward(x[:head], np.ones((head, N), bool))
+            x = x[head:]
+        h, _, cache = self.rnn.forward(x, np.ones(x.shape[:2], bool), state, train=train, rng=rng)
+        return h, cache
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """X (N, T, D) windows -> (N,) forecasts (first feature) in the task's scaled units."""
+        h, _ = self._run(X, False, None)
+        return (self._summary(h) @ self.params["out.weight"].T + self.params["out.bias"])[:, 0]
+
+    def loss_and_grads(self, batch, rng: np.random.Generator | None = None):
+        """batch = (X (N, T, D), y (N,)): squared-error loss and gradients."""
+        X, y = batch
+        p = self.params
+        h, cache = self._run(X, rng is not None, rng)
+        z = self._summary(h)  # (N, H)
+        o = z @ p["out.weight"].T + p["out.bias"]  # (N, D)
+        loss, do = mse(o[:, 0], y.astype(self.dtype))
+        do_full = np.zeros_like(o)
+        do_full[:, 0] = do
+        grads = {"out.weight": do_full.T @ z, "out.bias": do_full.sum(axis=0)}
+        dz = do_full @ p["out.weight"]  # (N, H)
+        dh = np.zeros_like(h)
+        if self.cfg.bidirectional:
+            Hd = self.cfg.hidden_size
+            dh[-1, :, :Hd] = dz[:, :Hd]
+            dh[0, :, Hd:] = dz[:, Hd:]
+        else:
+            dh[-1] = dz
+        _, rnn_grads, _ = self.rnn.backward(dh, cache)
+        self._rnn_grads(grads, rnn_grads)
+        return loss, grads

@@ -1,0 +1,1 @@
+"""Reports: MLflow runs -> tables, statistics, plots -> report.md and report.html."""

@@ -1,0 +1,215 @@
+"""Part-of-speech tagging (many-to-many): corpora -> encoded features and padded time-major batches;
+scoring by token accuracy, accuracy on out-of-vocabulary tokens and sentence accuracy; the
+majority-tag-per-word baseline.
+
+Dimension letters: T time steps (longest sentence in the batch), N sentences in the batch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from harness.data.readers import TaggedCorpus, find_split, read_conllu, read_two_column
+from harness.errors import DataError
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+def word_shape(w: str) -> str:
+    """Xxxx -> 'Xx', 1,234 -> 'd,d', e-mail -> 'x-x': character classes with runs collapsed."""
+    s = re.sub(r"[A-Z]+", "X", w)
+    s = re.sub(r"[a-z]+", "x", s)
+    s = re.sub(r"[0-9]+", "d", s)
+    return s[:6]
+
+
+# Word-level input features: each maps a word form to a string with its own embedding table.
+FEATURES: dict[str, Callable[[str], str]] = {
+    "word": lambda w: w,
+    "lower": str.lower,
+    "prefix2": lambda w: w[:2].lower(),
+    "suffix1": lambda w: w[-1:].lower(),
+    "suffix2": lambda w: w[-2:].lower(),
+    "suffix3": lambda w: w[-3:].lower(),
+    "shape": word_shape,
+}
+
+
+@dataclass
+class Vocab:
+    """String <-> id; id 0 is padding, id 1 the unknown item (for inputs)."""
+
+    itos: list[str]
+    stoi: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+
+    @classmethod
+    def build(cls, items, specials=(PAD, UNK)) -> "Vocab":
+        counts = Counter(items)
+        return cls(list(specials) + sorted(counts, key=lambda s: (-counts[s], s)))
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, items: list[str]) -> np.ndarray:
+        unk = self.stoi.get(UNK, -1)
+        return np.array([self.stoi.get(s, unk) for s in items], dtype=np.int64)
+
+
+@dataclass
+class Batch:
+    """Padded, time-major batch: inputs[name] (T, N) ids, tags (T, N) ids, mask (T, N) True at real tokens."""
+
+    inputs: dict[str, np.ndarray]
+    tags: np.ndarray
+    mask: np.ndarray
+    index: np.ndarray  # (N,) positions of these sentences in their corpus
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass
+class Encoded:
+    """A corpus as id arrays: inputs[name][i] (L_i,), tags[i] (L_i,)."""
+
+    inputs: dict[str, list[np.ndarray]]
+    tags: list[np.ndarray]
+    lengths: np.ndarray  # (n_sentences,)
+
+
+@dataclass
+class PosData:
+    """Train/dev/test corpora, tag vocabulary and train-only word statistics."""
+
+    train: TaggedCorpus
+    dev: TaggedCorpus
+    test: TaggedCorpus
+    tags: Vocab  # no unknown tag: itos[0] is padding
+    train_forms: set[str]
+    source: str  # e.g. "synthetic", "conllu:/path"
+    bayes_optimal_accuracy: float | None = None
+
+    @property
+    def n_tags(self) -> int:
+        return len(self.tags)
+
+    def vocabularies(self, features: list[str]) -> dict[str, Vocab]:
+        """One vocabulary per input feature, from the training corpus only."""
+        return {name: Vocab.build(FEATURES[name](w) for s in self.train.words for w in s) for name in features}
+
+    def encode(self, corpus: TaggedCorpus, vocabs: dict[str, Vocab]) -> Encoded:
+        inputs = {name: [v.encode([FEATURES[name](w) for w in s]) for s in corpus.words] for name, v in vocabs.items()}
+        tags = [self.tags.encode(ts) for ts in corpus.tags]
+        return Encoded(inputs, tags, np.array([len(s) for s in corpus.words]))
+
+    # -- scoring -----------------------------------------------------------------------------
+    def score(self, corpus: TaggedCorpus, predicted: list[list[str]]) -> dict[str, float]:
+        """accuracy, oov_accuracy (forms unseen in train), sentence_accuracy, n_oov."""
+        gold = np.array([t for ts in corpus.tags for t in ts])
+        pred = np.array([t for ts in predicted for t in ts])
+        if gold.shape != pred.shape:
+            raise ValueError(f"{len(pred)} predicted tags for {len(gold)} tokens")
+        oov = np.array([w not in self.train_forms for s in corpus.words for w in s])
+        correct = gold == pred
+        ends = np.cumsum([len(s) for s in corpus.words])
+        sentence_ok = np.logical_and.reduceat(correct, np.r_[0, ends[:-1]]) if len(ends) else np.array([])
+        return {
+            "accuracy": float(correct.mean()),
+            "oov_accuracy": float(correct[oov].mean()) if oov.any() else float("nan"),
+            "sentence_accuracy": float(sentence_ok.mean()),
+            "oov_rate": float(oov.mean()),
+        }
+
+    def majority_baseline(self) -> Callable[[list[list[str]]], list[list[str]]]:
+        """Tag each known word with its most frequent training tag, unknown words with the most frequent tag."""
+        counts: dict[str, Counter] = defaultdict(Counter)
+        for ws, ts in zip(self.train.words, self.train.tags):
+            for w, t in zip(ws, ts):
+                counts[w][t] += 1
+        best = {w: c.most_common(1)[0][0] for w, c in counts.items()}
+        overall = Counter(t for ts in self.train.tags for t in ts).most_common(1)[0][0]
+        return lambda sentences: [[best.get(w, overall) for w in s] for s in sentences]
+
+
+def batches(
+    data: Encoded, batch_size: int, rng: np.random.Generator | None = None, by_length: bool = True
+) -> Iterator[Batch]:
+    """Padded time-major batches. With ``rng``: shuffled; ``by_length`` groups similar lengths (sort within
+    pools of 50 batches) to cut padding, then shuffles the batch order."""
+    n = len(data.lengths)
+    order = np.arange(n) if rng is None else rng.permutation(n)
+    if by_length:
+        pool = batch_size * 50
+        order = np.concatenate(
+            [chunk[np.argsort(-data.lengths[chunk], kind="stable")] for chunk in np.array_split(order, max(1, -(-n // pool)))]
+        )
+    starts = np.arange(0, n, batch_size)
+    if rng is not None:
+        starts = rng.permutation(starts)
+    for s in starts:
+        idx = order[s : s + batch_size]
+        lengths = data.lengths[idx]
+        T, N = int(lengths.max()), len(idx)
+        mask = np.arange(T)[:, None] < lengths[None, :]  # (T, N)
+        inputs = {}
+        for name, seqs in data.inputs.items():
+            x = np.zeros((T, N), dtype=np.int64)
+            x.T[mask.T] = np.concatenate([seqs[i] for i in idx])  # fill sentence by sentence
+            inputs[name] = x
+        tags = np.zeros((T, N), dtype=np.int64)
+        tags.T[mask.T] = np.concatenate([data.tags[i] for i in idx])
+        yield Batch(inputs, tags, mask, idx)
+
+
+def _limit(corpus: TaggedCorpus, train_size: float | None, rng: np.random.Generator) -> TaggedCorpus:
+    if train_size is None:
+        return corpus
+    n = round(train_size * len(corpus)) if train_size < 1 else int(train_size)
+    if n > len(corpus):
+        raise DataError(
+            f"task.train_size={train_size} asks for {n} sentences but the training set has {len(corpus)}",
+            "lower task.train_size",
+        )
+    return corpus.subset(np.sort(rng.choice(len(corpus), size=max(n, 1), replace=False)))
+
+
+def load_pos(cfg, seed: int) -> PosData:
+    """Train/dev/test for ``cfg`` (PosTaskConfig). The seed fixes synthetic data and train_size subsets."""
+    bayes = None
+    if cfg.dataset == "synthetic":
+        from harness.data.synthetic import generate
+
+        train, dev, test, bayes = generate(cfg.synthetic, seed)
+        source = "synthetic"
+    elif cfg.dataset in ("conllu", "ud_english_ewt"):
+        if cfg.dataset == "ud_english_ewt":
+            from harness.data.registry import ensure_dataset
+
+            folder = Path(cfg.path) if cfg.path else ensure_dataset("ud_english_ewt")
+        else:
+            folder = Path(cfg.path)
+        train, dev, test = (read_conllu(find_split(folder, s), cfg.tagset) for s in ("train", "dev", "test"))
+        source = f"{cfg.dataset}:{folder}"
+    elif cfg.dataset == "two_column":
+        folder = Path(cfg.path)
+        train, dev, test = (read_two_column(find_split(folder, s, "{split}.tsv")) for s in ("train", "dev", "test"))
+        source = f"two_column:{folder}"
+    else:  # config validation makes this unreachable
+        raise DataError(f"unknown POS data set {cfg.dataset!r}", "see task.dataset choices")
+    train = _limit(train, cfg.train_size, np.random.default_rng(seed))
+    tags = Vocab.build((t for ts in train.tags for t in ts), specials=(PAD,))
+    unseen = sorted({t for c in (dev, test) for ts in c.tags for t in ts} - set(tags.itos))
+    if unseen:
+        tags = Vocab(tags.itos + unseen)  # tags never seen in training can still be scored (as errors)
+    forms = {w for s in train.words for w in s}
+    return PosData(train, dev, test, tags, forms, source, bayes)

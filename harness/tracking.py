@@ -1,0 +1,140 @@
+"""MLflow tracking: store location, runs, flattened params, metrics, artifacts, tags.
+
+The only module that imports MLflow besides the report reader. Models never see it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import TrackingError
+
+
+def project_root() -> Path:
+    """The source checkout holding this package (editable install), else the current directory."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "conf").is_dir():
+        return here
+    return Path.cwd()
+
+
+def tracking_uri(configured: str | None = None) -> str:
+    """config tracking_uri > $MLFLOW_TRACKING_URI > sqlite:///<project root>/mlflow.db (absolute)."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{(project_root() / 'mlflow.db').resolve()}"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=5)  # fmt: skip
+        commit = out.stdout.strip()
+        if out.returncode == 0 and commit:
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                   text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()  # fmt: skip
+            return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+def _check_reachable(uri: str, timeout: float = 10.0) -> None:
+    """Fail fast (instead of MLflow's long retries) when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout)
+    except urllib.error.HTTPError:
+        return  # the server answered
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingError(
+            f"MLflow tracking server {uri} cannot be reached ({getattr(exc, 'reason', exc)})",
+            "start it (mlflow server --host 127.0.0.1) or unset MLFLOW_TRACKING_URI to use the local mlflow.db",
+        ) from None
+
+
+class Tracker:
+    """One MLflow run: ``with Tracker(...) as t: t.log_params(...); t.log_metrics(...)``."""
+
+    def __init__(self, uri: str, experiment: str, run_name: str, tags: dict[str, str] | None = None,
+                 parent_run_id: str | None = None):  # fmt: skip
+        _check_reachable(uri)
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self.uri, self.experiment, self.run_name = uri, experiment, run_name
+        self.client = MlflowClient(tracking_uri=uri)
+        exp = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = exp.experiment_id if exp else self._create_experiment(experiment)
+        all_tags = {"harness.version": __version__, "git.commit": git_commit(), **(tags or {})}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        self.run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+        self.run_id = self.run.info.run_id
+        self._mlflow = mlflow
+
+    def _create_experiment(self, name: str) -> str:
+        try:
+            return self.client.create_experiment(name)
+        except Exception:  # another process created it first
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.end("FINISHED")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("KILLED")
+        else:
+            self.set_tags({"failure": f"{exc_type.__name__}: {exc}"[:5000]})
+            self.end("FAILED")
+
+    def end(self, status: str) -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """All params in one batch (MLflow caps a batch at 100, so chunk)."""
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items() if v is not None]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, str(v))
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_text(self, text: str, name: str) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / name
+            p.write_text(text, encoding="utf-8")
+            self.log_artifact(p)

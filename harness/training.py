@@ -1,0 +1,97 @@
+"""The loop for gradient-trained models: epochs of shuffled batches, gradient clipping, an optimiser
+step, dev evaluation, early stopping with the best epoch restored, a progress bar, epoch callbacks.
+
+It knows nothing of tasks or tracking: the caller passes functions that make batches and score
+the dev set, and a callback that receives each epoch's metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from harness.models.nn.optim import clip_global_norm, make_optimizer
+
+
+class GradientModel(Protocol):
+    params: dict[str, np.ndarray]
+
+    def loss_and_grads(self, batch, rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray]]: ...
+
+    def state_dict(self) -> dict[str, np.ndarray]: ...
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None: ...
+
+
+class DivergenceError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list)
+    dev_score: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    best_epoch: int = 0  # 1-based
+    seconds: float = 0.0
+    n_train_items: int = 0  # tokens or windows seen in training (all epochs)
+
+
+def fit(
+    model: GradientModel,
+    cfg,  # RecurrentConfig: optimizer, lr, momentum, weight_decay, clip_norm, epochs, patience
+    train_batches: Callable[[np.random.Generator], Iterable],
+    batch_size_of: Callable[[object], int],
+    dev_score: Callable[[], float],
+    rng: np.random.Generator,
+    higher_is_better: bool = True,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` in place; returns the history with the best dev epoch's weights restored."""
+    optimizer = make_optimizer(cfg.optimizer, model.params, cfg.lr, cfg.momentum, cfg.weight_decay)
+    history = History()
+    best_score, best_state, bad_epochs = -math.inf, model.state_dict(), 0
+    sign = 1.0 if higher_is_better else -1.0
+    start = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        # one pass over the shuffled training batches
+        losses, weights, norms = [], [], []
+        bar = tqdm(train_batches(rng), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
+                   disable=None if progress else True, file=sys.stderr)  # fmt: skip
+        for batch in bar:
+            loss, grads = model.loss_and_grads(batch, rng)
+            if not math.isfinite(loss):
+                raise DivergenceError(f"training loss became {loss} in epoch {epoch}")
+            norms.append(clip_global_norm(grads, cfg.clip_norm))
+            optimizer.step(grads)
+            n = batch_size_of(batch)
+            losses.append(loss * n)
+            weights.append(n)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        train_loss = float(np.sum(losses) / max(np.sum(weights), 1))
+        history.n_train_items += int(np.sum(weights))
+
+        # dev evaluation and early stopping
+        score = dev_score()
+        history.train_loss.append(train_loss)
+        history.dev_score.append(score)
+        history.grad_norm.append(float(np.mean(norms)) if norms else 0.0)
+        if on_epoch is not None:
+            on_epoch(epoch, {"train_loss": train_loss, "dev_score": score, "grad_norm": history.grad_norm[-1]})
+        if sign * score > best_score:
+            best_score, best_state, bad_epochs = sign * score, model.state_dict(), 0
+            history.best_epoch = epoch
+        else:
+            bad_epochs += 1
+            if cfg.patience and bad_epochs >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    history.seconds = time.perf_counter() - start
+    return history
