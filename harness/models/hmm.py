@@ -35,7 +35,7 @@ INITS = ("frequency", "random")
 COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
 UNK_SYMBOL = "<unk>"
 _COMMON_STATE = ("tags_", "symbols_", "startprob_", "transmat_", "state_emit_", "state_tag_", "lambdas_")
-_SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "state_flag_")
+_SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "state_flag_", "state_word_")
 EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 
 
@@ -125,6 +125,9 @@ class HMMTagger:
         case_weight); 0 ignores the lower-case form.
     capitalization : TnT's capitalisation flags: each state is a (tag, capitalised?) pair, so
         transitions see whether neighbouring words are capitalised (doubles the states).
+    lexicalize : give the this many most ambiguous training words (most tokens a
+        most-frequent-tag guess gets wrong) their own states, one per (word, tag) seen, which
+        emit only that word ("specialised" HMM, Pla & Molina 2004). Adds states.
     training : "supervised" (counts) or "unsupervised" (Baum-Welch on the words only).
     n_states : unsupervised only; hidden states (default: the number of distinct training tags).
     n_iter, tol : unsupervised Baum-Welch iterations and convergence tolerance (log-likelihood).
@@ -147,6 +150,7 @@ class HMMTagger:
         max_suffix: int = MAX_SUFFIX,
         case_weight: float = 1.0,
         capitalization: bool = False,
+        lexicalize: int = 0,
         training: str = "supervised",
         n_states: int | None = None,
         n_iter: int = 50,
@@ -161,6 +165,7 @@ class HMMTagger:
         self.max_suffix = max_suffix
         self.case_weight = case_weight
         self.capitalization = capitalization
+        self.lexicalize = lexicalize
         self.training = training
         self.n_states = n_states
         self.n_iter = n_iter
@@ -253,14 +258,28 @@ class HMMTagger:
         self._derive_emissions()
 
         # transitions: tag n-grams with BOS (index K as context) and END (index K as outcome)
-        if self.capitalization:  # TnT: tags carry the capitalisation flag of their word
+        # hidden-state labels z: the tag, or (word, tag) for the `lexicalize` most ambiguous words
+        z, aug_tag, aug_word = y, np.arange(K), np.full(K, -1)
+        if self.lexicalize > 0:
+            wrong = n_w - C_wt.max(axis=1)  # (V,) tokens a most-frequent-tag guess gets wrong
+            special = np.argsort(-wrong, kind="stable")[: self.lexicalize]
+            special = special[wrong[special] > 0]
+            pair_w, pair_t = np.nonzero(C_wt[special])  # (P,) the (word, tag) pairs seen in training
+            pair_id = np.full((V, K), -1)
+            pair_id[special[pair_w], pair_t] = K + np.arange(len(pair_w))
+            z = np.where(pair_id[x, y] >= 0, pair_id[x, y], y)
+            aug_tag = np.concatenate([aug_tag, pair_t])
+            aug_word = np.concatenate([aug_word, special[pair_w]])
+        Z = len(aug_tag)
+        if self.capitalization:  # TnT: labels carry the capitalisation flag of their word
             f = _cap_flags(words)  # (N,)
-            self.lambdas_, self.startprob_, self.transmat_, aug = self._transitions(2 * y + f, lengths, 2 * K)
-            self.state_emit_, self.state_flag_ = aug // 2, aug % 2
+            self.lambdas_, self.startprob_, self.transmat_, aug = self._transitions(2 * z + f, lengths, 2 * Z)
+            aug, self.state_flag_ = aug // 2, aug % 2
         else:
-            self.lambdas_, self.startprob_, self.transmat_, self.state_emit_ = self._transitions(y, lengths, K)
-            self.state_flag_ = np.full_like(self.state_emit_, -1)
-        self.state_tag_ = self.state_emit_.copy()
+            self.lambdas_, self.startprob_, self.transmat_, aug = self._transitions(z, lengths, Z)
+            self.state_flag_ = np.full_like(aug, -1)
+        self.state_emit_ = self.state_tag_ = aug_tag[aug]
+        self.state_word_ = aug_word[aug]  # (S-1,) the only word a lexicalised state emits, else -1
         self.n_suffix_rows_ = M
 
     def _transitions(self, y: np.ndarray, lengths: np.ndarray, K: int):
@@ -285,12 +304,11 @@ class HMMTagger:
         p1 = uni / uni.sum()
         bi = counts.sum(axis=tuple(range(n - 2))) if n > 2 else counts  # (K+1 ctx, K+1 out)
         p2 = _conditional(bi, p1)
-        S_tags = K if self.order == 1 else (K + 1) * K
-        S = S_tags + 1
-        B = S - 1
-        A = np.zeros((S, S))
-        start = np.zeros(S)
         if self.order == 1:
+            S = K + 1
+            B = S - 1
+            A = np.zeros((S, S))
+            start = np.zeros(S)
             P = lambdas[1] * p2 + lambdas[0] * p1  # (K+1 ctx, K+1 out)
             A[:K, :K] = P[:K, :K]
             A[:K, B] = P[:K, K]
@@ -299,13 +317,21 @@ class HMMTagger:
         else:
             p3 = _conditional(counts, p2[None, :, :])  # unseen pair contexts back off to the bigram
             P = lambdas[2] * p3 + lambdas[1] * p2[None] + lambdas[0] * p1  # (K+1, K+1, K+1)
-            # state (a, b) = a*K + b with a in 0..K (K = BOS), b in 0..K-1; next state (b, c) = b*K + c
-            a, b, c = np.meshgrid(np.arange(K + 1), np.arange(K), np.arange(K), indexing="ij")
-            A[a * K + b, b * K + c] = P[a, b, c]
-            a2, b2 = np.meshgrid(np.arange(K + 1), np.arange(K), indexing="ij")
-            A[a2 * K + b2, B] = P[a2, b2, K]
-            start[K * K + np.arange(K)] = P[K, K, :K]  # (BOS, c) from (BOS, BOS)
-            state_emit = np.arange(S_tags) % K
+            # states: the label bigrams (a, b) seen in training (a = K is BOS); (a, b) -> (b, c)
+            sa, sb = np.nonzero(bi[:, :K] > 0)  # (S-1,)
+            S = len(sa) + 1
+            B = S - 1
+            pair = np.full((K + 1, K), -1)
+            pair[sa, sb] = np.arange(S - 1)
+            A = np.zeros((S, S))
+            start = np.zeros(S)
+            dest = pair[sb]  # (S-1, K) the state (b, c) for every next label c
+            r, c = np.nonzero(dest >= 0)
+            A[r, dest[r, c]] = P[sa[r], sb[r], c]
+            A[:B, B] = P[sa, sb, K]
+            first = np.flatnonzero(pair[K] >= 0)  # (BOS, c) seen
+            start[pair[K, first]] = P[K, K, first]  # from the context (BOS, BOS)
+            state_emit = sb
         A[B] = start  # after a boundary a new sentence starts
         A /= A.sum(axis=1, keepdims=True)
         start /= start.sum()
@@ -484,6 +510,11 @@ class HMMTagger:
         E[:-1, :U] = cols[self.state_emit_]
         if flagged:  # a state flagged capitalised emits only capitalised forms, and vice versa
             E[:-1, :U] *= self.state_flag_[:, None] == (used % 2)[None, :]
+        if self.training == "supervised" and (self.state_word_ >= 0).any():
+            sym = used // 2 if flagged else used  # (U,)
+            lexical = np.isin(sym, self.state_word_)  # columns of lexicalised words
+            own = self.state_word_[:, None] == sym[None, :]  # (S-1, U)
+            E[:-1, :U] = np.where(lexical[None, :], own * E[:-1, :U].max(), E[:-1, :U])
         E[:-1, :U] /= E[:-1, :U].sum(axis=1).max() * (1 + 1e-6)  # any per-symbol scale leaves Viterbi unchanged
         E[:-1, U + 1] = 1.0 - E[:-1, :U].sum(axis=1)
         E[-1, U] = 1.0
@@ -540,6 +571,7 @@ class HMMTagger:
             "order": np.array(self.order), "smoothing": np.array(float(self.smoothing)),
             "rare_threshold": np.array(self.rare_threshold), "max_suffix": np.array(self.max_suffix),
             "case_weight": np.array(float(self.case_weight)), "capitalization": np.array(bool(self.capitalization)),
+            "lexicalize": np.array(self.lexicalize),
             "training": np.array(self.training), "n_states": np.array(-1 if self.n_states is None else self.n_states),
             "n_iter": np.array(self.n_iter), "tol": np.array(float(self.tol)), "init": np.array(self.init),
             "random_state": np.array(self.random_state), "chunk_tokens": np.array(self.chunk_tokens),
@@ -554,7 +586,7 @@ class HMMTagger:
         n_states = int(d["n_states"])
         model = cls(order=int(d["order"]), smoothing=float(d["smoothing"]), rare_threshold=int(d["rare_threshold"]),
                     max_suffix=int(d["max_suffix"]), case_weight=float(d["case_weight"]),
-                    capitalization=bool(d["capitalization"]), training=str(d["training"]),
+                    capitalization=bool(d["capitalization"]), lexicalize=int(d["lexicalize"]), training=str(d["training"]),
                     n_states=None if n_states < 0 else n_states, n_iter=int(d["n_iter"]), tol=float(d["tol"]),
                     init=str(d["init"]), random_state=int(d["random_state"]), chunk_tokens=int(d["chunk_tokens"]))
         model.load_state_dict(d)
