@@ -8,6 +8,7 @@ combinations that a type alone cannot express.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
@@ -150,6 +151,10 @@ def model_family(model: Any) -> str:
 
 def to_config(cfg: DictConfig) -> Config:
     """The composed Hydra config as typed objects, with every value and combination checked."""
+    known = {f.name for f in dataclasses.fields(Config)} | {"hydra"}
+    extra = sorted(set(cfg.keys()) - known)
+    if extra:
+        raise ConfigError(f"unknown config key {extra[0]!r}", f"valid top-level keys: {', '.join(sorted(known - {'hydra'}))}")
     config = Config(
         model=OmegaConf.to_object(cfg.model),
         task=OmegaConf.to_object(cfg.task),
@@ -228,6 +233,14 @@ def check_config(config: Config) -> None:
             check_positive(getattr(s, key), f"task.synthetic.{key}")
         check_fraction(s.ambiguity, "task.synthetic.ambiguity", closed_high=True)
     else:
+        from harness.data.series import DATASETS, MISSING_POLICIES
+        from harness.tasks.timeseries import TRANSFORMS
+
+        _check_choice(t.dataset, "task.dataset", DATASETS)
+        _check_choice(t.transform, "task.transform", TRANSFORMS)
+        _check_choice(t.missing, "task.missing", MISSING_POLICIES)
+        if t.dataset == "csv" and not t.path:
+            raise ConfigError("task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>")
         for key in ("window", "horizon", "n_points"):
             check_positive(getattr(t, key), f"task.{key}")
         check_fraction(t.dev_fraction, "task.dev_fraction")

@@ -1,0 +1,143 @@
+"""The POS task: readers, vocabularies, batches, scores, baseline, train_size; on tiny hand-written data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.config import PosTaskConfig, SyntheticPosConfig
+from harness.data.readers import TaggedCorpus, read_conllu, read_two_column
+from harness.errors import DataError
+from harness.tasks.pos import FEATURES, PosData, Vocab, batches, load_pos, word_shape
+
+CONLLU = """# sent_id = 1
+# text = I don't book it.
+1\tI\tI\tPRON\tPRP\t_\t3\tnsubj\t_\t_
+2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_
+2\tdo\tdo\tAUX\tVBP\t_\t4\taux\t_\t_
+3\tn't\tnot\tPART\tRB\t_\t4\tadvmod\t_\t_
+4\tbook\tbook\tVERB\tVB\t_\t0\troot\t_\t_
+4.1\tit\tit\tPRON\tPRP\t_\t_\t_\t_\t_
+5\tit\tit\tPRON\tPRP\t_\t4\tobj\t_\t_
+6\t.\t.\tPUNCT\t.\t_\t4\tpunct\t_\t_
+
+# sent_id = 2
+1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_
+2\tbook\tbook\tNOUN\tNN\t_\t0\troot\t_\t_
+
+"""
+
+
+def write_treebank(folder, train=CONLLU, dev=CONLLU, test=CONLLU):
+    folder.mkdir(exist_ok=True)
+    for split, text in (("train", train), ("dev", dev), ("test", test)):
+        (folder / f"xx_tiny-ud-{split}.conllu").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_read_conllu_skips_multiword_ranges_and_empty_nodes(tmp_path):
+    path = write_treebank(tmp_path / "tb") / "xx_tiny-ud-train.conllu"
+    corpus = read_conllu(path)
+    assert corpus.words == [["I", "do", "n't", "book", "it", "."], ["The", "book"]]
+    assert corpus.tags == [["PRON", "AUX", "PART", "VERB", "PRON", "PUNCT"], ["DET", "NOUN"]]
+    assert read_conllu(path, tagset="xpos").tags[1] == ["DT", "NN"]
+
+
+def test_read_conllu_names_file_and_line_of_a_malformed_row(tmp_path):
+    bad = CONLLU.replace("4\tbook\tbook\tVERB\tVB\t_\t0\troot\t_\t_", "4\tbook\tbook\tVERB")
+    path = tmp_path / "bad.conllu"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad\.conllu:7: expected 10 tab-separated CoNLL-U columns, got 4"):
+        read_conllu(path)
+
+
+def test_read_conllu_unknown_tag_column_and_empty_file(tmp_path):
+    path = tmp_path / "x.conllu"
+    path.write_text(CONLLU, encoding="utf-8")
+    with pytest.raises(DataError, match="unknown tag column 'feats'"):
+        read_conllu(path, tagset="feats")
+    empty = tmp_path / "empty.conllu"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match="is empty"):
+        read_conllu(empty)
+
+
+def test_read_two_column(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text("the\tDET\nbook\tNOUN\n\nrun\tVERB\n", encoding="utf-8")
+    assert read_two_column(path).words == [["the", "book"], ["run"]]
+    path.write_text("the DET\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train\.tsv:1: expected 'word<TAB>tag'"):
+        read_two_column(path)
+
+
+def test_load_conllu_folder_missing_and_found(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_pos(PosTaskConfig(dataset="conllu", path=str(tmp_path / "nope")), 0)
+    data = load_pos(PosTaskConfig(dataset="conllu", path=str(write_treebank(tmp_path / "tb"))), 0)
+    assert len(data.train) == 2 and "book" in data.train_forms
+
+
+def tiny_data() -> PosData:
+    train = TaggedCorpus([["the", "book"], ["book", "it"], ["the", "book"]], [["DET", "NOUN"], ["VERB", "PRON"], ["DET", "NOUN"]])
+    test = TaggedCorpus([["the", "book", "flies"]], [["DET", "NOUN", "VERB"]])
+    tags = Vocab.build([t for ts in train.tags for t in ts], specials=("<pad>",))
+    tags = Vocab(tags.itos + ["VERB"] if "VERB" not in tags.itos else tags.itos)
+    return PosData(train, test, test, tags, {w for s in train.words for w in s}, "tiny")
+
+
+def test_scores_known_answer():
+    data = tiny_data()
+    scores = data.score(data.test, [["DET", "NOUN", "NOUN"]])
+    assert scores["accuracy"] == pytest.approx(2 / 3)
+    assert scores["oov_accuracy"] == 0.0  # 'flies' is the only unseen form, tagged wrong
+    assert scores["sentence_accuracy"] == 0.0
+    assert scores["oov_rate"] == pytest.approx(1 / 3)
+    assert data.score(data.test, [["DET", "NOUN", "VERB"]])["sentence_accuracy"] == 1.0
+
+
+def test_majority_baseline_tags_words_with_their_most_frequent_training_tag():
+    data = tiny_data()
+    # 'book' is NOUN twice, VERB once; unseen words get the most frequent tag overall (NOUN: 2, DET: 2 -> tie by
+    # Counter order, first seen wins)
+    predicted = data.majority_baseline()([["book", "it", "zzz"]])
+    assert predicted[0][:2] == ["NOUN", "PRON"]
+    assert predicted[0][2] in ("DET", "NOUN")
+
+
+def test_batches_are_time_major_padded_and_cover_every_sentence_once():
+    data = load_pos(PosTaskConfig(synthetic=SyntheticPosConfig(n_train=37, n_dev=5, n_test=5, vocab_size=300)), 0)
+    vocabs = data.vocabularies(["word", "suffix3"])
+    enc = data.encode(data.train, vocabs)
+    seen = []
+    for b in batches(enc, 8, np.random.default_rng(0)):
+        T, N = b.mask.shape
+        assert b.inputs["word"].shape == (T, N) and b.tags.shape == (T, N)
+        assert np.all(b.inputs["word"][~b.mask] == 0) and np.all(b.tags[~b.mask] == 0)
+        for j, i in enumerate(b.index):
+            L = enc.lengths[i]
+            assert b.mask[:, j].sum() == L and b.mask[:L, j].all()  # left-aligned
+            np.testing.assert_array_equal(b.inputs["suffix3"][:L, j], enc.inputs["suffix3"][i])
+        seen.extend(b.index.tolist())
+    assert sorted(seen) == list(range(37))
+
+
+def test_vocab_encodes_unknown_items_with_the_unknown_id():
+    v = Vocab.build(["a", "b", "a"])
+    assert v.itos[:3] == ["<pad>", "<unk>", "a"]
+    np.testing.assert_array_equal(v.encode(["a", "zzz", "b"]), [2, 1, 3])
+
+
+def test_word_features():
+    assert word_shape("Hello") == "Xx" and word_shape("1,234") == "d,d" and word_shape("e-mail") == "x-x"
+    assert FEATURES["suffix3"]("Running") == "ing" and FEATURES["lower"]("The") == "the"
+
+
+def test_train_size_count_and_fraction_are_seeded_subsets():
+    cfg = PosTaskConfig(synthetic=SyntheticPosConfig(n_train=100, n_dev=5, n_test=5, vocab_size=300))
+    assert len(load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 30}), 0).train) == 30
+    a = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 0.25}), 0)
+    b = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 0.25}), 0)
+    assert len(a.train) == 25 and a.train.words == b.train.words
+    with pytest.raises(DataError, match="train_size=500"):
+        load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 500}), 0)
