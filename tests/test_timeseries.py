@@ -185,9 +185,31 @@ def test_arima_one_step_matches_the_ar1_formula():
     np.testing.assert_allclose(d.baseline_predictions()["arima"], mean + phi * (x[t - 1] - mean), rtol=1e-6)
 
 
+def test_arima_one_step_path_equals_refiltering_each_origin():
+    """The h = 1 shortcut (filter once over the series) equals re-applying the model to x[0..o] per origin."""
+    from statsmodels.tsa.arima.model import ARIMA
+
+    x = _ar1(n=60)
+    d = make_timeseries(_series(x), TaskCfg(window=3, arima_order=[1, 0, 1]))
+    res = ARIMA(x[: d.n_train + d.n_dev], order=(1, 0, 1), trend="c").fit()
+    by_origin = [res.apply(x[:o + 1]).forecast(1)[-1] for o in d.test.target_index - 1]
+    np.testing.assert_allclose(d.baseline_predictions()["arima"], by_origin, rtol=1e-9)
+
+
+def test_seasonal_arima_and_default_orders():
+    x = 10 + np.sin(2 * np.pi * np.arange(72) / 6) + 0.1 * _ar1(n=72)
+    d = make_timeseries(_series(x, season=6), TaskCfg(window=6, arima_order=[0, 0, 0, 1, 0, 0]))
+    b = d.baselines()
+    assert b["baseline_arima_test_rmse"] < b["baseline_naive_test_rmse"] / 2
+    assert make_timeseries(_series(WALK), TaskCfg(dataset="sunspots", arima_order=None)).arima_order == (6, 0, 2)
+    assert make_timeseries(_series(WALK), TaskCfg(arima_order=None)).arima_order == (2, 0, 1)
+
+
 def test_arima_order_is_validated():
-    with pytest.raises(ConfigError, match=r"task.arima_order must be three non-negative integers \[p, d, q\], got \[1, 0\]"):
+    with pytest.raises(ConfigError, match=r"task.arima_order must be \[p, d, q\] or \[p, d, q, P, D, Q\] of non-negative integers, got \[1, 0\]"):
         make_timeseries(_series(WALK), TaskCfg(arima_order=[1, 0]))
+    with pytest.raises(ConfigError, match=r"task.arima_order=\[1, 0, 0, 0, 1, 1\] has a seasonal part but toy has no season"):
+        make_timeseries(_series(WALK), TaskCfg(arima_order=[1, 0, 0, 0, 1, 1]))
 
 
 # --- data sets ---------------------------------------------------------------------------------

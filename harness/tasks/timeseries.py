@@ -22,10 +22,19 @@ on the training part, lag = the season if one is set, else 1).
 Baselines, computed in every run on the same test targets:
     naive           x̂_{o+h} = x_o  (persistence)
     seasonal_naive  x̂_{o+h} = x_{o+h-m*ceil(h/m)}  (season m; only when one is known)
-    arima           statsmodels ARIMA(p, d, q) fitted once on train+dev in original units
-                    (constant for d = 0, drift for d = 1), then for each test origin re-applied
-                    without refitting to the history x[0..o] and forecast h steps ahead: it
-                    sees only the past, as the models do.
+    arima           statsmodels ARIMA(p, d, q), or seasonal ARIMA(p, d, q)(P, D, Q)_m with the
+                    data set's season m, fitted once on train+dev in original units (constant
+                    when d + D = 0, drift when d + D = 1). Forecasts keep those parameters and
+                    read only the history x[0..o] up to each test origin: for h = 1 these are
+                    the Kalman filter's one-step predictions on the whole series (each uses
+                    x[0..t-1] only), for h > 1 the model is re-applied to x[0..o] per origin.
+                    It sees only the past, as the models do.
+
+Default ARIMA orders (``task.arima_order=null``), chosen by AIC on the train+dev part only
+(never the test part) over p in {0,1,2,3,4,6,9} (seasonal sets {0,1,2}), q in {0,1,2},
+P, Q in {0,1}; d from an ADF test (5 %) except sunspots, a bounded cycle, kept at d = 0; D = 1
+for the monthly seasonal sets (for elnino only four candidates were compared: the full seasonal
+grid is slow). ``scripts/measure_baselines.py --select`` reruns the search.
 """
 
 from __future__ import annotations
@@ -40,6 +49,15 @@ from harness.data.series import Series, load_series
 from harness.errors import ConfigError, DataError, check_fraction, check_positive
 
 TRANSFORMS = ("none", "log", "diff", "log_diff")
+DEFAULT_ARIMA_ORDERS = {  # [p, d, q] or [p, d, q, P, D, Q]; see the module docstring
+    "sunspots": (6, 0, 2),
+    "co2": (1, 1, 1, 0, 1, 1),
+    "nile": (1, 0, 1),
+    "elnino": (1, 0, 1, 0, 1, 1),
+    "synthetic_ar": (2, 0, 0),  # the true order
+    "synthetic_regime": (1, 0, 1),
+}
+FALLBACK_ARIMA_ORDER = (2, 0, 1)
 SPLITS = ("train", "dev", "test")
 
 
@@ -88,7 +106,7 @@ class TimeSeriesData:
     mu: float
     sigma: float
     mase_scale: float  # in-sample naive MAE on the training part
-    arima_order: tuple[int, int, int]
+    arima_order: tuple[int, ...]  # the order used: (p, d, q) or (p, d, q, P, D, Q)
     n_train: int  # series positions [0, n_train) are the training part
     n_dev: int
     _g: np.ndarray = field(repr=False)  # (T,) log x or x
@@ -132,7 +150,7 @@ class TimeSeriesData:
             if self.season:
                 m = self.season
                 preds["seasonal_naive"] = x[t - m * math.ceil(h / m)]
-            preds["arima"] = arima_forecasts(x, self.n_train + self.n_dev, t - h, h, self.arima_order)
+            preds["arima"] = arima_forecasts(x, self.n_train + self.n_dev, t - h, h, self.arima_order, self.season)
             metrics = {}
             for name, p in preds.items():
                 for k, v in regression_metrics(x[t], p, self.mase_scale).items():
@@ -141,21 +159,29 @@ class TimeSeriesData:
         return self._baselines
 
 
-def arima_forecasts(x: np.ndarray, n_fit: int, origins: np.ndarray, h: int, order) -> np.ndarray:
-    """Fit ARIMA(order) on x[:n_fit] once; for each origin o forecast x[o+h] from x[0..o] only."""
+def arima_forecasts(x: np.ndarray, n_fit: int, origins: np.ndarray, h: int, order, season: int | None = None) -> np.ndarray:
+    """Fit ARIMA(order) on x[:n_fit] once; for each origin o forecast x[o+h] from x[0..o] only.
+
+    ``order`` is (p, d, q) or (p, d, q, P, D, Q); the seasonal part uses period ``season``.
+    """
     from statsmodels.tsa.arima.model import ARIMA
 
-    p, d, q = order
-    trend = "c" if d == 0 else ("t" if d == 1 else "n")
+    p, d, q, P, D, Q = (*order, 0, 0, 0)[:6]
+    seasonal = (P, D, Q, season) if (P, D, Q) != (0, 0, 0) else (0, 0, 0, 0)
+    k = d + D
+    trend = "c" if k == 0 else ("t" if k == 1 else "n")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence and frequency chatter from statsmodels
+        warnings.simplefilter("ignore")  # convergence and start-parameter chatter from statsmodels
         try:
-            res = ARIMA(x[:n_fit], order=(p, d, q), trend=trend).fit()
-            # (N,) one forecast per origin, parameters fixed, history cut at the origin
+            res = ARIMA(x[:n_fit], order=(p, d, q), seasonal_order=seasonal, trend=trend).fit()
+            if h == 1:
+                # one-step predictions of the filter run over x with fixed parameters: x̂_t uses x[0..t-1]
+                return res.apply(x).predict(start=int(origins[0]) + 1, end=int(origins[-1]) + 1)[origins - origins[0]]
+            # (N,) one h-step forecast per origin, history cut at the origin
             return np.array([res.apply(x[: o + 1]).forecast(h)[-1] for o in origins])
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise ConfigError(
-                f"the ARIMA{(p, d, q)} baseline could not be fitted ({exc})", "choose another task.arima_order"
+                f"the ARIMA{tuple(order)} baseline could not be fitted ({exc})", "choose another task.arima_order"
             ) from None
 
 
@@ -173,7 +199,7 @@ def _min_length(t_min: int, dev_fraction: float, test_fraction: float) -> int:
         T += 1
 
 
-def _check_config(cfg) -> tuple[int, int, int]:
+def _check_config(cfg) -> tuple[int, ...]:
     check_positive(cfg.window, "task.window")
     check_positive(cfg.horizon, "task.horizon")
     check_fraction(cfg.dev_fraction, "task.dev_fraction", closed_low=False)
@@ -187,10 +213,10 @@ def _check_config(cfg) -> tuple[int, int, int]:
         raise ConfigError(f"unknown task.transform={cfg.transform!r}", f"choose one of {', '.join(TRANSFORMS)}")
     if cfg.season is not None and cfg.season < 0:
         raise ConfigError(f"task.season must be >= 0, got {cfg.season!r}", "set task.season=<period>, 0 for none")
-    order = tuple(cfg.arima_order)
-    if len(order) != 3 or any(int(v) != v or v < 0 for v in order):
+    order = tuple(cfg.arima_order) if cfg.arima_order is not None else DEFAULT_ARIMA_ORDERS.get(cfg.dataset, FALLBACK_ARIMA_ORDER)
+    if len(order) not in (3, 6) or any(int(v) != v or v < 0 for v in order):
         raise ConfigError(
-            f"task.arima_order must be three non-negative integers [p, d, q], got {list(cfg.arima_order)!r}",
+            f"task.arima_order must be [p, d, q] or [p, d, q, P, D, Q] of non-negative integers, got {list(order)!r}",
             "set e.g. task.arima_order=[2,0,1]",
         )
     return tuple(int(v) for v in order)
@@ -217,6 +243,11 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
         )
     n_dev, n_test = _n_split(cfg.dev_fraction, T), _n_split(cfg.test_fraction, T)
     n_train = T - n_dev - n_test
+    if len(order) == 6 and any(order[3:]) and season is None:
+        raise ConfigError(
+            f"task.arima_order={list(order)} has a seasonal part but {s.name} has no season",
+            "set task.season=<period> or give only [p, d, q]",
+        )
     if season is not None and n_train <= season:
         raise ConfigError(
             f"task.season={season} is not shorter than the training part ({n_train} points)",
