@@ -45,10 +45,13 @@ def explain_hydra_error(exc: Exception) -> str:
         schema = getattr(config_module, key.group(2), None)
         valid = f"valid keys here: {', '.join(f.name for f in dataclasses.fields(schema))}" if schema else ""
         return f"unknown config key {name!r}; {valid or 'check the spelling (python -m harness --cfg job lists every key)'}"
-    conversion = re.search(r"Value '([^']*)' (?:of type '(\w+)' )?could not be converted to (\w+)", text)
+    conversion = re.search(r"Value '([^']*)' (?:of type '(\w+)' )?(?:could not be converted to|is not a valid) (\w+)", text)
     if conversion and full_key:
         value, _, target = conversion.groups()
         return f"{full_key.group(1)}={value!r} is not a valid {target.lower()}; give a value of that type"
+    not_list = re.search(r"Invalid value assigned: (\w+) is not a ListConfig", text)
+    if not_list and full_key:
+        return f"{full_key.group(1)} must be a list, not {not_list.group(1)}; write it as {full_key.group(1)}=[a,b]"
     parse = re.search(r"Error parsing override '([^']+)'", text)
     if parse:
         return f"cannot parse override {parse.group(1)!r}; write overrides as key=value (quote lists: 'key=[a,b]')"

@@ -46,22 +46,47 @@ def git_commit() -> str:
     return "unknown"
 
 
+def artifact_location(uri: str) -> str | None:
+    """For a local sqlite store, a fresh artifact folder beside the database file (``<db dir>/mlruns/<id>``);
+    MLflow's default would be ``./mlruns`` under whatever directory the job happens to run in. None = the
+    server's or store's default."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    import uuid
+
+    db = Path(uri[len("sqlite:///") :].split("?", 1)[0])
+    if not db.is_absolute():
+        db = Path.cwd() / db
+    return (db.parent / "mlruns" / uuid.uuid4().hex).resolve().as_uri()
+
+
 def _check_reachable(uri: str, timeout: float = 10.0) -> None:
-    """Fail fast (instead of MLflow's long retries) when an HTTP tracking server does not answer."""
+    """Fail fast (instead of MLflow's long retries) when an HTTP tracking server does not answer within
+    ``timeout`` seconds (or $MLFLOW_HTTP_REQUEST_TIMEOUT if that is shorter)."""
     if not uri.startswith(("http://", "https://")):
         return
     import urllib.error
     import urllib.request
 
     try:
+        timeout = min(timeout, float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", timeout)))
+    except ValueError:
+        pass
+    try:
         urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout)
-    except urllib.error.HTTPError:
-        return  # the server answered
+    except urllib.error.HTTPError as exc:
+        if exc.code < 500:
+            return  # the server answered (perhaps asking for credentials)
+        problem = f"HTTP {exc.code} {exc.reason}"  # a proxy or gateway in front of a server that is down
     except (urllib.error.URLError, OSError) as exc:
-        raise TrackingError(
-            f"MLflow tracking server {uri} cannot be reached ({getattr(exc, 'reason', exc)})",
-            "start it (mlflow server --host 127.0.0.1) or unset MLFLOW_TRACKING_URI to use the local mlflow.db",
-        ) from None
+        problem = str(getattr(exc, "reason", exc))
+    else:
+        return
+    raise TrackingError(
+        f"MLflow tracking server {uri} cannot be reached ({problem})",
+        "start it (mlflow server --host 127.0.0.1 --port <port>), or unset MLFLOW_TRACKING_URI and tracking_uri "
+        "to use the local mlflow.db",
+    )
 
 
 class Tracker:
@@ -88,7 +113,7 @@ class Tracker:
 
     def _create_experiment(self, name: str) -> str:
         try:
-            return self.client.create_experiment(name)
+            return self.client.create_experiment(name, artifact_location=artifact_location(self.uri))
         except Exception:  # another process created it first
             exp = self.client.get_experiment_by_name(name)
             if exp is None:

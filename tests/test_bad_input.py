@@ -1,0 +1,209 @@
+"""Issue 7, item 1: every kind of bad input ends with exactly one line on stderr naming the problem and
+the fix, exit status 2, no traceback, and no run in the MLflow store.
+
+Most rows call ``harness.cli.main`` in-process (the same code path as ``python -m harness``, without
+paying the interpreter start-up per row); a few run the real command in a subprocess to prove the
+exit status and the absence of tracebacks end to end.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+
+# (id, overrides with {d} = the bad-data folder, fragments the error line must contain)
+ROWS = [
+    ("unknown-model", ["model=foo"], ["unknown model 'foo'", "choose one of: gru, hmm, lstm, rnn"]),
+    ("unknown-task", ["task=bar"], ["unknown task 'bar'", "choose one of: pos, timeseries"]),
+    ("unknown-pos-dataset", ["task.dataset=nope"], ["task.dataset='nope' is not a valid choice", "conllu"]),
+    ("unknown-series-dataset", ["task=timeseries", "task.dataset=nope"],
+     ["task.dataset='nope' is not a valid choice", "sunspots"]),  # fmt: skip
+    ("misspelt-model-key", ["model.hiden_size=8"], ["unknown config key 'model.hiden_size'", "hidden_size"]),
+    ("misspelt-root-key", ["sed=1"], ["unknown config key 'sed'", "seed"]),
+    ("wrong-type-int", ["model.hidden_size=abc"], ["model.hidden_size='abc' is not a valid int"]),
+    ("wrong-type-float", ["model.lr=fast"], ["model.lr='fast' is not a valid float"]),
+    ("wrong-type-bool", ["model.bidirectional=maybe"], ["model.bidirectional='maybe' is not a valid bool"]),
+    ("wrong-type-list", ["task=timeseries", "task.arima_order=2"], ["task.arima_order must be a list, not int", "task.arima_order=[a,b]"]),
+    ("incompatible-hmm-order-timeseries", ["model=hmm", "task=timeseries", "model.order=2"],
+     ["model.order and model.training apply to the HMM tagger, not to task=timeseries", "drop those overrides"]),  # fmt: skip
+    ("incompatible-features-timeseries", ["task=timeseries", "model.features=[word,shape]"],
+     ["only applies to task=pos", "drop the model.features override"]),  # fmt: skip
+    ("path-not-given", ["task.dataset=conllu"], ["task.dataset=conllu needs task.path", "set task.path="]),
+    ("missing-folder", ["task.dataset=conllu", "task.path={d}/nothere"],
+     ["data folder {d}/nothere does not exist", "set task.path="]),  # fmt: skip
+    ("missing-csv", ["task=timeseries", "task.dataset=csv", "task.path={d}/nothere.csv", "task.value_column=v"],
+     ["CSV file {d}/nothere.csv does not exist", "check task.path"]),  # fmt: skip
+    ("empty-conllu", ["task.dataset=conllu", "task.path={d}/empty_conllu"],
+     ["data file {d}/empty_conllu/x-ud-train.conllu is empty", "non-empty file"]),  # fmt: skip
+    ("empty-csv", ["task=timeseries", "task.dataset=csv", "task.path={d}/empty.csv", "task.value_column=v"],
+     ["CSV file {d}/empty.csv is empty", "with a header and rows"]),  # fmt: skip
+    ("conllu-column-count", ["task.dataset=conllu", "task.path={d}/bad_conllu"],
+     ["{d}/bad_conllu/x-ud-train.conllu:6: expected 10 tab-separated CoNLL-U columns, got 4", "fix or remove that line"]),  # fmt: skip
+    ("unknown-tag-column", ["task.dataset=conllu", "task.path={d}/no_xpos", "task.tagset=feats"],
+     ["task.tagset='feats' is not a valid choice", "upos, xpos"]),  # fmt: skip
+    ("tag-column-empty", ["task.dataset=conllu", "task.path={d}/no_xpos", "task.tagset=xpos"],
+     ["{d}/no_xpos/x-ud-train.conllu:1: word 'The' has no XPOS tag", "choose another task.tagset"]),  # fmt: skip
+    ("csv-without-column", ["task=timeseries", "task.dataset=csv", "task.path={d}/other_columns.csv",
+                            "task.value_column=v"],
+     ["{d}/other_columns.csv has no column 'v' (available: a, b)", "set task.value_column to one of those"]),  # fmt: skip
+    ("series-too-short", ["task=timeseries", "task.dataset=csv", "task.path={d}/short.csv", "task.value_column=v",
+                          "task.window=24"],
+     ["has 5 points, but task.window=24 + task.horizon=1", "needs at least", "use a smaller task.window"]),  # fmt: skip
+    ("non-numeric", ["task=timeseries", "task.dataset=csv", "task.path={d}/text.csv", "task.value_column=v"],
+     ["{d}/text.csv:3: value 'abc' in column 'v' is not a number", "fix that value"]),  # fmt: skip
+    ("all-nan", ["task=timeseries", "task.dataset=csv", "task.path={d}/all_nan.csv", "task.value_column=v"],
+     ["has no numeric values (all 4 are missing)", "check the file or task.value_column"]),  # fmt: skip
+    ("hidden-size-zero", ["model.hidden_size=0"], ["model.hidden_size must be positive, got 0", "set model.hidden_size="]),
+    ("hidden-size-negative", ["model=lstm", "model.hidden_size=-3"], ["model.hidden_size must be positive, got -3"]),
+    ("batch-size-zero", ["model.batch_size=0"], ["model.batch_size must be positive, got 0"]),
+    ("epochs-zero", ["model=gru", "task=timeseries", "model.epochs=0"], ["model.epochs must be positive, got 0"]),
+    ("epochs-negative", ["model.epochs=-1"], ["model.epochs must be positive, got -1"]),
+    ("window-zero", ["task=timeseries", "task.window=0"], ["task.window must be positive, got 0"]),
+    ("hmm-states-zero", ["model=hmm", "model.n_states=0"], ["model.n_states must be positive, got 0"]),
+]
+
+CONLLU_OK = "1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n\n"
+
+
+@pytest.fixture(scope="module")
+def bad_data(tmp_path_factory) -> Path:
+    """A folder of broken inputs, one per data row."""
+    d = tmp_path_factory.mktemp("bad-data")
+
+    def treebank(name: str, train: str) -> None:
+        (d / name).mkdir()
+        (d / name / "x-ud-train.conllu").write_text(train, encoding="utf-8")
+        for split in ("dev", "test"):
+            (d / name / f"x-ud-{split}.conllu").write_text(CONLLU_OK, encoding="utf-8")
+
+    treebank("empty_conllu", "")
+    # line 6 (second sentence, second token) has 4 columns
+    treebank("bad_conllu", "# text = The dog\n" + CONLLU_OK + "1\tA\ta\tDET\tDT\t_\t2\tdet\t_\t_\n2\tcat\tcat\tNOUN\n\n")
+    treebank("no_xpos", CONLLU_OK.replace("\tDT\t", "\t_\t"))
+    (d / "empty.csv").write_text("")
+    (d / "other_columns.csv").write_text("a,b\n1,2\n3,4\n")
+    (d / "short.csv").write_text("t,v\n" + "".join(f"{i},{i % 3}\n" for i in range(5)))
+    (d / "text.csv").write_text("t,v\n1,1.5\n2,abc\n3,2.5\n")
+    (d / "all_nan.csv").write_text("t,v\n1,\n2,NaN\n3,NA\n4,null\n")
+    return d
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assert_no_run(db: Path) -> None:
+    """Nothing recorded in the sqlite store at ``db``: the file was never created, or it holds no run."""
+    if not db.exists():
+        return
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids) if ids else []
+    assert not runs, f"bad input left {len(runs)} run(s) in MLflow: {[(r.info.run_name, r.info.status) for r in runs]}"
+
+
+def assert_one_error_line(code, out: str, err: str, fragments: list[str]) -> str:
+    assert code == 2, f"exit status {code}, stderr:\n{err}"
+    assert "Traceback" not in out + err
+    lines = err.strip("\n").splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{err}"
+    line = lines[0]
+    assert line.startswith("harness: error: "), line
+    for fragment in fragments:
+        assert fragment in line, f"{fragment!r} not in {line!r}"
+    assert "; " in line, f"no fix after the problem: {line!r}"
+    return line
+
+
+def run_main(args: list[str], monkeypatch, capsys) -> tuple[object, str, str]:
+    """``python -m harness *args`` in this process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["harness", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+@pytest.fixture
+def job_dir(tmp_path, monkeypatch) -> Path:
+    """cwd for an in-process run (Hydra's outputs/ lands here) with a not-yet-created store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, fragments", [pytest.param(a, f, id=i) for i, a, f in ROWS])
+def test_bad_input_row(args, fragments, bad_data, job_dir, monkeypatch, capsys):
+    d = str(bad_data)
+    code, out, err = run_main([a.replace("{d}", d) for a in args], monkeypatch, capsys)
+    assert_one_error_line(code, out, err, [f.replace("{d}", d) for f in fragments])
+    assert_no_run(job_dir / "mlflow.db")
+    assert not (job_dir / "mlruns").exists()
+
+
+TINY_POS = ["model.epochs=1", "model.hidden_size=4", "model.embedding_size=4", "task.synthetic.n_train=20",
+            "task.synthetic.n_dev=5", "task.synthetic.n_test=5", "task.synthetic.vocab_size=50"]  # fmt: skip
+
+
+def test_unreachable_tracking_server_fails_fast(job_dir, monkeypatch, capsys):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    code, out, err = run_main([f"tracking_uri={uri}", *TINY_POS], monkeypatch, capsys)
+    assert time.monotonic() - start < 30
+    assert_one_error_line(code, out, err, [f"MLflow tracking server {uri} cannot be reached", "start it"])
+    assert "harness: rnn on pos" not in out  # no summary line: nothing ran to completion
+    assert not (job_dir / "mlflow.db").exists() and not (job_dir / "mlruns").exists()
+
+
+def test_silent_tracking_server_times_out(job_dir, monkeypatch, capsys):
+    """A server that accepts connections but never answers (a hung host) must not hang the job."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # connections queue in the backlog and are never answered
+        uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+        start = time.monotonic()
+        code, out, err = run_main([f"tracking_uri={uri}", *TINY_POS], monkeypatch, capsys)
+        elapsed = time.monotonic() - start
+    assert elapsed < 30
+    assert_one_error_line(code, out, err, [f"MLflow tracking server {uri} cannot be reached", "timed out"])
+
+
+# ----------------------------------------------------------------------------------------------
+# the real command line: exit status and stderr of the process itself
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        pytest.param(["model=foo"], ["unknown model 'foo'"], id="config-error"),
+        pytest.param(["task.dataset=conllu", "task.path={d}/bad_conllu"], ["x-ud-train.conllu:6: expected 10"],
+                     id="data-error"),  # fmt: skip
+    ],
+)
+def test_cli_process_bad_input(args, fragments, bad_data, tmp_path, run_cli):
+    d = str(bad_data)
+    result = run_cli([a.replace("{d}", d) for a in args], cwd=tmp_path,
+                     env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"})  # fmt: skip
+    assert_one_error_line(result.returncode, result.stdout, result.stderr, fragments)
+    assert_no_run(tmp_path / "mlflow.db")
+
+
+def test_cli_process_unreachable_tracking_uri(tmp_path, run_cli):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    result = run_cli(["model=hmm", "task.synthetic.n_train=20", "task.synthetic.n_dev=5", "task.synthetic.n_test=5"],
+                     cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}, timeout=60)  # fmt: skip
+    assert time.monotonic() - start < 30
+    assert_one_error_line(result.returncode, result.stdout, result.stderr, [f"{uri} cannot be reached"])
