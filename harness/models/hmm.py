@@ -36,7 +36,8 @@ COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
 UNK_SYMBOL = "<unk>"
 _COMMON_STATE = ("tags_", "symbols_", "startprob_", "transmat_", "state_emit_", "state_tag_", "lambdas_")
 _SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "state_flag_", "state_word_")
-EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
+EMISSION_FLOOR = 1e-10
+UNIGRAM_PSEUDOCOUNT = 0.1  # every label (e.g. a capitalised tag never seen capitalised) stays reachable  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +301,7 @@ class HMMTagger:
         np.add.at(counts, grams, 1.0)
         lambdas = _deleted_interpolation(counts)
 
-        uni = counts.sum(axis=tuple(range(n - 1)))  # (K+1,) outcomes
+        uni = counts.sum(axis=tuple(range(n - 1))) + UNIGRAM_PSEUDOCOUNT  # (K+1,) outcomes; none impossible
         p1 = uni / uni.sum()
         bi = counts.sum(axis=tuple(range(n - 2))) if n > 2 else counts  # (K+1 ctx, K+1 out)
         p2 = _conditional(bi, p1)
@@ -317,21 +318,18 @@ class HMMTagger:
         else:
             p3 = _conditional(counts, p2[None, :, :])  # unseen pair contexts back off to the bigram
             P = lambdas[2] * p3 + lambdas[1] * p2[None] + lambdas[0] * p1  # (K+1, K+1, K+1)
-            # states: the label bigrams (a, b) seen in training (a = K is BOS); (a, b) -> (b, c)
-            sa, sb = np.nonzero(bi[:, :K] > 0)  # (S-1,)
-            S = len(sa) + 1
+            # states: every label pair (a, b), a in 0..K (K = BOS), b in 0..K-1, index a*K + b;
+            # (a, b) -> (b, c). Pairs unseen in training stay: pruning them can leave no path.
+            S = (K + 1) * K + 1
             B = S - 1
-            pair = np.full((K + 1, K), -1)
-            pair[sa, sb] = np.arange(S - 1)
             A = np.zeros((S, S))
             start = np.zeros(S)
-            dest = pair[sb]  # (S-1, K) the state (b, c) for every next label c
-            r, c = np.nonzero(dest >= 0)
-            A[r, dest[r, c]] = P[sa[r], sb[r], c]
-            A[:B, B] = P[sa, sb, K]
-            first = np.flatnonzero(pair[K] >= 0)  # (BOS, c) seen
-            start[pair[K, first]] = P[K, K, first]  # from the context (BOS, BOS)
-            state_emit = sb
+            a, b, c = np.meshgrid(np.arange(K + 1), np.arange(K), np.arange(K), indexing="ij")
+            A[a * K + b, b * K + c] = P[a, b, c]
+            a2, b2 = np.meshgrid(np.arange(K + 1), np.arange(K), indexing="ij")
+            A[a2 * K + b2, B] = P[a2, b2, K]
+            start[K * K + np.arange(K)] = P[K, K, :K]  # (BOS, c) from the context (BOS, BOS)
+            state_emit = np.arange(S - 1) % K
         A[B] = start  # after a boundary a new sentence starts
         A /= A.sum(axis=1, keepdims=True)
         start /= start.sum()
@@ -452,8 +450,7 @@ class HMMTagger:
                 unk = self._index[UNK_SYMBOL]
                 for i in unknown:
                     x[i] = get(signature(flat[i]), unk)
-        n_emit = self.emit_table_.shape[1]
-        return x, (np.stack(extra) if extra else np.zeros((0, n_emit)))
+        return x, (np.stack(extra) if extra else np.zeros((0, len(self.tags_))))
 
     def _case_fallback(self, lower: int, row: int) -> np.ndarray:
         """Emission ∝ P(t|w)/P(t) with P(t|w) = (c(lower,t) + c P_suffix(t|w)) / (n(lower) + c), c = case_weight."""
@@ -475,10 +472,11 @@ class HMMTagger:
         out = np.empty((len(symbols), self.emit_table_.shape[1]))
         known = symbols < V
         out[known] = self.emit_table_[symbols[known]]
-        suffix = (symbols >= V) & (symbols < V + M)
-        out[suffix] = self.suffix_table_[symbols[suffix] - V]
-        rest = symbols >= V + M
-        out[rest] = extra[symbols[rest] - V - M]
+        if M:
+            suffix = (symbols >= V) & (symbols < V + M)
+            out[suffix] = self.suffix_table_[symbols[suffix] - V]
+            rest = symbols >= V + M
+            out[rest] = extra[symbols[rest] - V - M]
         return out
 
     def _decode_symbols(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray | None = None,
@@ -514,7 +512,8 @@ class HMMTagger:
             sym = used // 2 if flagged else used  # (U,)
             lexical = np.isin(sym, self.state_word_)  # columns of lexicalised words
             own = self.state_word_[:, None] == sym[None, :]  # (S-1, U)
-            E[:-1, :U] = np.where(lexical[None, :], own * E[:-1, :U].max(), E[:-1, :U])
+            base = (self.state_word_ < 0)[:, None]  # (S-1, 1) lexicalised states emit nothing else
+            E[:-1, :U] = np.where(lexical[None, :], own * E[:-1, :U].max(), E[:-1, :U] * base)
         E[:-1, :U] /= E[:-1, :U].sum(axis=1).max() * (1 + 1e-6)  # any per-symbol scale leaves Viterbi unchanged
         E[:-1, U + 1] = 1.0 - E[:-1, :U].sum(axis=1)
         E[-1, U] = 1.0
@@ -661,13 +660,22 @@ class GaussianHMMForecaster:
         self.startprob_ = hmm.startprob_
         self.transmat_ = hmm.transmat_
         self.means_ = hmm.means_  # (K, D)
-        self.covars_ = hmm.covars_  # (K, D, D) full form whatever the covariance type
+        self.covars_ = self._full_covars(hmm)  # (K, D, D) full form whatever the covariance type
         # Gaussian log-density pieces: Sigma_k = L_k L_k^T
         L = np.linalg.cholesky(self.covars_)  # (K, D, D)
         self._Linv = np.linalg.inv(L)  # (K, D, D)
         self._log_norm = -0.5 * self.means_.shape[1] * np.log(2 * np.pi) - np.log(
             np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)  # (K,)
         self.stationary_ = self._stationary(self.transmat_)
+
+    @staticmethod
+    def _full_covars(hmm: GaussianHMM) -> np.ndarray:
+        """(K, D, D) covariances. hmmlearn 0.3.3's ``covars_`` is wrong for spherical with D > 1 after
+        fit (its internal array becomes (K, D) with equal columns), so spherical is rebuilt here."""
+        if hmm.covariance_type != "spherical":
+            return hmm.covars_
+        var = np.asarray(hmm._covars_).reshape(hmm.n_components, -1).mean(axis=1)  # (K,)
+        return var[:, None, None] * np.eye(hmm.means_.shape[1])
 
     @staticmethod
     def _stationary(A: np.ndarray) -> np.ndarray:

@@ -1,0 +1,406 @@
+"""Hidden Markov models: the supervised/unsupervised tagger and the Gaussian-HMM forecaster.
+
+Known answers (brute-force Viterbi over every tag sequence, hand-counted parameters), properties
+(normalised distributions, determinism, round trips) and the no-look-ahead guarantee.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hmmlearn.hmm import GaussianHMM
+
+from harness.errors import ConfigError, DataError
+from harness.models.hmm import UNIGRAM_PSEUDOCOUNT, GaussianHMMForecaster, HMMTagger
+from harness.models.hmm_signatures import signature, suffix_keys, word_class
+
+# ----------------------------------------------------------------------------------------------
+# tiny corpora
+
+
+def random_corpus(seed: int, n_sentences: int = 60, max_len: int = 5):
+    """Sentences from a small random HMM: 3 tags, 7 words with overlapping emissions."""
+    rng = np.random.default_rng(seed)
+    tags = ["A", "B", "C"]
+    words = ["w0", "w1", "w2", "w3", "w4", "w5", "w6"]
+    start = np.array([0.5, 0.3, 0.2])
+    A = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.3, 0.3, 0.4]])
+    E = np.array([
+        [0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0],
+        [0.0, 0.2, 0.3, 0.1, 0.4, 0.0, 0.0],
+        [0.1, 0.0, 0.0, 0.2, 0.1, 0.3, 0.3],
+    ])
+    W, T = [], []
+    for _ in range(n_sentences):
+        n = rng.integers(1, max_len + 1)
+        t = [rng.choice(3, p=start)]
+        for _ in range(n - 1):
+            t.append(rng.choice(3, p=A[t[-1]]))
+        W.append([words[rng.choice(7, p=E[k])] for k in t])
+        T.append([tags[k] for k in t])
+    return W, T
+
+
+def brute_force_states(model: HMMTagger, sentence: list[str]) -> list[str]:
+    """argmax over every state sequence of the model's expanded HMM, scored by hand.
+
+    score = start[s1] e(w1|s1) prod A[s_{i-1}, s_i] e(wi|si) * A[s_n, B]   (B: end of sentence)
+    with e(w|s) proportional to P(t|w)/P(t) of the state's tag (a per-word constant, so the
+    argmax is that of the joint probability), zero where the state's capitalisation flag
+    differs from the word's, and 1 / 0 for lexicalised words and states.
+    """
+    S = len(model.startprob_) - 1  # the last state is the sentence boundary
+    B = S
+    lexical = set(model.state_word_[model.state_word_ >= 0].tolist())
+
+    def emission(w: str, s: int) -> float:
+        v = model._index[w]
+        if model.state_flag_[s] >= 0 and model.state_flag_[s] != int(w[:1].isupper()):
+            return 0.0  # capitalisation flag of the state must match the word's
+        if v in lexical or model.state_word_[s] >= 0:  # lexicalised states emit exactly their word
+            return float(model.state_word_[s] == v)
+        return model.emit_table_[v, model.state_emit_[s]]
+
+    best, best_path = -np.inf, None
+    for path in itertools.product(range(S), repeat=len(sentence)):
+        p = model.startprob_[path[0]] * model.transmat_[path[-1], B]
+        for i, s in enumerate(path):
+            p *= emission(sentence[i], s)
+            if i:
+                p *= model.transmat_[path[i - 1], s]
+        if p > best:
+            best, best_path = p, path
+    return [str(model.tags_[model.state_tag_[s]]) for s in best_path]
+
+
+# ----------------------------------------------------------------------------------------------
+# supervised tagger: known answers
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_first_order_viterbi_equals_brute_force(seed):
+    W, T = random_corpus(seed)
+    model = HMMTagger(order=1).fit(W, T)
+    rng = np.random.default_rng(100 + seed)
+    vocab = sorted({w for s in W for w in s})
+    tests = [[vocab[i] for i in rng.integers(0, len(vocab), size=n)] for n in (1, 2, 3, 4, 5, 5, 4)]
+    predicted = model.predict(tests)
+    for sentence, tags in zip(tests, predicted):
+        assert tags == brute_force_states(model, sentence), sentence
+
+
+@pytest.mark.parametrize("kwargs", [dict(order=2), dict(order=2, capitalization=True), dict(order=1, lexicalize=2),
+                                    dict(order=1, lexicalize=2, capitalization=True)])
+def test_expanded_state_viterbi_equals_brute_force(kwargs):
+    W, T = random_corpus(3, n_sentences=40, max_len=4)
+    W = [[w.upper() if i % 3 == 0 else w for i, w in enumerate(s)] for s in W]  # some capitalised forms
+    model = HMMTagger(**kwargs).fit(W, T)
+    rng = np.random.default_rng(7)
+    vocab = sorted({w for s in W for w in s})
+    tests = [[vocab[i] for i in rng.integers(0, len(vocab), size=n)] for n in (1, 2, 3, 3)]
+    for sentence, tags in zip(tests, model.predict(tests)):
+        assert tags == brute_force_states(model, sentence), sentence
+
+
+def test_first_order_parameters_are_the_hand_counts():
+    # smoothing=0: P(w|t) = c(w,t)/c(t); P(t'|t) = l2 c(t,t')/c(t) + l1 c(t')/N with END as an outcome
+    W = [["the", "dog", "runs"], ["a", "dog", "sleeps"], ["the", "cat", "runs"], ["dogs", "run"]]
+    T = [["DET", "NOUN", "VERB"], ["DET", "NOUN", "VERB"], ["DET", "NOUN", "VERB"], ["NOUN", "VERB"]]
+    model = HMMTagger(order=1, smoothing=0.0).fit(W, T)
+    tags = model.tags_.tolist()
+    assert tags == ["DET", "NOUN", "VERB"]
+    det, noun, verb, end = 0, 1, 2, 3
+    uni = np.array([3, 4, 4, 4]) + UNIGRAM_PSEUDOCOUNT  # DET NOUN VERB END: 11 tokens + 4 sentence ends
+    uni = uni / uni.sum()
+    big = np.zeros((4, 4))  # context BOS=3 ... outcome END=3
+    for a, b, n in [(3, det, 3), (3, noun, 1), (det, noun, 3), (noun, verb, 4), (verb, end, 4)]:
+        big[a, b] = n
+    big = big / big.sum(axis=1, keepdims=True)
+    l1, l2 = model.lambdas_
+    expected = l2 * big + l1 * uni
+    np.testing.assert_allclose(model.startprob_[:3], expected[3, :3] / expected[3, :3].sum())
+    np.testing.assert_allclose(model.transmat_[:3, :3], expected[:3, :3])
+    np.testing.assert_allclose(model.transmat_[:3, 3], expected[:3, 3])
+    # emissions: P(t|w)/P(t) = c(w,t)/c(t) / P(w), so ratios between tags equal c(w,t)/c(t) ratios
+    p_t = np.array([3, 4, 4]) / 11.0
+    np.testing.assert_allclose(model.p_t_, p_t)
+    runs = model.emit_table_[model._index["runs"]]
+    np.testing.assert_allclose(runs * p_t, [0, 0, 1])  # P(t | runs)
+
+
+def test_known_answer_tagging_resolves_ambiguity_by_context():
+    W = [["i", "book", "flights"], ["the", "book", "sells"], ["we", "book", "rooms"], ["a", "book", "sells"],
+         ["i", "read", "the", "book"], ["we", "read", "a", "book"], ["the", "rooms", "sell"]]
+    T = [["PRON", "VERB", "NOUN"], ["DET", "NOUN", "VERB"], ["PRON", "VERB", "NOUN"], ["DET", "NOUN", "VERB"],
+         ["PRON", "VERB", "DET", "NOUN"], ["PRON", "VERB", "DET", "NOUN"], ["DET", "NOUN", "VERB"]]
+    for order in (1, 2):
+        model = HMMTagger(order=order).fit(W, T)
+        assert model.predict([["we", "book", "flights"], ["a", "book", "sells"], ["i", "read", "a", "book"]]) == [
+            ["PRON", "VERB", "NOUN"], ["DET", "NOUN", "VERB"], ["PRON", "VERB", "DET", "NOUN"]]
+
+
+def test_second_order_beats_first_order_when_the_tag_two_back_matters():
+    # 'x' is R after "a b" and T after "c b": only the tag two positions back tells them apart
+    W = [["a", "b", "x"]] * 6 + [["c", "b", "x"]] * 4
+    T = [["P", "Q", "R"]] * 6 + [["S", "Q", "T"]] * 4
+    test_w, test_t = [["a", "b", "x"], ["c", "b", "x"]], [["P", "Q", "R"], ["S", "Q", "T"]]
+    first = HMMTagger(order=1).fit(W, T).predict(test_w)
+    second = HMMTagger(order=2).fit(W, T).predict(test_w)
+    assert second == test_t
+    assert first[1] != test_t[1]  # a bigram model can only pick the more frequent R after Q
+
+
+# ----------------------------------------------------------------------------------------------
+# supervised tagger: properties
+
+
+@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2), dict(order=2, capitalization=True, lexicalize=3)])
+def test_distributions_are_normalised(kwargs):
+    W, T = random_corpus(4)
+    model = HMMTagger(**kwargs).fit(W, T)
+    np.testing.assert_allclose(model.startprob_.sum(), 1.0)
+    np.testing.assert_allclose(model.transmat_.sum(axis=1), 1.0)
+    np.testing.assert_allclose(model.suffix_prob_.sum(axis=1), 1.0)  # P(t | suffix)
+    np.testing.assert_allclose((model.emit_table_ * model.p_t_).sum(axis=1), 1.0)  # P(t | w)
+    np.testing.assert_allclose(model.lambdas_.sum(), 1.0)
+    assert len(model.lambdas_) == model.order + 1
+    assert (model.transmat_ >= 0).all() and (model.emit_table_ > 0).all()
+
+
+WEIRD = ["---", "", " ", "1,234.5", "2026-11-22", "naïve", "東京", "😀", "x" * 500, "\t", "Ünïcödé", "A-1",
+         "http://example.com/a?b=c", "CAPS", "Mixed-Case-Word", "’", "\x00", "-", "..."]
+
+
+@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2), dict(order=1, capitalization=True, lexicalize=2),
+                                    dict(training="unsupervised", n_iter=5)])
+def test_unknown_and_weird_words_never_crash_or_give_nan(kwargs):
+    W, T = random_corpus(5)
+    model = HMMTagger(**kwargs).fit(W, T)
+    sentences = [WEIRD] + [[w, "w1", w] for w in WEIRD] + [[w] for w in WEIRD]
+    out = model.predict(sentences)
+    assert [len(s) for s in out] == [len(s) for s in sentences]
+    assert {t for s in out for t in s} <= set(model.tags_.tolist())
+    x, extra = model._symbols(sentences)
+    cols = model._column(np.unique(x), extra)
+    assert np.isfinite(cols).all() and (cols.max(axis=1) > 0).all()
+
+
+def test_empty_sentences_and_empty_input():
+    W, T = random_corpus(6)
+    model = HMMTagger().fit(W, T)
+    assert model.predict([]) == []
+    assert model.predict([[], ["w1"], []])[0] == [] and len(model.predict([[], ["w1"], []])[1]) == 1
+
+
+def test_lower_case_fallback_uses_the_known_lower_case_word():
+    W = [["we", "run"], ["they", "run"], ["dogs", "run"], ["we", "sleep"], ["NASA", "sleeps"], ["IBM", "runs"],
+         ["THE", "BBC", "runs"]]
+    T = [["PRON", "VERB"], ["PRON", "VERB"], ["NOUN", "VERB"], ["PRON", "VERB"], ["PROPN", "VERB"], ["PROPN", "VERB"],
+         ["PROPN", "PROPN", "VERB"]]
+    model = HMMTagger().fit(W, T)
+    assert model.predict([["WE", "run"]]) == [["PRON", "VERB"]]  # 'WE' unseen, 'we' known
+    assert HMMTagger(case_weight=0).fit(W, T).predict([["WE", "run"]]) == [["PROPN", "VERB"]]  # shape alone
+
+
+def test_chunked_decoding_equals_one_call():
+    W, T = random_corpus(8, n_sentences=80)
+    one = HMMTagger(order=2).fit(W, T).predict(W)
+    many = HMMTagger(order=2, chunk_tokens=30).fit(W, T).predict(W)  # order 2 decodes 3 tokens a call here
+    assert one == many
+
+
+@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2, capitalization=True, lexicalize=2),
+                                    dict(training="unsupervised", n_iter=5, n_states=4)])
+def test_state_dict_round_trip_through_npz(tmp_path, kwargs):
+    W, T = random_corpus(9)
+    model = HMMTagger(**kwargs).fit(W, T)
+    path = tmp_path / "hmm.npz"
+    np.savez(path, **model.state_dict())
+    with np.load(path, allow_pickle=False) as d:
+        loaded = HMMTagger.from_state_dict(d)
+    probe = W[:10] + [["w1", "unseen", "W2", "---"]]
+    assert loaded.predict(probe) == model.predict(probe)
+    assert loaded.n_params == model.n_params > 0
+    assert all(v.dtype != object for v in model.state_dict().values())
+
+
+def test_fit_is_deterministic():
+    W, T = random_corpus(10)
+    for kwargs in (dict(order=2), dict(training="unsupervised", n_iter=10, random_state=3)):
+        a, b = HMMTagger(**kwargs).fit(W, T), HMMTagger(**kwargs).fit(W, T)
+        for key, value in a.state_dict().items():
+            np.testing.assert_array_equal(value, b.state_dict()[key], err_msg=key)
+
+
+# ----------------------------------------------------------------------------------------------
+# unsupervised tagger
+
+
+def test_unsupervised_maps_states_to_valid_tags_and_learns_something():
+    W, T = random_corpus(11, n_sentences=300)
+    model = HMMTagger(training="unsupervised", n_states=6, n_iter=30, random_state=0).fit(W, T)
+    pred = model.predict(W)
+    assert {t for s in pred for t in s} <= set(model.tags_.tolist())
+    assert len(model.state_tag_) == 6
+    gold = np.array([t for s in T for t in s])
+    acc = (np.array([t for s in pred for t in s]) == gold).mean()
+    majority = (gold == max(set(gold.tolist()), key=gold.tolist().count)).mean()
+    assert acc > majority + 0.1  # many-to-one accuracy well above the majority tag
+    np.testing.assert_allclose(model.transmat_.sum(axis=1), 1.0)
+    np.testing.assert_allclose(model.emit_table_.sum(axis=0), 1.0)  # (V, S): each state's emissions
+
+
+def test_unsupervised_seed_changes_the_solution():
+    W, T = random_corpus(12, n_sentences=100)
+    a = HMMTagger(training="unsupervised", n_iter=5, random_state=0).fit(W, T)
+    b = HMMTagger(training="unsupervised", n_iter=5, random_state=1).fit(W, T)
+    assert not np.allclose(a.transmat_, b.transmat_)
+
+
+# ----------------------------------------------------------------------------------------------
+# errors
+
+
+def test_bad_hyperparameters_and_data_raise_clear_errors():
+    W, T = random_corpus(13)
+    with pytest.raises(ConfigError, match="model.order must be 1 or 2"):
+        HMMTagger(order=3).fit(W, T)
+    with pytest.raises(ConfigError, match="model.training must be one of"):
+        HMMTagger(training="semi").fit(W, T)
+    with pytest.raises(ConfigError, match="model.smoothing must be >= 0"):
+        HMMTagger(smoothing=-1).fit(W, T)
+    with pytest.raises(DataError, match="sentence 0 has 2 words but 1 tags"):
+        HMMTagger().fit([["a", "b"]], [["X"]])
+    with pytest.raises(DataError, match="holds no tokens"):
+        HMMTagger().fit([[]], [[]])
+    with pytest.raises(ConfigError, match="before fit"):
+        HMMTagger().predict([["a"]])
+
+
+def test_signatures():
+    assert [word_class(w) for w in ["", "---", "12a", "NASA", "Paris", "well-known", "dog", "東京"]] == [
+        "p", "p", "d", "A", "C", "h", "l", "l"]
+    assert suffix_keys("Dogs", 3) == ["C\x00", "C\x00s", "C\x00gs", "C\x00ogs"]
+    assert signature("Walking") == "<C:ng>" and signature("1984") == "<d:4>"
+
+
+# ----------------------------------------------------------------------------------------------
+# Gaussian-HMM forecaster
+
+TRUE_MEANS = np.array([[-2.0], [2.0]])
+
+
+def two_regime_series(T: int = 600, seed: int = 0):
+    """A series sampled from a known sticky two-state Gaussian HMM."""
+    hmm = GaussianHMM(n_components=2, covariance_type="diag", init_params="", params="")
+    hmm.startprob_ = np.array([0.5, 0.5])
+    hmm.transmat_ = np.array([[0.95, 0.05], [0.1, 0.9]])
+    hmm.means_ = TRUE_MEANS
+    hmm.covars_ = np.array([[0.5], [0.5]])
+    X, Z = hmm.sample(T, random_state=seed)
+    return X[:, 0], Z, hmm
+
+
+def windows_of(x: np.ndarray, W: int) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(x, W)[:-1]  # (T-W, W): each predicts x[t+W]
+
+
+def test_forecaster_has_no_look_ahead():
+    x, _, _ = two_regime_series(300)
+    model = GaussianHMMForecaster(n_states=2).fit(x[:200])
+    t = 150
+    changed = x.copy()
+    changed[t + 1:] = changed[t + 1:][::-1] + 5.0  # rewrite everything after t
+    # filtered distributions up to t do not move ...
+    f0, f1 = model.filtered_state_probs(x), model.filtered_state_probs(changed)
+    np.testing.assert_array_equal(f0[: t + 1], f1[: t + 1])
+    assert not np.allclose(f0[t + 1:], f1[t + 1:])
+    # ... nor do the forecasts for t+1 from windows ending at or before t
+    W = 20
+    p0, p1 = model.predict(windows_of(x, W)), model.predict(windows_of(changed, W))
+    last_unchanged = t - W + 1  # window i covers x[i : i+W], ends at i+W-1 <= t
+    np.testing.assert_array_equal(p0[: last_unchanged + 1], p1[: last_unchanged + 1])
+    # whereas hmmlearn's smoothed posteriors at t do change: they use the future
+    assert not np.allclose(model.hmm_.predict_proba(x[:, None])[t], model.hmm_.predict_proba(changed[:, None])[t])
+
+
+def test_filtered_probabilities_are_normalised_and_match_hmmlearn_at_the_last_step():
+    x, _, _ = two_regime_series(200, seed=1)
+    model = GaussianHMMForecaster(n_states=3, random_state=0).fit(x)
+    f = model.filtered_state_probs(x)
+    np.testing.assert_allclose(f.sum(axis=1), 1.0)
+    for t in (0, 10, 57, 199):  # smoothing at the final step of a prefix is filtering
+        np.testing.assert_allclose(f[t], model.hmm_.predict_proba(x[: t + 1, None])[-1], atol=1e-10)
+    # emission log-densities equal hmmlearn's
+    np.testing.assert_allclose(model._log_emission(x[:, None]), model.hmm_._compute_log_likelihood(x[:, None]),
+                               atol=1e-10)
+
+
+def test_forecast_on_a_two_regime_series_is_close_to_the_oracle():
+    x, _, true_hmm = two_regime_series(1500, seed=2)
+    train, test = x[:1000], x[1000 - 30:]
+    model = GaussianHMMForecaster(n_states=2, random_state=0).fit(train)
+    np.testing.assert_allclose(np.sort(model.means_[:, 0]), [-2, 2], atol=0.2)
+    oracle = GaussianHMMForecaster(n_states=2).load_state_dict({
+        "series_dim_": np.array(0), "startprob_": true_hmm.startprob_, "transmat_": true_hmm.transmat_,
+        "means_": true_hmm.means_, "covars_": true_hmm.covars_})
+    X, y = windows_of(test, 30), test[30:]
+    rmse = lambda p: float(np.sqrt(np.mean((p - y) ** 2)))
+    fitted, best = rmse(model.predict(X)), rmse(oracle.predict(X))
+    assert fitted <= 1.05 * best
+    assert fitted < 0.8 * rmse(np.full_like(y, train.mean()))  # beats the unconditional mean
+    # far ahead the forecast tends to the stationary mean pi . mu
+    far = model.predict(X[:5], horizon=200)
+    np.testing.assert_allclose(far, model.stationary_ @ model.means_[:, 0], atol=1e-6)
+    # horizon h is p A^h mu
+    p = model._forward(X[:5, :, None], model.stationary_)[:, -1]
+    np.testing.assert_allclose(model.predict(X[:5], horizon=3),
+                               p @ np.linalg.matrix_power(model.transmat_, 3) @ model.means_[:, 0])
+
+
+def test_forecaster_deterministic_round_trip_and_shapes(tmp_path):
+    x, _, _ = two_regime_series(300, seed=3)
+    a = GaussianHMMForecaster(n_states=2, random_state=5).fit(x)
+    b = GaussianHMMForecaster(n_states=2, random_state=5).fit(x)
+    for key, value in a.state_dict().items():
+        np.testing.assert_array_equal(value, b.state_dict()[key], err_msg=key)
+    np.savez(tmp_path / "g.npz", **a.state_dict())
+    with np.load(tmp_path / "g.npz", allow_pickle=False) as d:
+        c = GaussianHMMForecaster.from_state_dict(d)
+    X = windows_of(x, 10)
+    np.testing.assert_array_equal(a.predict(X), c.predict(X))
+    assert a.predict(X).shape == (len(X),)
+    assert a.state_path(x).shape == (300,) and set(np.unique(a.state_path(x))) <= {0, 1}
+    assert np.isfinite(a.bic(x)) and a.n_params == 1 + 2 + 2 + 2
+    np.testing.assert_allclose(a.bic(x), -2 * a.hmm_.score(x[:, None]) + a.n_params * np.log(300))
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "full", "spherical", "tied"])
+def test_forecaster_multivariate(covariance_type, tmp_path):
+    rng = np.random.default_rng(0)
+    x, _, _ = two_regime_series(300, seed=4)
+    series = np.stack([x, 0.5 * x + rng.normal(size=300)], axis=1)  # (T, 2)
+    model = GaussianHMMForecaster(n_states=2, covariance_type=covariance_type).fit(series)
+    windows = np.lib.stride_tricks.sliding_window_view(series, 10, axis=0).transpose(0, 2, 1)  # (N, 10, 2)
+    assert model.predict(windows).shape == (len(windows), 2)
+    np.testing.assert_allclose(model._log_emission(series), model.hmm_._compute_log_likelihood(series), atol=1e-8)
+    np.savez(tmp_path / "m.npz", **model.state_dict())
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as d:
+        again = GaussianHMMForecaster.from_state_dict(d)
+    np.testing.assert_allclose(again.predict(windows), model.predict(windows))
+
+
+def test_forecaster_errors():
+    with pytest.raises(ConfigError, match="model.covariance_type must be one of"):
+        GaussianHMMForecaster(covariance_type="banded").fit(np.arange(20.0))
+    with pytest.raises(DataError, match="NaN"):
+        GaussianHMMForecaster().fit(np.array([1.0, np.nan, 2.0, 3, 4, 5, 6]))
+    with pytest.raises(DataError, match="too short"):
+        GaussianHMMForecaster(n_states=5).fit(np.arange(6.0))
+    model = GaussianHMMForecaster(n_states=2).fit(two_regime_series(100)[0])
+    with pytest.raises(DataError, match="windows must have shape"):
+        model.predict(np.zeros((3, 4, 2)))
+    with pytest.raises(ConfigError, match="task.horizon must be >= 1"):
+        model.predict(np.zeros((3, 4)), horizon=0)
