@@ -82,26 +82,78 @@ def _job_overrides(argv: list[str]) -> tuple[list[str], bool]:
     return overrides, multirun
 
 
+def sweeper_params(overrides: list[str]) -> dict[str, str]:
+    """``hydra.sweeper.params`` after the sweep's plain overrides (e.g. an ``+experiment=NAME`` preset)."""
+    from harness.sweep import split_overrides
+
+    plain, _ = split_overrides(overrides)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=plain, return_hydra_config=True)
+    except Exception as exc:
+        raise ConfigError(explain_hydra_error(exc)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    return {str(k): str(v) for k, v in (cfg.hydra.sweeper.get("params") or {}).items()}
+
+
 def precheck(argv: list[str]) -> None:
-    """Check a single run's overrides, or every combination of a sweep's, before Hydra starts."""
+    """Check a single run's overrides, or every combination of a sweep's (including the sweep params of
+    an ``+experiment=NAME`` preset), before Hydra starts."""
     overrides, multirun = _job_overrides(argv)
     if not multirun:
         compose_checked(overrides)
         return
     from harness.sweep import expand_sweep
 
-    expand_sweep(overrides, compose_checked)
+    params = sweeper_params(overrides)
+    params.update({a.split("=", 1)[0][len("hydra.sweeper.params."):]: a.split("=", 1)[1]
+                   for a in argv if a.startswith("hydra.sweeper.params.") and "=" in a})  # fmt: skip
+    expand_sweep(overrides, compose_checked, params)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://harness.conf", config_name="config")
 def hydra_main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     from harness.experiment import run
 
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        try:
+            return run(to_config(cfg), cfg)
+        except HarnessError as error:
+            fail(error)
+    return sweep_job(cfg, list(hc.overrides.task), hc.sweep.dir, run)
+
+
+def sweep_job(cfg: DictConfig, overrides: list[str], sweep_dir: str, run) -> float | None:
+    """One job of a sweep, as a child of the sweep's parent run. A job that fails is reported on stderr
+    and recorded (FAILED, with the reason) and the sweep goes on; Ctrl-C still stops everything."""
+    from harness.sweep import read_parent, record_failed_job
+
+    parent = read_parent(sweep_dir)
+    label = " ".join(overrides)
     try:
         config = to_config(cfg)
-        return run(config, cfg)
-    except HarnessError as error:
-        fail(error)
+        if parent is not None:  # children share the parent's store and experiment, so MLflow nests them
+            config.tracking_uri = config.tracking_uri or parent.tracking_uri
+            config.experiment_name = config.experiment_name or parent.experiment_name
+        return run(config, cfg, parent_run_id=parent.run_id if parent else None)
+    except HarnessError as error:  # raised before the job's own run starts: record the failure
+        print(f"harness: job failed [{label}]: {error}", file=sys.stderr, flush=True)
+        if parent is not None:
+            try:
+                record_failed_job(parent, cfg, overrides, error)
+            except Exception as exc:  # e.g. the tracking server went away: the stderr line stays
+                print(f"harness: could not record the failed job in MLflow: {exc}", file=sys.stderr)
+    except Exception:  # a bug or a diverged run: its MLflow run (if started) already ended FAILED
+        import traceback
+
+        print(f"harness: job failed [{label}]:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+    return None
 
 
 def main() -> None:

@@ -1,45 +1,143 @@
-"""Sweeps: expand ``-m`` overrides into jobs and check each one before Hydra launches any."""
+"""Sweeps: expand ``-m`` overrides into jobs and check each one before Hydra launches any; the parent
+MLflow run that a sweep's jobs attach to; failed jobs recorded instead of ending the sweep.
+
+A sweep's jobs are the cartesian product of the comma lists among ``hydra.sweeper.params`` (set by
+an ``+experiment=NAME`` preset) and the command-line overrides, exactly as Hydra's basic sweeper
+builds them: a command-line override replaces a preset's sweep of the same key.
+
+The parent run is created once, in the launching process, by ``harness.callbacks.SweepCallback``,
+which writes ``<sweep dir>/mlflow_parent.json``; each job reads it with ``read_parent``.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import sys
-from typing import Callable
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from harness.errors import ConfigError
 
+PARENT_FILE = "mlflow_parent.json"
+PARENT_ENV = "HARNESS_SWEEP_PARENT"  # path of the parent file, for jobs whose sweep dir differs
 
-def sweep_combinations(overrides: list[str]) -> list[list[str]]:
-    """Every job's override list, like Hydra's basic sweeper (cartesian product of comma lists)."""
-    parser = OverridesParser.create()
+
+def _parse(overrides: list[str]):
     try:
-        parsed = parser.parse_overrides(overrides)
+        return OverridesParser.create().parse_overrides(overrides)
     except Exception as exc:
         raise ConfigError(f"cannot parse the sweep overrides ({str(exc).splitlines()[0]})", "write key=a,b,c") from None
-    axes = []
-    for o in parsed:
+
+
+def sweep_combinations(overrides: list[str], params: dict[str, str] | None = None) -> list[list[str]]:
+    """Every job's override list, like Hydra's basic sweeper: ``params`` (hydra.sweeper.params) first,
+    then ``overrides``; the last value given for a key wins; cartesian product of the comma lists."""
+    axes: OrderedDict[str, list[str]] = OrderedDict()
+    for o in _parse([f"{k}={v}" for k, v in (params or {}).items()] + list(overrides)):
         key = o.get_key_element()
         if o.is_sweep_override():
-            axes.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+            if not o.is_discrete_sweep():
+                raise ConfigError(f"{key}: only comma lists can be swept here", f"write {key}=a,b,c")
+            axes[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
         else:
-            axes.append([f"{key}={o.get_value_element_as_str()}"])
-    return [list(combo) for combo in itertools.product(*axes)]
+            axes[key] = [f"{key}={o.get_value_element_as_str()}"]
+    return [list(combo) for combo in itertools.product(*axes.values())]
 
 
-def expand_sweep(overrides: list[str], check: Callable[[list[str]], object]) -> list[list[str]]:
-    """Check every combination; combinations whose model and task don't fit are reported and skipped
-    (the job itself skips them too); any other problem stops the sweep before it starts."""
+def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """(plain overrides, sweep overrides) of a command line."""
+    plain, sweep = [], []
+    for text, o in zip(overrides, _parse(overrides)):
+        (sweep if o.is_sweep_override() else plain).append(text)
+    return plain, sweep
+
+
+def expand_sweep(
+    overrides: list[str], check: Callable[[list[str]], object], params: dict[str, str] | None = None
+) -> list[list[str]]:
+    """Check every combination; those whose model and task don't fit are reported and will be recorded
+    as failed jobs (the sweep goes on); any other problem stops the sweep before it starts."""
     runnable = []
-    for combo in sweep_combinations(overrides):
+    for combo in sweep_combinations(overrides, params):
         try:
             check(combo)
             runnable.append(combo)
         except ConfigError as error:
             if "does not support" not in error.problem:
                 raise
-            print(f"harness: skipping {' '.join(combo)}: {error.problem}", file=sys.stderr)
+            print(f"harness: will skip {' '.join(combo)}: {error.problem}", file=sys.stderr)
     if not runnable:
         raise ConfigError("no combination in this sweep can run", "check the model and task lists")
     return runnable
+
+
+# ----------------------------------------------------------------------------------------------
+# the parent run
+
+
+@dataclass
+class Parent:
+    """Where a sweep's jobs record their runs."""
+
+    run_id: str
+    tracking_uri: str
+    experiment_name: str
+    experiment_id: str
+
+    def write(self, sweep_dir: Path) -> Path:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        path = sweep_dir / PARENT_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def read_parent(sweep_dir: str | Path | None) -> Parent | None:
+    """The sweep's parent run, from ``<sweep_dir>/mlflow_parent.json`` (or $HARNESS_SWEEP_PARENT)."""
+    candidates = [Path(sweep_dir) / PARENT_FILE] if sweep_dir else []
+    if os.environ.get(PARENT_ENV):
+        candidates.append(Path(os.environ[PARENT_ENV]))
+    for path in candidates:
+        if path.is_file():
+            return Parent(**json.loads(path.read_text(encoding="utf-8")))
+    return None
+
+
+def sweep_experiment_name(cfg: Any, combos: list[list[str]]) -> str:
+    """The MLflow experiment of a sweep: ``experiment_name`` if set, else the task when all jobs share
+    one, else "sweeps" (children then go to the parent's experiment, so MLflow nests them)."""
+    if cfg.get("experiment_name"):
+        return str(cfg.experiment_name)
+    tasks = set()
+    for combo in combos:
+        chosen = [o.split("=", 1)[1] for o in combo if o.lstrip("+~").split("=", 1)[0] == "task"]
+        tasks.add(chosen[-1] if chosen else str(cfg.task.name))
+    return tasks.pop() if len(tasks) == 1 else "sweeps"
+
+
+def record_failed_job(parent: Parent, cfg: Any, overrides: list[str], error: BaseException) -> str:
+    """A FAILED child run for a job that stopped before its own run started (bad combination, bad data),
+    so the report lists it as a failure. Returns the run id."""
+    from omegaconf import OmegaConf
+
+    from harness.config import flatten
+    from harness.tracking import Tracker
+
+    model = str(OmegaConf.select(cfg, "model.name", default="?"))
+    task = str(OmegaConf.select(cfg, "task.name", default="?"))
+    seed = str(OmegaConf.select(cfg, "seed", default="?"))
+    tags = {"model": model, "task": task, "seed": seed, "dataset": str(OmegaConf.select(cfg, "task.dataset", default="")),
+            "failure": f"{type(error).__name__}: {error}"[:5000], "harness.job_overrides": " ".join(overrides)}  # fmt: skip
+    name = f"{model}-{task}-seed{seed}"
+    tracker = Tracker(parent.tracking_uri, parent.experiment_name, name, tags, parent.run_id)
+    resolved = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}
+    tracker.log_params(flatten(resolved))
+    tracker.end("FAILED")
+    return tracker.run_id

@@ -1,0 +1,103 @@
+"""Hydra callback for sweeps (``-m``): one parent MLflow run per sweep, and a report at the end.
+
+``on_multirun_start`` runs once in the launching process, before any job: it creates the tracking
+store (a fresh sqlite file must not be created by parallel jobs racing each other), the experiment
+and the parent run, and writes ``<sweep dir>/mlflow_parent.json`` for the jobs. ``on_multirun_end``
+ends the parent run and writes ``reports/<name>/report.{md,html}``, also logged to the parent run.
+If the sweep dies before its end (Ctrl-C, a launcher error), the parent run is ended KILLED at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from harness.sweep import PARENT_ENV, Parent, split_overrides, sweep_combinations, sweep_experiment_name
+
+
+class SweepCallback(Callback):
+    """Configured under ``hydra.callbacks.sweep`` in conf/config.yaml."""
+
+    def __init__(self, report: bool = True, report_dir: str | None = None, report_name: str | None = None):
+        self.report = report
+        self.report_dir = report_dir  # None = <project root>/reports
+        self.report_name = report_name  # None = <preset or experiment>-<sweep start time>
+        self.parent: Parent | None = None
+        self._ended = False
+
+    # -- launching process ----------------------------------------------------------------------
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from harness.tracking import Tracker, tracking_uri
+
+        hc = config.hydra
+        task_overrides = list(hc.overrides.task)
+        params = {str(k): str(v) for k, v in (hc.sweeper.get("params") or {}).items()}
+        combos = sweep_combinations(task_overrides, params)
+        experiment = sweep_experiment_name(config, combos)
+        preset = OmegaConf.select(config, "hydra.runtime.choices.experiment", default=None)
+        self.started = time.strftime("%Y-%m-%d_%H-%M-%S")
+        label = preset or experiment
+        sweep_dir = Path(str(hc.sweep.dir)).resolve()
+        command = "python -m harness -m " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a not in ("-m", "--multirun"))
+        tags = {"harness.sweep": "true", "harness.sweep_command": command[:5000], "harness.sweep_dir": str(sweep_dir),
+                "harness.sweep_jobs": str(len(combos)), "harness.preset": str(preset or ""),
+                "harness.launcher": str(OmegaConf.select(config, "hydra.runtime.choices.hydra/launcher", default="basic"))}  # fmt: skip
+        uri = tracking_uri(OmegaConf.select(config, "tracking_uri", default=None))
+        tracker = Tracker(uri, experiment, f"sweep-{label}-{self.started}", tags)
+        plain, swept = split_overrides(task_overrides)
+        tracker.log_params({"overrides": " ".join(plain) or "-", "sweep": " ".join(
+            [f"{k}={v}" for k, v in params.items()] + swept) or "-"})  # fmt: skip
+        self.parent = Parent(tracker.run_id, uri, experiment, tracker.experiment_id)
+        path = self.parent.write(sweep_dir)
+        os.environ[PARENT_ENV] = str(path)
+        self.label = label
+        atexit.register(self._end_if_unfinished)
+        print(f"harness: sweep of {len(combos)} jobs; parent MLflow run {tracker.run_id} in experiment {experiment!r}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent is None:
+            return
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.parent.tracking_uri)
+        children = client.search_runs([self.parent.experiment_id], f"tags.mlflow.parentRunId = '{self.parent.run_id}'",
+                                      max_results=10000)  # fmt: skip
+        counts: dict[str, int] = {}
+        for r in children:
+            counts[r.info.status] = counts.get(r.info.status, 0) + 1
+        client.set_tag(self.parent.run_id, "harness.sweep_status", " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+        where = ""
+        if self.report:
+            from harness.report import build_report
+
+            out = Path(self.report_dir) if self.report_dir else None
+            name = self.report_name or f"{self.label}-{self.started}"
+            try:
+                path = build_report(self.parent.tracking_uri, parent_run_id=self.parent.run_id, name=name, out_dir=out)
+                where = f"; report: {path}"
+            except Exception as exc:  # the sweep's runs are safe in MLflow; the report can be rebuilt
+                where = f"; report failed ({type(exc).__name__}: {exc}); rebuild with python -m harness.report --parent {self.parent.run_id}"
+        client.set_terminated(self.parent.run_id, status="FINISHED" if counts.get("FINISHED") else "FAILED")
+        self._ended = True
+        os.environ.pop(PARENT_ENV, None)
+        summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "no runs"
+        print(f"harness: sweep done: {summary} [parent run {self.parent.run_id}]{where}", file=sys.stderr, flush=True)
+
+    def _end_if_unfinished(self) -> None:
+        if self.parent is None or self._ended:
+            return
+        try:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(tracking_uri=self.parent.tracking_uri).set_terminated(self.parent.run_id, status="KILLED")
+        except Exception:
+            pass

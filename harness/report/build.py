@@ -1,0 +1,183 @@
+"""Assemble a report: select runs, compute the tables, draw the figures, write Markdown and HTML."""
+
+from __future__ import annotations
+
+import math
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import ConfigError
+from harness.report import plots
+from harness.report.collect import RunStore, Selection, command, history_table, job_overrides, runs_table, sweep_axes
+from harness.report.render import render_html, render_markdown
+from harness.report.stats import Table, comparison_table
+
+# columns after the main metric, in this order when present
+METRIC_ORDER = ["test_oov_accuracy", "test_sentence_accuracy", "test_mae", "test_mase", "test_rmse",
+                "train_seconds", "train_tokens_per_second", "train_windows_per_second",
+                "predict_tokens_per_second", "n_params"]  # fmt: skip
+HISTORY = ("train_loss", "dev_accuracy", "dev_rmse")
+MAX_PREDICTION_VARIANTS = 9
+
+
+@dataclass
+class TaskSection:
+    task: str
+    dataset: str
+    table: Table
+    n_runs: int
+    figures: list[plots.Figure] = field(default_factory=list)
+    reproduce: list[dict] = field(default_factory=list)  # label, command, seeds, commits, run_ids, config
+
+
+@dataclass
+class Report:
+    name: str
+    title: str
+    selection: str
+    generated: str
+    sweep_command: str | None
+    parent_run_id: str | None
+    sections: list[TaskSection]
+    failures: list[dict]
+    environment: dict[str, str]
+    rebuild: str
+
+
+def _safe_name(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    if not name:
+        raise ConfigError("the report name is empty after removing unsafe characters", "pass --name like my-sweep")
+    return name
+
+
+def _read_predictions(store: RunStore, runs: pd.DataFrame, name: str, reader) -> dict[str, pd.DataFrame]:
+    """variant -> the artifact ``name`` of its runs (all seeds, a ``seed`` column added)."""
+    out: dict[str, pd.DataFrame] = {}
+    for variant, v in runs.groupby("variant", sort=False):
+        frames = []
+        for _, r in v.sort_values("seed").iterrows():
+            path = store.artifact(r.run_id, name)
+            if path is not None:
+                frames.append(reader(path).assign(seed=r.seed))
+        if frames:
+            out[variant] = pd.concat(frames, ignore_index=True)
+        if len(out) >= MAX_PREDICTION_VARIANTS:
+            break
+    return out
+
+
+def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: dict) -> TaskSection:
+    finished = g[g.status == "FINISHED"]
+    table = comparison_table(finished, METRIC_ORDER)
+    section = TaskSection(table.task, table.dataset, table, len(finished))
+    task = f"{table.task}-{table.dataset}" if table.dataset else table.task
+
+    # figures: learning curves, gradient norms, swept parameters, task-specific ones
+    hist_metrics = [m for m in HISTORY] + [c[7:] for c in finished.columns if c.startswith("metric.grad_norm")]
+    hist = history_table(store, finished, hist_metrics)
+    hist = hist[hist.step >= 1]  # step 0 holds the final values
+    figs = [plots.learning_curves(hist, task, out), plots.metric_history(hist, task, "grad_norm", out)]
+    for axis in sweep_axes(finished)[:4]:
+        figs.append(plots.versus_axis(finished, axis, table.main, task, out))
+    if table.task == "pos":
+        preds = _read_predictions(store, finished, "test_predictions.tsv",
+                                  lambda p: pd.read_csv(p, sep="\t", keep_default_na=False, quoting=3))  # fmt: skip
+        figs += [plots.oov_vs_invocab(finished, task, out), plots.per_tag_accuracy(preds, task, out),
+                 plots.confusion_matrices(preds, task, out), plots.accuracy_by_length(preds, task, out)]  # fmt: skip
+    if table.task == "timeseries":
+        first = finished.sort_values("seed").groupby("variant", sort=False).head(1)
+        fc = _read_predictions(store, first, "test_forecasts.csv", pd.read_csv)
+        figs.append(plots.forecasts(fc, task, out))
+    section.figures = [f for f in figs if f is not None]
+
+    # how to reproduce each row
+    for variant, v in g.groupby("variant", sort=False):
+        first = v.sort_values("seed").iloc[0]
+        seeds = sorted(int(s) for s in v.seed.dropna().unique())
+        config = store.artifact(first.run_id, "config.yaml")
+        section.reproduce.append({
+            "label": variant,
+            "command": command(job_overrides(first, defaults_cache), seeds),
+            "seeds": ", ".join(map(str, seeds)),
+            "commits": ", ".join(sorted(set(v.commit) - {""})) or "unknown",
+            "runs": len(v),
+            "config": config.read_text(encoding="utf-8") if config else "",
+            "config_seed": int(first.seed) if first.seed is not None and not math.isnan(first.seed) else "?",
+        })
+    return section
+
+
+def build_report(
+    tracking_uri: str,
+    parent_run_id: str | None = None,
+    experiment: str | None = None,
+    tags: dict[str, str] | None = None,
+    name: str | None = None,
+    out_dir: str | Path | None = None,
+    log_to_parent: bool = True,
+    sweep_command: str | None = None,
+) -> Path:
+    """Write ``<out_dir>/<name>/report.md`` and ``report.html`` for the selected runs; returns the .md path."""
+    from harness.report import default_reports_dir
+
+    sel = Selection(parent_run_id, experiment, dict(tags or {}))
+    store = RunStore(tracking_uri)
+    parent = store.parent(parent_run_id) if parent_run_id else None
+    df = runs_table(store.search(sel))
+    if df.empty:
+        raise ConfigError(f"no runs match {sel.describe()}", "check the run id, experiment name or tags (mlflow ui lists them)")
+    preset = parent.data.tags.get("harness.preset") if parent else None
+    name = _safe_name(name or preset or experiment or (f"sweep-{parent_run_id[:8]}" if parent_run_id else "report"))
+    out = Path(out_dir) if out_dir else default_reports_dir()
+    out = out / name
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):  # figures of an earlier build under this name
+        old.unlink()
+
+    defaults_cache: dict = {}
+    sections = []
+    for _, g in df.groupby(["task", "dataset"], sort=False):
+        if (g.status == "FINISHED").any():
+            sections.append(_task_section(store, g, out, defaults_cache))
+    failures = []
+    for _, r in df[df.status != "FINISHED"].iterrows():
+        failures.append({"label": f"{r.variant} seed={r.seed}", "task": r.task, "status": r.status,
+                         "reason": (r.failure or "(no reason recorded)").splitlines()[0][:300], "run_id": r.run_id,
+                         "command": command(job_overrides(r, defaults_cache), [int(r.seed)] if r.seed is not None and not pd.isna(r.seed) else None)})  # fmt: skip
+
+    if sweep_command is None and parent is not None:
+        sweep_command = parent.data.tags.get("harness.sweep_command")
+    selector = (f"--parent {parent_run_id}" if parent_run_id else "") + (f" --experiment {experiment}" if experiment else "")
+    selector += "".join(f" --tag {k}={v}" for k, v in (tags or {}).items())
+    import numpy
+
+    report = Report(
+        name=name,
+        title=f"Comparison report: {name}",
+        selection=sel.describe(),
+        generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        sweep_command=sweep_command,
+        parent_run_id=parent_run_id,
+        sections=sections,
+        failures=failures,
+        environment={"harness": str(df.version.iloc[0] or "?"), "python": platform.python_version(),
+                     "numpy": numpy.__version__, "platform": f"{platform.system()} {platform.machine()}",
+                     "commits": ", ".join(sorted(set(df.commit) - {""})) or "unknown"},  # fmt: skip
+        rebuild=f"python -m harness.report {selector.strip()} --name {name}",
+    )
+    md = out / "report.md"
+    md.write_text(render_markdown(report), encoding="utf-8")
+    html = out / "report.html"
+    html.write_text(render_html(report, out), encoding="utf-8")
+    if parent_run_id and log_to_parent:
+        for path in [md, html] + sorted(out.glob("*.png")):
+            store.client.log_artifact(parent_run_id, str(path), "report")
+    print(f"harness: report for {len(df)} runs ({len(failures)} failed) written to {md}", file=sys.stderr)
+    return md

@@ -1,0 +1,228 @@
+"""Matplotlib figures for a report, each written as a PNG: learning curves, POS confusion matrices,
+per-tag accuracy, OOV vs in-vocabulary accuracy, accuracy vs sentence length, forecasts against
+truth and baselines, metric vs a swept parameter (train size, distance), gradient norm vs step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from harness.report.stats import Summary  # noqa: E402
+
+COLORS = plt.get_cmap("tab10").colors
+
+
+@dataclass
+class Figure:
+    file: str  # PNG name in the report folder
+    title: str
+    caption: str
+
+
+def _save(fig, out: Path, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=100)
+    plt.close(fig)
+    return name
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+
+
+def learning_curves(hist: pd.DataFrame, task: str, out: Path) -> Figure | None:
+    """Dev metric and training loss per epoch; mean over seeds, band = min..max."""
+    dev = [m for m in ("dev_accuracy", "dev_rmse") if m in set(hist.metric)] or sorted(m for m in set(hist.metric) if m.startswith("dev_"))
+    panels = dev[:1] + (["train_loss"] if "train_loss" in set(hist.metric) else [])
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], panels):
+        h = hist[hist.metric == metric]
+        for i, (variant, v) in enumerate(h.groupby("variant", sort=False)):
+            curve = v.groupby("step").value.agg(["mean", "min", "max"])
+            ax.plot(curve.index, curve["mean"], marker="o", ms=3, color=COLORS[i % 10], label=f"{variant} (n={v.seed.nunique()})")
+            ax.fill_between(curve.index, curve["min"], curve["max"], color=COLORS[i % 10], alpha=0.15)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    name = _save(fig, out, f"learning_curves_{_slug(task)}.png")
+    return Figure(name, f"Learning curves ({task})", "Mean over seeds per epoch; the band spans the lowest and highest seed.")
+
+
+def metric_history(hist: pd.DataFrame, task: str, prefix: str, out: Path) -> Figure | None:
+    """Any per-step metric whose name starts with ``prefix`` (e.g. grad_norm), log scale."""
+    h = hist[hist.metric.str.startswith(prefix)]
+    if h.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for i, ((variant, metric), v) in enumerate(h.groupby(["variant", "metric"], sort=False)):
+        curve = v.groupby("step").value.mean()
+        ax.plot(curve.index, curve.values, marker="o", ms=3, color=COLORS[i % 10], label=f"{variant} {metric}")
+    ax.set_yscale("log")
+    ax.set_xlabel("step (epoch)")
+    ax.set_ylabel(prefix.rstrip("_"))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    name = _save(fig, out, f"{_slug(prefix)}_{_slug(task)}.png")
+    return Figure(name, f"Gradient norm vs step ({task})" if prefix.startswith("grad") else f"{prefix} ({task})",
+                  "Mean global gradient norm (before clipping) over the batches of each epoch, mean over seeds.")  # fmt: skip
+
+
+def versus_axis(g: pd.DataFrame, axis: str, metric: str, task: str, out: Path) -> Figure | None:
+    """``metric`` against a swept parameter (train size, distance): mean with 95% CI per model."""
+    col = f"param.{axis}"
+    if col not in g.columns:
+        return None
+    d = g[g[col].notna()].copy()
+    d["x"] = pd.to_numeric(d[col], errors="coerce")
+    d = d[d.x.notna()]
+    if d.x.nunique() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, (model, m) in enumerate(d.groupby("model", sort=False)):
+        xs, means, lo, hi = [], [], [], []
+        for x, v in m.groupby("x"):
+            s = Summary({int(k): float(val) for k, val in zip(v.seed, v[f"metric.{metric}"])})
+            a, b = s.ci95()
+            xs.append(x), means.append(s.mean), lo.append(s.mean - a if np.isfinite(a) else 0), hi.append(b - s.mean if np.isfinite(b) else 0)
+        ax.errorbar(xs, means, yerr=[lo, hi], marker="o", capsize=3, color=COLORS[i % 10], label=model)
+    short = axis.split(".")[-1]
+    if short == "train_size" and d.x.max() / max(d.x.min(), 1e-9) >= 10:
+        ax.set_xscale("log")
+    ax.set_xlabel(axis)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    name = _save(fig, out, f"{_slug(metric)}_vs_{_slug(short)}_{_slug(task)}.png")
+    titles = {"train_size": "Sample efficiency", "distance": "Accuracy vs distance"}
+    return Figure(name, f"{titles.get(short, metric + ' vs ' + short)} ({task})",
+                  f"{metric} against {axis}; points are means over seeds, bars 95% t intervals.")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# part-of-speech predictions: sentence, position, word, gold, predicted
+
+
+def confusion_matrices(preds: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
+    if not preds:
+        return None
+    tags = pd.concat(preds.values()).gold.value_counts().index.tolist()
+    n = len(preds)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.3 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, (variant, p) in zip(axes.flat, preds.items()):
+        cm = pd.crosstab(p.gold, p.predicted).reindex(index=tags, columns=tags, fill_value=0).to_numpy(float)
+        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)  # row-normalised: P(predicted | gold)
+        ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(tags)), tags, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(tags)), tags, fontsize=7)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("gold", fontsize=8)
+        ax.set_title(variant, fontsize=9)
+    name = _save(fig, out, f"confusion_{_slug(task)}.png")
+    return Figure(name, f"Confusion matrices ({task})", "Rows: gold tag, columns: predicted tag, each row normalised; all seeds pooled.")
+
+
+def per_tag_accuracy(preds: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
+    if not preds:
+        return None
+    tags = pd.concat(preds.values()).gold.value_counts().index.tolist()
+    width = 0.8 / len(preds)
+    fig, ax = plt.subplots(figsize=(max(7, 0.55 * len(tags) * max(1, len(preds) / 2)), 3.8))
+    x = np.arange(len(tags))
+    for i, (variant, p) in enumerate(preds.items()):
+        acc = (p.gold == p.predicted).groupby(p.gold).mean().reindex(tags)
+        ax.bar(x + i * width - 0.4 + width / 2, acc.to_numpy(), width, color=COLORS[i % 10], label=variant)
+    ax.set_xticks(x, tags, rotation=60, fontsize=8)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, ncols=min(4, len(preds)))
+    name = _save(fig, out, f"per_tag_accuracy_{_slug(task)}.png")
+    return Figure(name, f"Per-tag accuracy ({task})", "Accuracy of the tokens of each gold tag, tags by frequency; all seeds pooled.")
+
+
+def accuracy_by_length(preds: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
+    if not preds:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for i, (variant, p) in enumerate(preds.items()):
+        key = ["seed", "sentence"] if "seed" in p.columns else ["sentence"]
+        length = p.groupby(key).position.transform("size")
+        bins = np.array([0, 5, 10, 15, 20, 30, 40, 60, 1000])
+        b = np.digitize(length, bins)
+        acc = (p.gold == p.predicted).groupby(b).mean()
+        centres = [(bins[k - 1] + min(bins[k], length.max() + 1)) / 2 for k in acc.index]
+        ax.plot(centres, acc.to_numpy(), marker="o", color=COLORS[i % 10], label=variant)
+    ax.set_xlabel("sentence length (tokens, binned)")
+    ax.set_ylabel("token accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    name = _save(fig, out, f"accuracy_by_length_{_slug(task)}.png")
+    return Figure(name, f"Accuracy vs sentence length ({task})", "Token accuracy of the sentences in each length bin; all seeds pooled.")
+
+
+def oov_vs_invocab(g: pd.DataFrame, task: str, out: Path) -> Figure | None:
+    """In-vocabulary accuracy from the logged metrics: acc = r * oov_acc + (1 - r) * iv_acc."""
+    need = ["metric.test_accuracy", "metric.test_oov_accuracy", "metric.test_oov_rate"]
+    if not all(c in g.columns for c in need):
+        return None
+    d = g.dropna(subset=need).copy()
+    if d.empty:
+        return None
+    r = d["metric.test_oov_rate"]
+    d["iv"] = (d["metric.test_accuracy"] - r * d["metric.test_oov_accuracy"]) / (1 - r).clip(lower=1e-9)
+    means = d.groupby("variant", sort=False)[["iv", "metric.test_oov_accuracy"]].mean()
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(means)), 3.8))
+    x = np.arange(len(means))
+    ax.bar(x - 0.2, means["iv"], 0.4, label="in vocabulary", color=COLORS[0])
+    ax.bar(x + 0.2, means["metric.test_oov_accuracy"], 0.4, label="out of vocabulary", color=COLORS[1])
+    ax.set_xticks(x, means.index, rotation=20, fontsize=8)
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    name = _save(fig, out, f"oov_{_slug(task)}.png")
+    rate = float(r.mean())
+    return Figure(name, f"OOV vs in-vocabulary accuracy ({task})",
+                  f"Mean over seeds; {rate:.1%} of test tokens are forms unseen in training.")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# time series: target_index, truth, model, <baseline>...
+
+
+def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
+    if not fc:
+        return None
+    first = next(iter(fc.values()))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(first.target_index, first.truth, color="black", lw=1.6, label="truth")
+    extra = [c for c in first.columns if c not in ("target_index", "truth", "model", "regime", "state")]
+    for j, c in enumerate(extra):
+        ax.plot(first.target_index, first[c], lw=0.9, ls="--", color=plt.get_cmap("Greys")(0.45 + 0.15 * j), label=f"{c} (baseline)")
+    for i, (variant, f) in enumerate(fc.items()):
+        ax.plot(f.target_index, f.model, lw=1.1, color=COLORS[i % 10], label=variant)
+        regime = next((c for c in ("regime", "state") if c in f.columns), None)
+        if regime:
+            ax.scatter(f.target_index, f.truth, c=f[regime], cmap="Set2", s=10, zorder=3)
+    ax.set_xlabel("time index")
+    ax.set_ylabel("value")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncols=2)
+    name = _save(fig, out, f"forecasts_{_slug(task)}.png")
+    return Figure(name, f"Test forecasts against truth ({task})",
+                  "One seed per model (the lowest); dashed grey lines are the baselines; coloured dots, if present, are HMM regimes.")  # fmt: skip

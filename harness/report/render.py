@@ -1,0 +1,172 @@
+"""Render a report: GitHub-flavoured Markdown (PNG links) and one self-contained HTML page (jinja2,
+PNGs embedded as base64). Both show the same cells, built once by ``table_cells``."""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+import jinja2
+
+from harness.report.stats import Row, Table
+
+NAMES = {
+    "test_accuracy": "test accuracy", "test_oov_accuracy": "OOV acc.", "test_sentence_accuracy": "sentence acc.",
+    "test_rmse": "test RMSE", "test_mae": "MAE", "test_mase": "MASE", "train_seconds": "train s",
+    "train_tokens_per_second": "train tok/s", "train_windows_per_second": "train windows/s",
+    "predict_tokens_per_second": "predict tok/s", "n_params": "params",
+}  # fmt: skip
+WITH_SPREAD = ("test_",)  # metrics shown as mean ± std; the others (costs) as means
+
+
+def fmt(metric: str, x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    if metric == "n_params" or metric.endswith("per_second"):
+        return f"{x:,.0f}"
+    if metric.endswith("seconds"):
+        return f"{x:.1f}" if x >= 1 else f"{x:.2f}"
+    if "accuracy" in metric:
+        return f"{x:.4f}"
+    return f"{x:.4g}"
+
+
+def _p(row: Row, table: Table) -> str:
+    if row.label == table.best_label:
+        return "best"
+    if row.kind == "ceiling":
+        return ""
+    if not math.isfinite(row.p_value):
+        return f"– (n={row.p_pairs})"
+    return f"{row.p_value:.3g} (n={row.p_pairs})"
+
+
+def table_cells(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    """Header and rows of (text, is_best) cells."""
+    m = table.main
+    header = ["", f"{NAMES.get(m, m)} (mean ± std)", "95% CI", "n"] + [NAMES.get(k, k) for k in table.metrics] + ["p vs best (paired t)"]
+    rows = []
+    for r in table.rows:
+        s = r.cells.get(m)
+        label = r.label + (" *(baseline)*" if r.kind == "baseline" else " *(ceiling)*" if r.kind == "ceiling" else "")
+        cells = [(label, False)]
+        if s is not None and s.n:
+            lo, hi = s.ci95()
+            spread = f" ± {fmt(m, s.std)}" if s.n > 1 else ""
+            cells += [(fmt(m, s.mean) + spread, table.best.get(m) == r.label),
+                      (f"[{fmt(m, lo)}, {fmt(m, hi)}]" if s.n > 1 else "–", False), (str(s.n), False)]  # fmt: skip
+        else:
+            cells += [("–", False)] * 3
+        for k in table.metrics:
+            c = r.cells.get(k)
+            if c is None or not c.n:
+                cells.append(("–", False))
+                continue
+            text = fmt(k, c.mean) + (f" ± {fmt(k, c.std)}" if c.n > 1 and k.startswith(WITH_SPREAD) else "")
+            cells.append((text, table.best.get(k) == r.label))
+        cells.append((_p(r, table), False))
+        rows.append(cells)
+    return header, rows
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(report) -> str:
+    out = [f"# {report.title}", ""]
+    out.append(f"Generated {report.generated} by `harness` from MLflow: {report.selection}.")
+    if report.sweep_command:
+        out += ["", "Produced by:", "", "```sh", report.sweep_command, "```"]
+    out += ["", "Rebuild this report from the same MLflow store:", "", "```sh", report.rebuild, "```", ""]
+    out.append("Bold marks the best value of each column (baselines compete; the Bayes-optimal ceiling does not). "
+               "The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed "
+               "of each row against the best row on the main metric.")  # fmt: skip
+    for s in report.sections:
+        out += ["", f"## {s.task} — {s.dataset} ({s.n_runs} finished runs)", ""]
+        header, rows = table_cells(s.table)
+        out.append("| " + " | ".join(_md_escape(h) for h in header) + " |")
+        out.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        for cells in rows:
+            out.append("| " + " | ".join(f"**{_md_escape(t)}**" if best else _md_escape(t) for t, best in cells) + " |")
+        for f in s.figures:
+            out += ["", f"### {f.title}", "", f"![{f.title}]({f.file})", "", f"*{f.caption}*"]
+        out += ["", f"### Reproduce ({s.task})", ""]
+        for r in s.reproduce:
+            out += [f"**{_md_escape(r['label'])}** — {r['runs']} runs, seeds {r['seeds']}, commit {r['commits']}", "",
+                    "```sh", r["command"], "```", ""]  # fmt: skip
+            if r["config"]:
+                out += [f"<details><summary>resolved config (seed {r['config_seed']})</summary>", "", "```yaml",
+                        r["config"].rstrip(), "```", "", "</details>", ""]  # fmt: skip
+    out += ["", "## Failures", ""]
+    if report.failures:
+        out += ["| run | task | status | reason | command |", "|---|---|---|---|---|"]
+        for f in report.failures:
+            out.append(f"| {_md_escape(f['label'])} | {f['task']} | {f['status']} | {_md_escape(f['reason'])} | "
+                       f"`{_md_escape(f['command'])}` |")  # fmt: skip
+    else:
+        out.append("None: every selected run finished.")
+    out += ["", "## Environment", ""]
+    out += [f"- {k}: {v}" for k, v in report.environment.items()]
+    return "\n".join(out) + "\n"
+
+
+TEMPLATE = jinja2.Template(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ r.title }}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+tr.baseline td { color: #555; background: #fafafa; } tr.ceiling td { color: #777; font-style: italic; }
+td.best { font-weight: bold; background: #e8f4e8; }
+pre { background: #f6f8fa; padding: 0.7em; overflow-x: auto; font-size: 0.85em; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.85em; color: #555; } .fail td { background: #fdecea; text-align: left; }
+</style></head><body>
+<h1>{{ r.title }}</h1>
+<p>Generated {{ r.generated }} by <code>harness</code> from MLflow: {{ r.selection }}.</p>
+{% if r.sweep_command %}<p>Produced by:</p><pre>{{ r.sweep_command }}</pre>{% endif %}
+<p>Rebuild this report from the same MLflow store:</p><pre>{{ r.rebuild }}</pre>
+<p>Bold marks the best value of each column (baselines compete; the Bayes-optimal ceiling does not).
+The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed of each
+row against the best row on the main metric.</p>
+{% for s in sections %}
+<h2>{{ s.task }} — {{ s.dataset }} ({{ s.n_runs }} finished runs)</h2>
+<table><tr>{% for h in s.header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for kind, cells in s.rows %}<tr class="{{ kind }}">{% for text, best in cells %}<td{% if best %} class="best"{% endif %}>{{ text }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+{% for f in s.figures %}<figure><h3>{{ f.title }}</h3><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.data }}">
+<figcaption>{{ f.caption }}</figcaption></figure>
+{% endfor %}
+<h3>Reproduce ({{ s.task }})</h3>
+{% for p in s.reproduce %}<p><b>{{ p.label }}</b> — {{ p.runs }} runs, seeds {{ p.seeds }}, commit {{ p.commits }}</p>
+<pre>{{ p.command }}</pre>
+{% if p.config %}<details><summary>resolved config (seed {{ p.config_seed }})</summary><pre>{{ p.config }}</pre></details>{% endif %}
+{% endfor %}
+{% endfor %}
+<h2>Failures</h2>
+{% if r.failures %}<table><tr><th>run</th><th>task</th><th>status</th><th>reason</th><th>command</th></tr>
+{% for f in r.failures %}<tr class="fail"><td>{{ f.label }}</td><td>{{ f.task }}</td><td>{{ f.status }}</td><td>{{ f.reason }}</td><td><code>{{ f.command }}</code></td></tr>
+{% endfor %}</table>{% else %}<p>None: every selected run finished.</p>{% endif %}
+<h2>Environment</h2><ul>{% for k, v in r.environment.items() %}<li>{{ k }}: {{ v }}</li>{% endfor %}</ul>
+</body></html>
+""",
+    autoescape=True,
+)
+
+
+def render_html(report, folder: Path) -> str:
+    sections = []
+    for s in report.sections:
+        header, rows = table_cells(s.table)
+        rows = [(r.kind, [(t.replace("*(baseline)*", "(baseline)").replace("*(ceiling)*", "(ceiling)"), b) for t, b in cells])
+                for r, cells in zip(s.table.rows, rows)]  # fmt: skip
+        figures = [{"title": f.title, "caption": f.caption,
+                    "data": base64.b64encode((folder / f.file).read_bytes()).decode("ascii")} for f in s.figures]  # fmt: skip
+        sections.append({"task": s.task, "dataset": s.dataset, "n_runs": s.n_runs, "header": header, "rows": rows,
+                         "figures": figures, "reproduce": s.reproduce})  # fmt: skip
+    return TEMPLATE.render(r=report, sections=sections)
