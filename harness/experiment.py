@@ -35,6 +35,9 @@ def _summary(config: Config, source: str, metrics: dict[str, float], run_id: str
     if config.task.name == "pos":
         parts = [f"test_accuracy={metrics['test_accuracy']:.4f}", f"oov_accuracy={metrics['test_oov_accuracy']:.4f}",
                  f"baseline={metrics['baseline_test_accuracy']:.4f}"]  # fmt: skip
+    elif config.task.name == "longrange":
+        parts = [f"distance={config.task.distance}", f"test_accuracy={metrics['test_accuracy']:.4f}",
+                 f"chance={metrics['chance_accuracy']:.4f}"]  # fmt: skip
     else:
         parts = [f"test_rmse={metrics['test_rmse']:.4g}", f"naive={metrics.get('baseline_naive_test_rmse', float('nan')):.4g}",
                  f"arima={metrics.get('baseline_arima_test_rmse', float('nan')):.4g}"]  # fmt: skip
@@ -127,6 +130,11 @@ def train_pos(config: Config, data, model, vocabs, rng, on_epoch) -> Outcome:
     metrics["baseline_test_oov_accuracy"] = baseline["oov_accuracy"]
     if data.bayes_optimal_accuracy is not None:
         metrics["bayes_optimal_accuracy"] = data.bayes_optimal_accuracy
+    if config.task.dataset == "synthetic":  # bayes_optimal_*: see harness.data.synthetic
+        from harness.data.synthetic import oracle_metrics
+
+        metrics.update(oracle_metrics(config.task.synthetic, config.seed, data.test))
+        metrics["gap_to_bayes_optimal"] = metrics["bayes_optimal_accuracy"] - metrics["test_accuracy"]
     metrics["n_params"] = model.n_params
     return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": _pos_predictions_writer(data.test, test_pred)},
                    model.state_dict())  # fmt: skip
@@ -206,7 +214,69 @@ def train_timeseries(config: Config, data, model, gradient, rng, on_epoch) -> Ou
 
 # ----------------------------------------------------------------------------------------------
 
-TASKS = {"pos": (prepare_pos, train_pos), "timeseries": (prepare_timeseries, train_timeseries)}
+# ----------------------------------------------------------------------------------------------
+# long-range recall (harness.tasks.longrange)
+
+
+def prepare_longrange(config: Config, rng: np.random.Generator):
+    from harness.tasks.longrange import load_longrange
+
+    data = load_longrange(config.task, config.seed)
+    m = config.model
+    if model_family(m) == "hmm":
+        from harness.models.hmm import HMMTagger
+
+        model = HMMTagger(order=m.order, smoothing=m.smoothing, rare_threshold=m.rare_threshold, training=m.training,
+                          n_states=m.n_states, n_iter=m.n_iter, random_state=config.seed)  # fmt: skip
+        return data, model, None
+    from harness.models.rnn import RNNClassifier
+
+    return data, RNNClassifier(data.n_symbols, data.n_classes, m, rng), True
+
+
+def train_longrange(config: Config, data, model, gradient, rng, on_epoch) -> Outcome:
+    m = config.model
+    metrics: dict[str, float] = {}
+    if gradient is None:  # HMM tagger on the locally tagged view; the answer is the query's tag
+        start = time.perf_counter()
+        model.fit(*data.tagged("train"))
+        metrics["train_seconds"] = time.perf_counter() - start
+
+        def predict(split: str) -> np.ndarray:
+            return data.labels_from_tags(model.predict(data.tagged(split)[0]))
+    else:
+
+        def predict(split: str) -> np.ndarray:
+            return np.concatenate([model.predict(X) for X, _ in data.batches(split, 1024)])
+
+        def epoch_metrics(epoch: int, values: dict[str, float]) -> None:
+            on_epoch(epoch, {"train_loss": values["train_loss"], "dev_accuracy": values["dev_score"],
+                             "grad_norm": values["grad_norm"]})  # fmt: skip
+
+        history = training.fit(model, m, lambda r: data.batches("train", m.batch_size, r), lambda b: len(b[1]),
+                               lambda: data.accuracy("dev", predict("dev")), rng, on_epoch=epoch_metrics,
+                               progress=config.progress)  # fmt: skip
+        metrics.update(train_seconds=history.seconds, best_epoch=history.best_epoch, epochs_run=len(history.dev_score))
+    metrics["best_dev_accuracy"] = data.accuracy("dev", predict("dev"))
+    test_pred = predict("test")
+    metrics["test_accuracy"] = data.accuracy("test", test_pred)
+    metrics["chance_accuracy"] = data.chance_accuracy
+    metrics["baseline_test_accuracy"] = data.majority_baseline("test")
+    metrics["n_params"] = model.n_params
+
+    def write_predictions(path: Path) -> None:
+        with path.open("w", encoding="utf-8") as f:
+            f.write("sequence\tlabel\tpredicted\n")
+            for i, (y, p) in enumerate(zip(data.test.labels.tolist(), test_pred.tolist())):
+                f.write(f"{i}\t{y}\t{p}\n")
+
+    return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": write_predictions}, model.state_dict())
+
+
+# ----------------------------------------------------------------------------------------------
+
+TASKS = {"pos": (prepare_pos, train_pos), "timeseries": (prepare_timeseries, train_timeseries),
+         "longrange": (prepare_longrange, train_longrange)}  # fmt: skip
 
 
 def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None = None) -> float:

@@ -224,3 +224,75 @@ class RNNForecaster(_RecurrentModel):
         _, rnn_grads, _ = self.rnn.backward(dh, cache)
         self._rnn_grads(grads, rnn_grads)
         return loss, grads
+
+
+class RNNClassifier(_RecurrentModel):
+    """Many-to-one classifier: symbol ids (T, N) -> one class per sequence, from the state after the last step.
+
+        x_t = E[s_t];  h_t = Recurrent(x_1..x_T)_t;  o = c + V h_T;  loss = mean over sequences of -log softmax(o)[y]
+    (bidirectional: h_T of the forward direction and h_1 of the reverse one). Sequences in a batch
+    have equal length (no padding). ``bptt_steps`` = k < T runs the first T - k steps without gradient.
+    """
+
+    def __init__(self, vocab_size: int, n_classes: int, cfg, rng: np.random.Generator, dtype=np.float32):
+        super().__init__(cfg.embedding_size, n_classes, cfg, rng, dtype)
+        self.params["embed.symbol"] = (cfg.init_scale * rng.standard_normal((vocab_size, cfg.embedding_size))).astype(self.dtype)
+
+    def _summary(self, h: np.ndarray) -> np.ndarray:
+        """(N, H): forward state at the last step [; reverse state at the first]."""
+        if not self.cfg.bidirectional:
+            return h[-1]
+        Hd = self.cfg.hidden_size
+        return np.concatenate([h[-1, :, :Hd], h[0, :, Hd:]], axis=-1)
+
+    def _run(self, x: np.ndarray, train: bool, rng):
+        """x (T, N, D) -> h (T', N, H), cache, head: the first ``head`` steps ran without gradient."""
+        T, N, _ = x.shape
+        steps, state, head = self.cfg.bptt_steps, None, 0
+        if steps and steps < T and not self.cfg.bidirectional:
+            head = T - steps  # no gradient reaches the first T - steps inputs (truncation bias)
+            _, state, _ = self.rnn.forward(x[:head], np.ones((head, N), bool))
+        h, _, cache = self.rnn.forward(x[head:], np.ones((T - head, N), bool), state, train=train, rng=rng)
+        return h, cache, head
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """X (T, N) symbol ids -> o (N, C)."""
+        h, _, _ = self._run(self.params["embed.symbol"][X], False, None)
+        return self._summary(h) @ self.params["out.weight"].T + self.params["out.bias"]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """X (T, N) symbol ids -> (N,) most likely class."""
+        return self.logits(X).argmax(axis=-1)
+
+    def loss_and_grads(self, batch, rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray]]:
+        """batch = (X (T, N) symbol ids, y (N,) classes): cross-entropy at the last step and its gradients."""
+        X, y = batch
+        p = self.params
+        x = p["embed.symbol"][X]  # (T, N, D)
+        keep_x = _dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
+        if keep_x is not None:
+            x = x * keep_x
+        h, cache, head = self._run(x, rng is not None, rng)
+        z = self._summary(h)  # (N, H)
+        o = z @ p["out.weight"].T + p["out.bias"]  # o = c + V z, (N, C)
+        loss, do = softmax_cross_entropy(o[None], y[None], np.ones((1, len(y)), bool))
+        do = do[0]  # (N, C)
+        grads = {"out.weight": do.T @ z, "out.bias": do.sum(axis=0)}
+        dz = do @ p["out.weight"]  # into z: V^T do, (N, H)
+        dh = np.zeros_like(h)
+        if self.cfg.bidirectional:
+            Hd = self.cfg.hidden_size
+            dh[-1, :, :Hd] = dz[:, :Hd]
+            dh[0, :, Hd:] = dz[:, Hd:]
+        else:
+            dh[-1] = dz
+        dx_tail, rnn_grads, _ = self.rnn.backward(dh, cache)  # (T - head, N, D)
+        self._rnn_grads(grads, rnn_grads)
+        dx = np.zeros_like(x)
+        dx[head:] = dx_tail
+        if keep_x is not None:
+            dx *= keep_x
+        dE = np.zeros_like(p["embed.symbol"])  # dE[v] = sum of dx_t over the steps reading symbol v
+        np.add.at(dE, X.reshape(-1), dx.reshape(-1, dx.shape[-1]))
+        grads["embed.symbol"] = dE
+        return loss, grads
