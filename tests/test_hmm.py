@@ -99,7 +99,7 @@ def test_expanded_state_viterbi_equals_brute_force(kwargs):
     model = HMMTagger(**kwargs).fit(W, T)
     rng = np.random.default_rng(7)
     vocab = sorted({w for s in W for w in s})
-    tests = [[vocab[i] for i in rng.integers(0, len(vocab), size=n)] for n in (1, 2, 3, 3)]
+    tests = [[vocab[i] for i in rng.integers(0, len(vocab), size=n)] for n in (1, 2, 3)]
     for sentence, tags in zip(tests, model.predict(tests)):
         assert tags == brute_force_states(model, sentence), sentence
 

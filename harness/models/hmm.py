@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 from hmmlearn.hmm import CategoricalHMM, GaussianHMM
+from threadpoolctl import threadpool_limits
 
 from harness.errors import ConfigError, DataError
 from harness.models.hmm_signatures import MAX_SUFFIX, signature, suffix_keys, word_class
@@ -397,7 +398,8 @@ class HMMTagger:
                              implementation="scaling", random_state=self.random_state)
         hmm.n_features = V + 1
         hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = start, A, E
-        hmm.fit(seq[:, None])
+        with threadpool_limits(1):  # tiny matrix products: BLAS threads only add contention
+            hmm.fit(seq[:, None])
         self.n_iter_ = int(hmm.monitor_.iter)
         self.converged_ = bool(hmm.monitor_.converged)
         self.log_likelihood_ = float(hmm.monitor_.history[-1]) if hmm.monitor_.history else float("nan")
@@ -649,7 +651,8 @@ class GaussianHMMForecaster:
         self.series_dim_ = X.shape[1] if np.ndim(series) == 2 else 0  # 0: the caller passed (T,)
         hmm = GaussianHMM(n_components=self.n_states, covariance_type=self.covariance_type, n_iter=self.n_iter,
                           tol=self.tol, random_state=self.random_state, implementation="scaling")
-        hmm.fit(X)
+        with threadpool_limits(1):  # BLAS threads on these tiny matrices only oversubscribe the cores (~50x slower)
+            hmm.fit(X)
         self._set_hmm(hmm)
         self.n_iter_ = int(hmm.monitor_.iter)
         self.converged_ = bool(hmm.monitor_.converged)
