@@ -285,6 +285,23 @@ def test_csv_missing_path(tmp_path):
         load_series("csv", path=str(tmp_path / "nope.csv"), value_column="v")
 
 
+def test_csv_path_is_a_folder(tmp_path):
+    with pytest.raises(DataError, match=r"is not a file; point task.path at a CSV file"):
+        load_series("csv", path=str(tmp_path), value_column="v")
+
+
+def test_csv_with_byte_order_mark(tmp_path):
+    (tmp_path / "bom.csv").write_bytes("\ufeffyear,v\n1,2.5\n2,3.5\n".encode("utf-8"))
+    s = load_series("csv", path=str(tmp_path / "bom.csv"), value_column="v", time_column="year")
+    np.testing.assert_array_equal(s.time, [1.0, 2.0])
+
+
+def test_csv_not_utf8(tmp_path):
+    (tmp_path / "latin.csv").write_bytes("caf\xe9,v\n1,2\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin\.csv is not UTF-8 text \(invalid continuation byte at byte 3\); save it as UTF-8"):
+        load_series("csv", path=str(tmp_path / "latin.csv"), value_column="v")
+
+
 def test_csv_without_path():
     with pytest.raises(ConfigError, match=r"task.dataset=csv needs task.path"):
         load_series("csv")

@@ -151,16 +151,9 @@ def _parse_number(text: str) -> float | None:
         return None
 
 
-def read_csv_series(path: str | Path, value_column: str | None, time_column: str | None, missing: str) -> Series:
-    """Read one numeric column (and optionally a time column) from a CSV file with a header."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"CSV file {path} does not exist", "check task.path")
-    if not path.is_file():
-        raise DataError(f"{path} is not a file", "point task.path at a CSV file")
-    if path.stat().st_size == 0:
-        raise DataError(f"CSV file {path} is empty", "point task.path at a CSV file with a header and rows")
-    with path.open(newline="", encoding="utf-8") as f:
+def _read_csv_rows(path: Path, value_column: str | None, time_column: str | None) -> tuple[list[float], list[str], str]:
+    """(values with NaN for missing cells, time labels, the value column's name); DataError on bad rows."""
+    with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: tolerate a byte-order mark
         reader = csv.reader(f)
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
@@ -197,9 +190,27 @@ def read_csv_series(path: str | Path, value_column: str | None, time_column: str
             values.append(v)
             if ti is not None:
                 times.append(row[ti].strip())
+    return values, times, value_column
+
+
+def read_csv_series(path: str | Path, value_column: str | None, time_column: str | None, missing: str) -> Series:
+    """Read one numeric column (and optionally a time column) from a CSV file with a header."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"CSV file {path} does not exist", "check task.path")
+    if not path.is_file():
+        raise DataError(f"{path} is not a file", "point task.path at a CSV file")
+    if path.stat().st_size == 0:
+        raise DataError(f"CSV file {path} is empty", "point task.path at a CSV file with a header and rows")
+    try:
+        values, times, value_column = _read_csv_rows(path, value_column, time_column)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"CSV file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", "save it as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"CSV file {path} is malformed ({exc})", "fix the file") from None
     if not values:
         raise DataError(f"CSV file {path} has a header but no data rows", "add rows below the header")
-    time = _parse_time(times) if ti is not None else None
+    time = _parse_time(times) if time_column is not None else None
     vals, time = handle_missing(np.array(values), time, missing, f"column {value_column!r} of {path}")
     return Series(path.stem, vals, time, season=None)
 

@@ -66,7 +66,7 @@ class Windows:
     """The samples of one split."""
 
     X: np.ndarray  # (N, W, 1) float32, scaled/transformed inputs
-    y: np.ndarray  # (N,) float32, scaled/transformed target
+    y: np.ndarray  # (N,) float32, scaled/transformed target (the h-step sum when cumulative_target)
     target_index: np.ndarray  # (N,) int, position of each target in the original series
 
     def __len__(self) -> int:
