@@ -199,7 +199,8 @@ def _min_length(t_min: int, dev_fraction: float, test_fraction: float) -> int:
         T += 1
 
 
-def _check_config(cfg) -> tuple[int, ...]:
+def check_config(cfg) -> tuple[int, ...]:
+    """Validate the task fields that need no data; return the ARIMA order to use (default filled in)."""
     check_positive(cfg.window, "task.window")
     check_positive(cfg.horizon, "task.horizon")
     check_fraction(cfg.dev_fraction, "task.dev_fraction", closed_low=False)
@@ -224,7 +225,7 @@ def _check_config(cfg) -> tuple[int, ...]:
 
 def make_timeseries(s: Series, cfg) -> TimeSeriesData:
     """Windows, splits, train-only scaling and the MASE scale for one loaded series."""
-    order = _check_config(cfg)
+    order = check_config(cfg)
     W, h = int(cfg.window), int(cfg.horizon)
     x = s.values  # (T,)
     T = len(x)
