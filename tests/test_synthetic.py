@@ -1,0 +1,186 @@
+"""The synthetic POS process: forward-backward against brute force, the long-range dependency,
+the exact first-order projection, the oracle metrics and task.train_size."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from harness.config import PosTaskConfig, SyntheticPosConfig
+from harness.data.readers import TaggedCorpus
+from harness.data.synthetic import (CUE_SIGN, TAGS, HiddenMarkovProcess, balance_flavours, cue_transitions,
+                                    make_process, oracle_metrics)  # fmt: skip
+from harness.errors import ConfigError, DataError
+
+
+def tiny_process(long_range: int, seed: int = 0, K: int = 3, V: int = 4) -> HiddenMarkovProcess:
+    """Random K-tag, V-word process built exactly as make_process builds the long-range one."""
+    rng = np.random.default_rng(seed)
+    start = rng.dirichlet(np.ones(K))
+    end = rng.uniform(0.2, 0.5, K)
+    trans = rng.dirichlet(np.ones(K), size=K) * (1 - end)[:, None]
+    emit = rng.dirichlet(np.ones(V), size=K)
+    words = [f"w{i}" for i in range(V)]
+    tags = [f"T{i}" for i in range(K)]
+    if long_range == 0:
+        return HiddenMarkovProcess(tags, words, start, trans, end, emit)
+    flavour = np.arange(V) % 2
+    sign = np.where(np.arange(K) % 2 == 0, 1.0, -1.0)
+    return HiddenMarkovProcess(tags, words, start, trans, end, balance_flavours(emit, flavour), long_range, flavour,
+                               cue_transitions(trans, sign, 0.9))  # fmt: skip
+
+
+def joint(p: HiddenMarkovProcess, tags: tuple[int, ...], ids: tuple[int, ...]) -> float:
+    """P(tags, words) straight from the generative story, one factor at a time."""
+    prob = p.start[tags[0]] * p.emit[tags[0], ids[0]]
+    for i in range(1, len(ids)):
+        A = p.cue_trans[p.flavour[ids[i - p.long_range]]] if 0 < p.long_range <= i else p.trans
+        prob *= A[tags[i - 1], tags[i]] * p.emit[tags[i], ids[i]]
+    return prob * p.end[tags[-1]]
+
+
+def brute_posteriors(p: HiddenMarkovProcess, ids: tuple[int, ...]) -> np.ndarray:
+    K = len(p.tags)
+    post = np.zeros((len(ids), K))
+    for tags in itertools.product(range(K), repeat=len(ids)):
+        w = joint(p, tags, ids)
+        post[np.arange(len(ids)), tags] += w
+    return post / post.sum(axis=1, keepdims=True)
+
+
+SENTENCES = [ids for L in (1, 2, 3, 4) for ids in itertools.product(range(4), repeat=L)][::3]  # ragged batch
+
+
+@pytest.mark.parametrize("long_range", [0, 1, 2])
+def test_posteriors_match_brute_force_enumeration(long_range):
+    p = tiny_process(long_range)
+    post, mask = p.posteriors([[p.words[i] for i in ids] for ids in SENTENCES])  # (T, N, K)
+    for n, ids in enumerate(SENTENCES):
+        np.testing.assert_allclose(post[: len(ids), n], brute_posteriors(p, ids), atol=1e-12)
+        assert mask[:, n].sum() == len(ids) and not post[len(ids):, n].any()
+
+
+def test_bayes_and_first_order_decoder_accuracy_match_brute_force():
+    p = tiny_process(2, seed=1)
+    q = p.first_order()
+    corpus = TaggedCorpus([[p.words[i] for i in ids] for ids in SENTENCES],
+                          [["T0"] * len(ids) for ids in SENTENCES])  # tags unused by the expected figures
+    best, hmm = 0.0, 0.0
+    for ids in SENTENCES:
+        true_post = brute_posteriors(p, ids)
+        first_post = brute_posteriors(q, ids)
+        best += true_post.max(axis=1).sum()
+        hmm += true_post[np.arange(len(ids)), first_post.argmax(axis=1)].sum()
+    n = corpus.n_tokens
+    assert p.bayes_optimal_accuracy(corpus) == pytest.approx(best / n, abs=1e-12)
+    assert p.decoder_accuracy(corpus, q) == pytest.approx(hmm / n, abs=1e-12)
+    assert p.decoder_accuracy(corpus, q) < p.bayes_optimal_accuracy(corpus)  # the dependency is worth something
+
+
+@pytest.mark.parametrize("long_range", [1, 2])
+def test_tag_sequences_alone_follow_the_first_order_chain_exactly(long_range):
+    """Summed over the words, the long-range process gives every tag sequence its first-order probability:
+    so a supervised first-order HMM converges to first_order() (the logged bayes_optimal_hmm_accuracy)."""
+    p = tiny_process(long_range, seed=2)
+    q = p.first_order()
+    K, V = len(p.tags), len(p.words)
+    for L in (1, 2, 3, 4):
+        for tags in itertools.product(range(K), repeat=L):
+            words = list(itertools.product(range(V), repeat=L))
+            assert sum(joint(p, tags, w) for w in words) == pytest.approx(sum(joint(q, tags, w) for w in words), rel=1e-12)
+
+
+def test_cue_transitions_are_valid_and_average_to_the_first_order_ones():
+    p = make_process(300, 0.3, 1.0, np.random.default_rng(0), long_range=3, strength=1.0)
+    A0, A1 = p.cue_trans
+    assert (A0 >= 0).all() and (A1 >= 0).all()
+    np.testing.assert_allclose((A0 + A1) / 2, p.trans, atol=1e-15)
+    np.testing.assert_allclose(A0.sum(axis=1) + p.end, 1.0)
+    np.testing.assert_allclose(p.emit @ (p.flavour == 1), 0.5)  # P(flavour 1 | tag) = 1/2 for every tag
+    np.testing.assert_allclose(p.emit.sum(axis=1), 1.0)
+
+
+def _plus_share(corpus: TaggedCorpus, flavour: dict[str, int], offset: int) -> tuple[float, float]:
+    """P(tag in the + group | flavour of the word `offset` back = 1) and (... = 0), empirically."""
+    hits = {0: [], 1: []}
+    for ws, ts in zip(corpus.words, corpus.tags):
+        for i in range(offset, len(ws)):
+            hits[flavour[ws[i - offset]]].append(CUE_SIGN[ts[i]] > 0)
+    return float(np.mean(hits[1])), float(np.mean(hits[0]))
+
+
+def test_long_range_dependency_is_really_there_at_k_and_absent_closer():
+    p = make_process(300, 0.3, 1.0, np.random.default_rng(0), long_range=3, strength=1.0)
+    corpus = p.sample(3000, np.random.default_rng(1))
+    flavour = dict(zip(p.words, p.flavour.tolist()))
+    with_1, with_0 = _plus_share(corpus, flavour, 3)
+    assert with_1 - with_0 > 0.2  # the word 3 back moves the tag
+    for offset in (1, 2):  # z(w_{i-j}) for j < k is independent of t_i exactly (it only moves t_{i-j+k})
+        other_1, other_0 = _plus_share(corpus, flavour, offset)
+        assert abs(other_1 - other_0) < 0.03
+
+
+def test_first_order_process_is_unchanged_by_the_knob_at_zero():
+    p = make_process(300, 0.3, 1.0, np.random.default_rng(0))
+    assert p.long_range == 0 and p.flavour is None and p.cue_trans is None
+    corpus = p.sample(200, np.random.default_rng(1), max_len=8)
+    assert len(corpus) == 200 and max(len(s) for s in corpus.words) <= 8
+    assert all(len(w) == len(t) for w, t in zip(corpus.words, corpus.tags))
+    assert {t for ts in corpus.tags for t in ts} <= set(TAGS)
+
+
+def test_oracle_metrics_log_the_first_order_figures_only_with_a_dependency():
+    from harness.data.synthetic import generate
+
+    cfg = SyntheticPosConfig(n_train=10, n_dev=10, n_test=300, vocab_size=300, long_range=2)
+    *_, test, bayes = generate(cfg, 0)
+    m = oracle_metrics(cfg, 0, test)
+    assert m["bayes_optimal_accuracy"] == pytest.approx(bayes)
+    assert m["bayes_optimal_hmm_accuracy"] < m["bayes_optimal_accuracy"] <= 1
+    assert 0.8 < m["bayes_decoder_test_accuracy"] <= 1 and 0.8 < m["hmm_decoder_test_accuracy"] <= 1
+    cfg0 = SyntheticPosConfig(n_train=10, n_dev=10, n_test=50, vocab_size=300)
+    *_, test0, _ = generate(cfg0, 0)
+    assert set(oracle_metrics(cfg0, 0, test0)) == {"bayes_optimal_accuracy", "bayes_decoder_test_accuracy"}
+
+
+# ---------------------------------------------------------------------------------------------
+# task.train_size
+
+
+def _pos_cfg(train_size):
+    return PosTaskConfig(train_size=train_size, synthetic=SyntheticPosConfig(n_train=200, n_dev=20, n_test=20, vocab_size=300))
+
+
+@pytest.mark.parametrize("train_size, expected", [(None, 200), (0.25, 50), (0.999, 200), (1.0, 1), (37, 37), (200, 200)])
+def test_train_size_takes_a_fraction_below_one_and_a_count_from_one(train_size, expected):
+    from harness.tasks.pos import load_pos
+
+    data = load_pos(_pos_cfg(train_size), seed=0)
+    assert len(data.train) == expected
+    full = load_pos(_pos_cfg(None), seed=0)
+    assert set(map(tuple, data.train.words)) <= set(map(tuple, full.train.words))  # a subset of the same corpus
+    assert data.test.words == full.test.words  # dev and test untouched
+
+
+def test_train_size_larger_than_the_corpus_is_a_data_error():
+    from harness.tasks.pos import load_pos
+
+    with pytest.raises(DataError, match=r"task.train_size=201 asks for 201 sentences but the training set has 200"):
+        load_pos(_pos_cfg(201), seed=0)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("train_size", 0, "task.train_size must be positive"),
+    ("long_range", -1, "task.synthetic.long_range must be >= 0"),
+    ("long_range_strength", 1.5, r"task.synthetic.long_range_strength must lie in \[0, 1\]"),
+])  # fmt: skip
+def test_config_checks_of_the_pos_knobs(key, value, message):
+    from harness.config import Config, RecurrentConfig, check_config
+
+    task = _pos_cfg(None)
+    setattr(task if key == "train_size" else task.synthetic, key, value)
+    with pytest.raises(ConfigError, match=message):
+        check_config(Config(model=RecurrentConfig(), task=task))
