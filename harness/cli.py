@@ -25,8 +25,9 @@ CONFIG_MODULE = "harness.conf"
 
 
 def fail(error: HarnessError) -> "NoReturn":  # noqa: F821
+    """One line on stderr; exit 2 for bad input, 1 for a run that started and failed."""
     print(f"harness: error: {error}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(error.exit_status)
 
 
 def explain_hydra_error(exc: Exception) -> str:
@@ -163,4 +164,7 @@ def main() -> None:
             precheck(argv)
         except HarnessError as error:
             fail(error)
-    hydra_main()
+    try:
+        hydra_main()
+    except KeyboardInterrupt:  # the run already said how to resume it
+        sys.exit(130)

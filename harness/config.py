@@ -151,6 +151,7 @@ class Config:
     run_name: Optional[str] = None  # None = "<model>-<task>-seed<seed>"
     tracking_uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI or sqlite:///<project>/mlflow.db
     progress: bool = True  # tqdm bar per epoch (shown only on a terminal)
+    resume: Optional[str] = None  # an MLflow run id: continue that run from its last checkpoint
 
 
 def register_configs() -> None:
@@ -180,6 +181,7 @@ def to_config(cfg: DictConfig) -> Config:
         run_name=cfg.run_name,
         tracking_uri=cfg.tracking_uri,
         progress=cfg.progress,
+        resume=cfg.resume,
     )
     check_config(config)
     return config

@@ -10,6 +10,8 @@ from __future__ import annotations
 class HarnessError(Exception):
     """A problem with the user's input: config, data or environment."""
 
+    exit_status = 2
+
     def __init__(self, problem: str, fix: str | None = None):
         self.problem = problem
         self.fix = fix
@@ -22,6 +24,12 @@ class ConfigError(HarnessError):
 
 class DataError(HarnessError):
     """A missing, empty or malformed data file or series."""
+
+
+class RunFailed(HarnessError):
+    """A run that started but could not finish (e.g. its loss diverged); exit status 1, not 2."""
+
+    exit_status = 1
 
 
 class TrackingError(HarnessError):

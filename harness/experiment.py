@@ -6,7 +6,11 @@ never leaves a run behind that looks like a result.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness import training
 from harness.config import Config, flatten, model_family
+from harness.errors import ConfigError, RunFailed
 from harness.tracking import Tracker, tracking_uri
 
 
@@ -28,6 +33,25 @@ class Outcome:
     main_metric: str
     artifacts: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # file name -> writer
     model_state: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Hooks:
+    """What the run gives the training loop: metric logging, checkpointing, a state to resume from."""
+
+    log: Callable[[int, dict[str, float]], None]
+    checkpoint: Callable[[dict[str, np.ndarray]], None] | None = None
+    resume: dict[str, np.ndarray] | None = None
+    progress: bool = True
+
+    def fit_kwargs(self, dev_metric: str) -> dict[str, Any]:
+        """Keyword arguments for ``training.fit``; the dev score is logged as ``dev_metric``."""
+
+        def on_epoch(epoch: int, values: dict[str, float]) -> None:
+            self.log(epoch, {"train_loss": values["train_loss"], dev_metric: values["dev_score"],
+                             "grad_norm": values["grad_norm"]})  # fmt: skip
+
+        return {"on_epoch": on_epoch, "checkpoint": self.checkpoint, "resume": self.resume, "progress": self.progress}
 
 
 def _summary(config: Config, source: str, metrics: dict[str, float], run_id: str) -> str:
@@ -89,7 +113,7 @@ def prepare_pos(config: Config, rng: np.random.Generator):
     return data, model, vocabs
 
 
-def train_pos(config: Config, data, model, vocabs, rng, on_epoch) -> Outcome:
+def train_pos(config: Config, data, model, vocabs, rng, hooks: Hooks) -> Outcome:
     from harness.tasks.pos import batches
 
     m = config.model
@@ -111,12 +135,8 @@ def train_pos(config: Config, data, model, vocabs, rng, on_epoch) -> Outcome:
         def dev_score() -> float:
             return data.score(data.dev, _tag_corpus(model, dev_enc, itos))["accuracy"]
 
-        def epoch_metrics(epoch: int, values: dict[str, float]) -> None:
-            on_epoch(epoch, {"train_loss": values["train_loss"], "dev_accuracy": values["dev_score"],
-                             "grad_norm": values["grad_norm"]})  # fmt: skip
-
         history = training.fit(model, m, lambda r: batches(train_enc, m.batch_size, r), lambda b: b.n_tokens,
-                               dev_score, rng, on_epoch=epoch_metrics, progress=config.progress)  # fmt: skip
+                               dev_score, rng, **hooks.fit_kwargs("dev_accuracy"))  # fmt: skip
         metrics.update(train_seconds=history.seconds, best_epoch=history.best_epoch,
                        epochs_run=len(history.dev_score), best_dev_accuracy=history.dev_score[history.best_epoch - 1],
                        train_tokens_per_second=history.n_train_items / max(history.seconds, 1e-9))  # fmt: skip
@@ -160,7 +180,7 @@ def prepare_timeseries(config: Config, rng: np.random.Generator):
     return data, RNNForecaster(data.train.X.shape[-1], m, rng), True
 
 
-def train_timeseries(config: Config, data, model, gradient, rng, on_epoch) -> Outcome:
+def train_timeseries(config: Config, data, model, gradient, rng, hooks: Hooks) -> Outcome:
     m = config.model
     metrics: dict[str, float] = {}
     start = time.perf_counter()
@@ -185,12 +205,8 @@ def train_timeseries(config: Config, data, model, gradient, rng, on_epoch) -> Ou
         def predict(w):
             return model.predict(w.X)
 
-        def epoch_metrics(epoch: int, values: dict[str, float]) -> None:
-            on_epoch(epoch, {"train_loss": values["train_loss"], "dev_rmse": values["dev_score"],
-                             "grad_norm": values["grad_norm"]})  # fmt: skip
-
         history = training.fit(model, m, train_batches, lambda b: len(b[1]), lambda: data.score("dev", predict(data.dev))["rmse"],
-                               rng, higher_is_better=False, on_epoch=epoch_metrics, progress=config.progress)  # fmt: skip
+                               rng, higher_is_better=False, **hooks.fit_kwargs("dev_rmse"))  # fmt: skip
         metrics.update(train_seconds=history.seconds, best_epoch=history.best_epoch, epochs_run=len(history.dev_score),
                        train_windows_per_second=history.n_train_items / max(history.seconds, 1e-9))  # fmt: skip
     metrics.update({f"dev_{k}": v for k, v in data.score("dev", predict(data.dev)).items()})
@@ -234,7 +250,7 @@ def prepare_longrange(config: Config, rng: np.random.Generator):
     return data, RNNClassifier(data.n_symbols, data.n_classes, m, rng), True
 
 
-def train_longrange(config: Config, data, model, gradient, rng, on_epoch) -> Outcome:
+def train_longrange(config: Config, data, model, gradient, rng, hooks: Hooks) -> Outcome:
     m = config.model
     metrics: dict[str, float] = {}
     if gradient is None:  # HMM tagger on the locally tagged view; the answer is the query's tag
@@ -249,13 +265,9 @@ def train_longrange(config: Config, data, model, gradient, rng, on_epoch) -> Out
         def predict(split: str) -> np.ndarray:
             return np.concatenate([model.predict(X) for X, _ in data.batches(split, 1024)])
 
-        def epoch_metrics(epoch: int, values: dict[str, float]) -> None:
-            on_epoch(epoch, {"train_loss": values["train_loss"], "dev_accuracy": values["dev_score"],
-                             "grad_norm": values["grad_norm"]})  # fmt: skip
-
         history = training.fit(model, m, lambda r: data.batches("train", m.batch_size, r), lambda b: len(b[1]),
-                               lambda: data.accuracy("dev", predict("dev")), rng, on_epoch=epoch_metrics,
-                               progress=config.progress)  # fmt: skip
+                               lambda: data.accuracy("dev", predict("dev")), rng,
+                               **hooks.fit_kwargs("dev_accuracy"))  # fmt: skip
         metrics.update(train_seconds=history.seconds, best_epoch=history.best_epoch, epochs_run=len(history.dev_score))
     metrics["best_dev_accuracy"] = data.accuracy("dev", predict("dev"))
     test_pred = predict("test")
@@ -279,6 +291,45 @@ TASKS = {"pos": (prepare_pos, train_pos), "timeseries": (prepare_timeseries, tra
          "longrange": (prepare_longrange, train_longrange)}  # fmt: skip
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler's kill, a closed session) ends the run like Ctrl-C: KILLED, checkpoint kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _checkpoint_folder() -> Path:
+    """Hydra's output folder for this job, or a temporary folder outside Hydra (tests, notebooks)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except Exception:
+        return Path(tempfile.mkdtemp(prefix="harness-"))
+
+
+def _check_resumable(uri: str, run_id: str, params: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The checkpoint of ``run_id``, after checking the run was made with the same config."""
+    from harness.tracking import load_checkpoint, run_params
+
+    before = run_params(uri, run_id)
+    for key, value in sorted(params.items()):
+        if key != "resume" and key in before and before[key] != str(value)[:6000]:
+            raise ConfigError(f"resume={run_id}: {key} was {before[key]} in that run, now {value}",
+                              "repeat that run's overrides, adding only resume=<run id>")  # fmt: skip
+    return load_checkpoint(uri, run_id)
+
+
 def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None = None) -> float:
     """Train and evaluate one model on one task, record it in MLflow, print a summary line."""
     rng = np.random.default_rng(config.seed)  # one stream: init, then shuffling and dropout
@@ -287,23 +338,42 @@ def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None
 
     resolved = OmegaConf.to_container(cfg, resolve=True) if cfg is not None else _as_dict(config)
     resolved = {k: v for k, v in resolved.items() if k != "hydra"}
+    params = flatten(resolved)
+    uri = tracking_uri(config.tracking_uri)
+    resume_state = _check_resumable(uri, config.resume, params) if config.resume else None
     run_name = config.run_name or f"{config.model.name}-{config.task.name}-seed{config.seed}"
     experiment = config.experiment_name or config.task.name
     tags = {"model": config.model.name, "task": config.task.name, "family": model_family(config.model),
             "dataset": config.task.dataset, "seed": str(config.seed)}  # fmt: skip
-    with Tracker(tracking_uri(config.tracking_uri), experiment, run_name, tags, parent_run_id) as tracker:
-        tracker.log_params(flatten(resolved))
-        tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
-        outcome = train(config, data, model, extra, rng, lambda epoch, values: tracker.log_metrics(values, step=epoch))
-        tracker.log_metrics(outcome.metrics)
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, write in outcome.artifacts.items():
-                write(Path(tmp) / name)
-                tracker.log_artifact(Path(tmp) / name)
-            np.savez(Path(tmp) / "model.npz", **outcome.model_state)
-            tracker.log_artifact(Path(tmp) / "model.npz")
-        source = getattr(data, "source", None) or config.task.dataset
-        print(_summary(config, source, outcome.metrics, tracker.run_id), flush=True)
+    run_id = config.resume
+    try:
+        with _sigterm_as_interrupt(), Tracker(uri, experiment, run_name, tags, parent_run_id, config.resume) as tracker:
+            run_id = tracker.run_id
+            if resume_state is None:
+                tracker.log_params(params)
+                tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
+            folder = _checkpoint_folder()
+            hooks = Hooks(log=lambda epoch, values: tracker.log_metrics(values, step=epoch),
+                          checkpoint=lambda state: tracker.log_checkpoint(state, folder),
+                          resume=resume_state, progress=config.progress)  # fmt: skip
+            outcome = train(config, data, model, extra, rng, hooks)
+            tracker.log_metrics(outcome.metrics)
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, write in outcome.artifacts.items():
+                    write(Path(tmp) / name)
+                    tracker.log_artifact(Path(tmp) / name)
+                np.savez(Path(tmp) / "model.npz", **outcome.model_state)
+                tracker.log_artifact(Path(tmp) / "model.npz")
+            source = getattr(data, "source", None) or config.task.dataset
+            print(_summary(config, source, outcome.metrics, tracker.run_id), flush=True)
+    except KeyboardInterrupt:
+        if run_id:
+            print(f"harness: interrupted; MLflow run {run_id} ended KILLED with its last epoch's checkpoint: "
+                  f"continue with the same overrides plus resume={run_id}", file=sys.stderr, flush=True)  # fmt: skip
+        raise
+    except training.DivergenceError as error:
+        raise RunFailed(f"run {run_id} diverged ({error}); it ended FAILED",
+                        "lower model.lr, or clip gradients harder with model.clip_norm") from None  # fmt: skip
     return float(outcome.metrics[outcome.main_metric])
 
 

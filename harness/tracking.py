@@ -89,11 +89,35 @@ def _check_reachable(uri: str, timeout: float = 10.0) -> None:
     )
 
 
+def run_params(uri: str, run_id: str) -> dict[str, str]:
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return MlflowClient(tracking_uri=uri).get_run(run_id).data.params
+    except Exception:
+        raise TrackingError(f"there is no MLflow run {run_id} in {uri}", "copy the run id from mlflow ui") from None
+
+
+def load_checkpoint(uri: str, run_id: str) -> dict:
+    """The ``checkpoint/checkpoint.npz`` artifact of ``run_id`` as arrays (loaded without pickle)."""
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            path = MlflowClient(tracking_uri=uri).download_artifacts(run_id, "checkpoint/checkpoint.npz", d)
+        except Exception:
+            raise TrackingError(f"run {run_id} has no checkpoint to resume from",
+                                "resume a run of a recurrent model that started training") from None  # fmt: skip
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+
+
 class Tracker:
     """One MLflow run: ``with Tracker(...) as t: t.log_params(...); t.log_metrics(...)``."""
 
     def __init__(self, uri: str, experiment: str, run_name: str, tags: dict[str, str] | None = None,
-                 parent_run_id: str | None = None):  # fmt: skip
+                 parent_run_id: str | None = None, resume_run_id: str | None = None):  # fmt: skip
         _check_reachable(uri)
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -102,6 +126,13 @@ class Tracker:
 
         self.uri, self.experiment, self.run_name = uri, experiment, run_name
         self.client = MlflowClient(tracking_uri=uri)
+        self._mlflow = mlflow
+        if resume_run_id:  # continue the same run: its params, history and artifacts stay
+            self.run = self.client.get_run(resume_run_id)
+            self.run_id = resume_run_id
+            self.client.update_run(resume_run_id, status="RUNNING")
+            self.client.set_tag(resume_run_id, "resumed", "true")
+            return
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self._create_experiment(experiment)
         all_tags = {"harness.version": __version__, "git.commit": git_commit(), **(tags or {})}
@@ -109,7 +140,6 @@ class Tracker:
             all_tags["mlflow.parentRunId"] = parent_run_id
         self.run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
         self.run_id = self.run.info.run_id
-        self._mlflow = mlflow
 
     def _create_experiment(self, name: str) -> str:
         try:
@@ -127,6 +157,7 @@ class Tracker:
         if exc_type is None:
             self.end("FINISHED")
         elif issubclass(exc_type, KeyboardInterrupt):
+            self.set_tags({"killed": "interrupted (SIGINT/SIGTERM); continue with resume=" + self.run_id})
             self.end("KILLED")
         else:
             self.set_tags({"failure": f"{exc_type.__name__}: {exc}"[:5000]})
@@ -157,6 +188,17 @@ class Tracker:
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_checkpoint(self, state: dict, folder: Path) -> None:
+        """Write ``checkpoint.npz`` atomically in ``folder`` (temp file + rename) and log it as artifact
+        ``checkpoint/checkpoint.npz``, replacing the previous epoch's."""
+        import numpy as np
+
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "checkpoint.tmp.npz"
+        np.savez(tmp, **state)
+        os.replace(tmp, folder / "checkpoint.npz")
+        self.log_artifact(folder / "checkpoint.npz", "checkpoint")
 
     def log_text(self, text: str, name: str) -> None:
         with tempfile.TemporaryDirectory() as d:

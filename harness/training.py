@@ -7,6 +7,7 @@ the dev set, and a callback that receives each epoch's metrics.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -43,6 +44,26 @@ class History:
     n_train_items: int = 0  # tokens or windows seen in training (all epochs)
 
 
+def pack_state(model, optimizer, rng, epoch: int, best_state, best_score: float, bad_epochs: int,
+               history: History) -> dict[str, np.ndarray]:  # fmt: skip
+    """Everything needed to continue training exactly: weights, optimiser moments, RNG, early-stopping
+    position and history, as plain arrays (``np.savez``; loads with ``allow_pickle=False``)."""
+    d = {f"model.{k}": v for k, v in model.state_dict().items()}
+    d |= {f"optim.{k}": np.asarray(v) for k, v in optimizer.state_dict().items()}
+    d |= {f"best.{k}": v for k, v in best_state.items()}
+    d |= {f"history.{k}": np.asarray(getattr(history, k), dtype=np.float64) for k in ("train_loss", "dev_score", "grad_norm")}
+    d["epoch"] = np.array(epoch)
+    d["rng"] = np.array(json.dumps(rng.bit_generator.state))
+    d["best_score"], d["bad_epochs"] = np.array(best_score), np.array(bad_epochs)
+    d["best_epoch"], d["seconds"] = np.array(history.best_epoch), np.array(history.seconds)
+    d["n_train_items"] = np.array(history.n_train_items)
+    return d
+
+
+def _unpack(d: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) :]: v for k, v in d.items() if k.startswith(prefix)}
+
+
 def fit(
     model: GradientModel,
     cfg,  # RecurrentConfig: optimizer, lr, momentum, weight_decay, clip_norm, epochs, patience
@@ -53,14 +74,36 @@ def fit(
     higher_is_better: bool = True,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
+    checkpoint: Callable[[dict[str, np.ndarray]], None] | None = None,
+    resume: dict[str, np.ndarray] | None = None,
 ) -> History:
-    """Train ``model`` in place; returns the history with the best dev epoch's weights restored."""
+    """Train ``model`` in place; returns the history with the best dev epoch's weights restored.
+
+    ``checkpoint`` receives the packed training state before the first epoch and after every epoch;
+    ``resume`` (such a state) continues from there, bit for bit as if never stopped.
+    """
     optimizer = make_optimizer(cfg.optimizer, model.params, cfg.lr, cfg.momentum, cfg.weight_decay)
     history = History()
     best_score, best_state, bad_epochs = -math.inf, model.state_dict(), 0
     sign = 1.0 if higher_is_better else -1.0
-    start = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(_unpack(resume, "model."))
+        optimizer.load_state_dict(_unpack(resume, "optim."))
+        best_state = _unpack(resume, "best.")
+        rng.bit_generator.state = json.loads(str(resume["rng"]))
+        best_score, bad_epochs = float(resume["best_score"]), int(resume["bad_epochs"])
+        for k in ("train_loss", "dev_score", "grad_norm"):
+            setattr(history, k, resume[f"history.{k}"].tolist())
+        history.best_epoch, history.seconds = int(resume["best_epoch"]), float(resume["seconds"])
+        history.n_train_items = int(resume["n_train_items"])
+        first_epoch = int(resume["epoch"]) + 1
+    elif checkpoint is not None:
+        checkpoint(pack_state(model, optimizer, rng, 0, best_state, best_score, bad_epochs, history))
+        if cfg.patience and bad_epochs >= cfg.patience:
+            first_epoch = cfg.epochs + 1  # it had already stopped early
+    start = time.perf_counter() - history.seconds
+    for epoch in range(first_epoch, cfg.epochs + 1):
         # one pass over the shuffled training batches
         losses, weights, norms = [], [], []
         bar = tqdm(train_batches(rng), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
@@ -80,6 +123,8 @@ def fit(
 
         # dev evaluation and early stopping
         score = dev_score()
+        if not math.isfinite(score):
+            raise DivergenceError(f"dev score became {score} in epoch {epoch}")
         history.train_loss.append(train_loss)
         history.dev_score.append(score)
         history.grad_norm.append(float(np.mean(norms)) if norms else 0.0)
@@ -90,8 +135,13 @@ def fit(
             history.best_epoch = epoch
         else:
             bad_epochs += 1
-            if cfg.patience and bad_epochs >= cfg.patience:
-                break
+        history.seconds = time.perf_counter() - start
+
+        # checkpoint the position, then stop early if dev has not improved for `patience` epochs
+        if checkpoint is not None:
+            checkpoint(pack_state(model, optimizer, rng, epoch, best_state, best_score, bad_epochs, history))
+        if cfg.patience and bad_epochs >= cfg.patience:
+            break
     model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start
     return history

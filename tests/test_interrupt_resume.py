@@ -1,0 +1,130 @@
+"""Interrupted and diverging runs: KILLED with a checkpoint, exact resume, FAILED with the reason."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from harness.config import Config, PosTaskConfig, RecurrentConfig, SyntheticPosConfig, TimeSeriesTaskConfig
+from harness.errors import RunFailed
+from harness.experiment import run
+from harness.tracking import Tracker, load_checkpoint
+
+SMALL = SyntheticPosConfig(n_train=120, n_dev=30, n_test=30, vocab_size=300)
+
+
+def pos_config(uri: str, **model) -> Config:
+    m = RecurrentConfig(**{"cell": "gru", "hidden_size": 12, "embedding_size": 8, "epochs": 4, "patience": 0,
+                           "dropout": 0.2, **model})  # fmt: skip
+    return Config(model=m, task=PosTaskConfig(synthetic=SMALL), tracking_uri=uri, progress=False)
+
+
+def runs(uri: str):
+    client = MlflowClient(uri)
+    return client, client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def test_interrupted_run_ends_killed_and_resumes_to_identical_metrics(tmp_path, monkeypatch):
+    uri_a = f"sqlite:///{tmp_path / 'a.db'}"
+    reference = run(pos_config(uri_a))
+    _, (done,) = runs(uri_a)
+
+    uri_b = f"sqlite:///{tmp_path / 'b.db'}"
+    original = Tracker.log_metrics
+
+    def interrupt_at_epoch_3(self, metrics, step=None):
+        if step == 3:
+            raise KeyboardInterrupt("simulated Ctrl-C")
+        return original(self, metrics, step)
+
+    monkeypatch.setattr(Tracker, "log_metrics", interrupt_at_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(pos_config(uri_b))
+    monkeypatch.setattr(Tracker, "log_metrics", original)
+    client, (killed,) = runs(uri_b)
+    assert killed.info.status == "KILLED" and "resume=" in killed.data.tags["killed"]
+    state = load_checkpoint(uri_b, killed.info.run_id)
+    assert int(state["epoch"]) == 2 and "optim.m.rnn.weight_hh_l0" in state and "rng" in state
+
+    config = pos_config(uri_b)
+    config.resume = killed.info.run_id
+    resumed = run(config)
+    _, (finished,) = runs(uri_b)
+    assert finished.info.run_id == killed.info.run_id and finished.info.status == "FINISHED"
+    assert resumed == reference
+    for key in ("test_accuracy", "test_oov_accuracy", "best_dev_accuracy", "best_epoch"):
+        assert finished.data.metrics[key] == done.data.metrics[key], key
+    history = [m.value for m in client.get_metric_history(finished.info.run_id, "dev_accuracy")]
+    reference_history = [m.value for m in MlflowClient(uri_a).get_metric_history(done.info.run_id, "dev_accuracy")]
+    assert history == reference_history  # epochs 1-2 before the interruption, 3-4 after
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    run(pos_config(uri, epochs=1))
+    _, (first,) = runs(uri)
+    config = pos_config(uri, epochs=1, hidden_size=13)
+    config.resume = first.info.run_id
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.hidden_size was 12 in that run, now 13"):
+        run(config)
+
+
+def test_diverging_run_ends_failed_with_the_reason_as_a_tag(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    m = RecurrentConfig(cell="rnn", hidden_size=8, optimizer="sgd", lr=1e12, clip_norm=0, epochs=3, nonlinearity="relu")
+    config = Config(model=m, task=TimeSeriesTaskConfig(dataset="synthetic_sine", n_points=200, window=8),
+                    tracking_uri=uri, progress=False)  # fmt: skip
+    with pytest.raises(RunFailed, match="diverged"):
+        run(config)
+    _, (failed,) = runs(uri)
+    assert failed.info.status == "FAILED"
+    assert "DivergenceError" in failed.data.tags["failure"] and "nan" in failed.data.tags["failure"].lower()
+    assert "test_rmse" not in failed.data.metrics
+
+
+def test_sigterm_from_outside_ends_the_run_killed_with_exit_130(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    MlflowClient(uri).search_experiments()  # create the store before the job starts
+    args = ["model=lstm", "task=pos", "model.epochs=200", "model.patience=0", "model.hidden_size=16",
+            "task.synthetic.n_train=100", "task.synthetic.n_dev=20", "task.synthetic.n_test=20",
+            "task.synthetic.vocab_size=300", "progress=false"]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        client = MlflowClient(uri)
+        while time.time() < deadline:  # wait until the first epoch's checkpoint exists
+            found = [r for r in runs(uri)[1] if client.get_metric_history(r.info.run_id, "dev_accuracy")]
+            if found:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the run logged no epoch within 120 s")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "Traceback" not in err and f"resume={found[0].info.run_id}" in err
+    (killed,) = runs(uri)[1]
+    assert killed.info.status == "KILLED"
+    assert int(load_checkpoint(uri, killed.info.run_id)["epoch"]) >= 1
+
+
+def test_checkpoint_files_hold_no_pickles(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    run(pos_config(uri, epochs=1))
+    _, (r,) = runs(uri)
+    state = load_checkpoint(uri, r.info.run_id)  # np.load(..., allow_pickle=False) inside
+    assert all(v.dtype != object for v in state.values())
+    assert np.array_equal(state["model.out.bias"], state["best.out.bias"])  # one epoch: the best is the last
