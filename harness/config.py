@@ -111,7 +111,7 @@ class TimeSeriesTaskConfig:
     transform: str = "none"  # none | log | diff | log_diff
     missing: str = "interpolate"  # interpolate | drop | error
     season: Optional[int] = None  # None = the data set's known season
-    arima_order: List[int] = field(default_factory=lambda: [2, 0, 1])
+    arima_order: Optional[List[int]] = None  # [p,d,q] or [p,d,q,P,D,Q]; None = the data set's default (AIC on train+dev)
     n_points: int = 600  # synthetic series length
 
 
@@ -270,12 +270,10 @@ def check_config(config: Config) -> None:
         _check_choice(t.missing, "task.missing", MISSING_POLICIES)
         if t.dataset == "csv" and not t.path:
             raise ConfigError("task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>")
-        for key in ("window", "horizon", "n_points"):
-            check_positive(getattr(t, key), f"task.{key}")
-        check_fraction(t.dev_fraction, "task.dev_fraction")
-        check_fraction(t.test_fraction, "task.test_fraction")
-        if len(t.arima_order) != 3 or min(t.arima_order) < 0:
-            raise ConfigError(f"task.arima_order must be [p,d,q] >= 0, got {t.arima_order}", "e.g. task.arima_order=[2,0,1]")
+        from harness.tasks.timeseries import check_config as check_timeseries
+
+        check_positive(t.n_points, "task.n_points")
+        check_timeseries(t)  # window, horizon, fractions, season, ARIMA order
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
