@@ -31,6 +31,7 @@ class RecurrentConfig:
     embedding_size: int = 64  # word embedding width
     feature_size: int = 16  # width of each extra word-feature embedding (suffixes, shape, ...)
     features: List[str] = field(default_factory=lambda: ["word"])  # pos only; see harness.tasks.pos.FEATURES
+    word_dropout: float = 0.25  # pos only: a word seen c times trains as <unk> with probability a / (a + c)
     hidden_size: int = 128
     num_layers: int = 1
     bidirectional: bool = False
@@ -210,10 +211,13 @@ def check_config(config: Config) -> None:
         _check_choice(m.optimizer, "model.optimizer", ("adam", "sgd"))
         for key in ("embedding_size", "hidden_size", "num_layers", "epochs", "batch_size", "lr", "feature_size"):
             check_positive(getattr(m, key), f"model.{key}")
-        for key in ("patience", "bptt_steps", "clip_norm", "weight_decay", "momentum"):
+        for key in ("patience", "bptt_steps", "clip_norm", "weight_decay", "momentum", "word_dropout"):
             if getattr(m, key) < 0:
                 raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}", f"set model.{key}=0 or more")
         check_fraction(m.dropout, "model.dropout")
+        if m.bptt_steps and m.bidirectional:
+            raise ConfigError("model.bptt_steps (truncated BPTT) needs a unidirectional model: a reverse "
+                              "direction reads the whole sequence", "drop model.bptt_steps or set model.bidirectional=false")  # fmt: skip
         if task == "pos":
             from harness.tasks.pos import FEATURES
 

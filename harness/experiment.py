@@ -109,7 +109,7 @@ def prepare_pos(config: Config, rng: np.random.Generator):
     from harness.models.rnn import RNNTagger
 
     vocabs = data.vocabularies(m.features)
-    model = RNNTagger({f: len(v) for f, v in vocabs.items()}, data.n_tags, m, rng)
+    model = RNNTagger({f: len(v) for f, v in vocabs.items()}, data.n_tags, m, rng, word_counts=vocabs["word"].counts)
     return data, model, vocabs
 
 

@@ -152,3 +152,19 @@ def test_tagger_learns_a_copy_task():
     batch = tiny_batch(rng, {"word": 10}, 6, [6, 6])
     pred = model.predict(batch.inputs, batch.mask)
     assert np.all(pred[batch.mask] == (batch.inputs["word"] % 5 + 1)[batch.mask])
+
+
+def test_word_dropout_trains_the_unknown_embedding_on_rare_words_only():
+    rng = np.random.default_rng(0)
+    cfg = RecurrentConfig(cell="rnn", embedding_size=3, hidden_size=4, word_dropout=1.0)
+    counts = np.array([0, 0, 1, 1000])  # <pad>, <unk>, a singleton, a frequent word
+    model = RNNTagger({"word": 4}, 3, cfg, rng, dtype=np.float64, word_counts=counts)
+    np.testing.assert_allclose(model.unk_prob, [0.0, 0.0, 0.5, 1 / 1001])
+    T, N = 1, 4000
+    words = np.tile([2, 3], N // 2)[None, :]
+    batch = Batch({"word": words}, np.ones((T, N), dtype=int), np.ones((T, N), bool), np.arange(N))
+    _, grads = model.loss_and_grads(batch, np.random.default_rng(1))
+    g_unk, g_rare = np.abs(grads["embed.word"][1]).sum(), np.abs(grads["embed.word"][2]).sum()
+    assert g_unk > 0 and g_rare > 0  # about half of the singleton's occurrences train <unk>
+    _, grads = model.loss_and_grads(batch)  # no rng: evaluation, no dropout
+    assert np.abs(grads["embed.word"][1]).sum() == 0

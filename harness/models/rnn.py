@@ -58,10 +58,20 @@ class _RecurrentModel:
 
 
 class RNNTagger(_RecurrentModel):
-    """Many-to-many tagger. ``vocab_sizes`` maps each input feature (``word`` first) to its vocabulary size."""
+    """Many-to-many tagger. ``vocab_sizes`` maps each input feature (``word`` first) to its vocabulary size.
 
-    def __init__(self, vocab_sizes: dict[str, int], n_tags: int, cfg, rng: np.random.Generator, dtype=np.float32):
+    Word dropout: in training, a word seen c times is replaced by the unknown id (1) with probability
+    ``cfg.word_dropout / (cfg.word_dropout + c)`` (``word_counts`` (V,) gives c), so the unknown-word
+    embedding is trained on rare words and stands in for unseen ones at test time.
+    """
+
+    def __init__(self, vocab_sizes: dict[str, int], n_tags: int, cfg, rng: np.random.Generator, dtype=np.float32,
+                 word_counts: np.ndarray | None = None):  # fmt: skip
         self.features = list(vocab_sizes)
+        alpha = getattr(cfg, "word_dropout", 0.0)
+        self.unk_prob = None  # (V,) probability of replacing each word id by <unk> in training
+        if alpha > 0 and word_counts is not None:
+            self.unk_prob = np.where(word_counts > 0, alpha / (alpha + word_counts), 0.0)
         widths = {f: cfg.embedding_size if f == "word" else cfg.feature_size for f in self.features}
         super().__init__(sum(widths.values()), n_tags, cfg, rng, dtype)
         for f, V in vocab_sizes.items():
@@ -84,6 +94,10 @@ class RNNTagger(_RecurrentModel):
     def loss_and_grads(self, batch, rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray]]:
         """Forward and backward through time for one batch (``rng`` given = training, dropout on)."""
         p, mask = self.params, batch.mask
+        if rng is not None and self.unk_prob is not None:
+            words = batch.inputs["word"]
+            dropped = rng.random(words.shape) < self.unk_prob[words]  # (T, N)
+            batch = type(batch)({**batch.inputs, "word": np.where(dropped, 1, words)}, batch.tags, mask, batch.index)
         x = self._embed(batch.inputs)  # (T, N, D)
         keep_x = _dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
         if keep_x is not None:

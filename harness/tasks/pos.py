@@ -46,6 +46,7 @@ class Vocab:
     """String <-> id; id 0 is padding, id 1 the unknown item (for inputs)."""
 
     itos: list[str]
+    counts: np.ndarray | None = None  # (len,) training frequency of each item; 0 for the specials
     stoi: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,7 +55,8 @@ class Vocab:
     @classmethod
     def build(cls, items, specials=(PAD, UNK)) -> "Vocab":
         counts = Counter(items)
-        return cls(list(specials) + sorted(counts, key=lambda s: (-counts[s], s)))
+        itos = list(specials) + sorted(counts, key=lambda s: (-counts[s], s))
+        return cls(itos, np.array([counts.get(s, 0) if i >= len(specials) else 0 for i, s in enumerate(itos)]))
 
     def __len__(self) -> int:
         return len(self.itos)
