@@ -64,13 +64,26 @@ def expand_sweep(
     """Check every combination; those whose model and task don't fit are reported and will be recorded
     as failed jobs (the sweep goes on); any other problem stops the sweep before it starts."""
     runnable = []
+    # A seed interacts with no other value, so each combination is composed once for all seeds
+    # (plus once per new seed value): a 60-job preset with 3 seeds costs ~22 compositions, not 60.
+    verdicts: dict[tuple[str, ...], ConfigError | None] = {}
+    seen_seeds: set[str] = set()
     for combo in sweep_combinations(overrides, params):
-        try:
-            check(combo)
+        rest = tuple(o for o in combo if o.split("=", 1)[0] != "seed")
+        seed = next((o for o in combo if o.split("=", 1)[0] == "seed"), "")
+        if rest not in verdicts or seed not in seen_seeds:
+            try:
+                check(combo)
+                verdicts.setdefault(rest, None)
+            except ConfigError as error:
+                if "does not support" not in error.problem:
+                    raise
+                verdicts[rest] = error
+            seen_seeds.add(seed)
+        error = verdicts[rest]
+        if error is None:
             runnable.append(combo)
-        except ConfigError as error:
-            if "does not support" not in error.problem:
-                raise
+        else:
             print(f"harness: will skip {' '.join(combo)}: {error.problem}", file=sys.stderr)
     if not runnable:
         raise ConfigError("no combination in this sweep can run", "check the model and task lists")

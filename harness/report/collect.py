@@ -9,6 +9,7 @@ seed (a swept hidden size, train size, distance...); seeds are the repetitions o
 from __future__ import annotations
 
 import ast
+import os
 import shlex
 import tempfile
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class RunStore:
     """Read access to one MLflow tracking store."""
 
     def __init__(self, tracking_uri: str):
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         from mlflow.tracking import MlflowClient
 
         self.uri = tracking_uri

@@ -1,0 +1,138 @@
+"""Reports from a small MLflow store written directly: statistics by hand, tables, figures, failures,
+reproduce commands, the HTML page, artifacts on the parent run, and the command line's errors."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness.report import build_report
+from harness.report.__main__ import main as report_main
+from harness.report.stats import Summary, higher_is_better, paired_p
+from harness.tracking import Tracker
+
+# test accuracy by seed: "hmm" wins on every seed
+ACC = {"rnn": [0.80, 0.82, 0.84], "hmm": [0.90, 0.91, 0.95]}
+TAGS = ["NOUN", "VERB", "DET"]
+
+
+def _pos_run(uri: str, parent: str, model: str, seed: int, acc: float, tmp: Path) -> str:
+    params = {"model.name": model, "task.name": "pos", "task.dataset": "synthetic", "seed": seed,
+              "task.synthetic.n_train": 60, "model.hidden_size": 8 if model == "rnn" else None}  # fmt: skip
+    params = {k: v for k, v in params.items() if v is not None}
+    tags = {"model": model, "task": "pos", "dataset": "synthetic", "seed": str(seed)}
+    with Tracker(uri, "pos", f"{model}-pos-seed{seed}", tags, parent) as t:
+        t.log_params(params)
+        if model == "rnn":
+            for epoch in (1, 2, 3):
+                t.log_metrics({"dev_accuracy": acc - 0.1 / epoch, "train_loss": 1.0 / epoch, "grad_norm": 2.0 / epoch}, step=epoch)
+        t.log_metrics({"test_accuracy": acc, "test_oov_accuracy": acc - 0.3, "test_oov_rate": 0.1,
+                       "test_sentence_accuracy": acc / 2, "baseline_test_accuracy": 0.75 + 0.01 * seed,
+                       "bayes_optimal_accuracy": 0.99, "train_seconds": 1.5, "n_params": 1000 if model == "rnn" else 500})  # fmt: skip
+        rng = np.random.default_rng(seed)
+        rows = ["sentence\tposition\tword\tgold\tpredicted"]
+        for s in range(6):
+            for i in range(3 + s):
+                gold = TAGS[(s + i) % 3]
+                pred = gold if rng.random() < acc else TAGS[(s + i + 1) % 3]
+                rows.append(f"{s}\t{i}\tw{s}{i}\t{gold}\t{pred}")
+        path = tmp / "test_predictions.tsv"
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        t.log_artifact(path)
+        t.log_text("model:\n  name: " + model + "\n", "config.yaml")
+        return t.run_id
+
+
+@pytest.fixture
+def sweep_store(tracking_store, tmp_path):
+    """A parent run with 3 seeds each of rnn and hmm on pos, and one failed job."""
+    parent = Tracker(tracking_store, "pos", "sweep-test", {"harness.sweep": "true", "harness.preset": "",
+                     "harness.sweep_command": "python -m harness -m model=rnn,hmm seed=0,1,2"})  # fmt: skip
+    for model, accs in ACC.items():
+        for seed, acc in enumerate(accs):
+            _pos_run(tracking_store, parent.run_id, model, seed, acc, tmp_path)
+    failed = Tracker(tracking_store, "pos", "gru-pos-seed0", {"model": "gru", "task": "pos", "seed": "0",
+                     "failure": "DataError: task.train_size=9999 asks for too many sentences"}, parent.run_id)  # fmt: skip
+    failed.log_params({"model.name": "gru", "task.name": "pos", "seed": 0, "task.train_size": 9999})
+    failed.end("FAILED")
+    parent.end("FINISHED")
+    return tracking_store, parent.run_id
+
+
+def test_summary_mean_std_and_t_interval_by_hand():
+    s = Summary({0: 0.80, 1: 0.82, 2: 0.84})
+    assert s.n == 3 and s.mean == pytest.approx(0.82) and s.std == pytest.approx(0.02)
+    half = 4.302652729911275 * 0.02 / math.sqrt(3)  # t_{0.975, 2}
+    assert s.ci95() == pytest.approx((0.82 - half, 0.82 + half))
+    assert math.isnan(Summary({0: 0.5}).ci95()[0])  # one seed: no interval
+
+
+def test_paired_t_test_by_seed_by_hand():
+    a, b = Summary(dict(enumerate(ACC["rnn"]))), Summary(dict(enumerate(ACC["hmm"])))
+    d = np.array(ACC["rnn"]) - np.array(ACC["hmm"])
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(3))
+    p, n = paired_p(a, b)
+    assert n == 3 and p == pytest.approx(2 * stats.t.sf(abs(t), 2))
+    # only the shared seeds are paired
+    assert paired_p(Summary({0: 0.1, 1: 0.2, 5: 0.3}), Summary({0: 0.2, 1: 0.4}))[1] == 2
+
+
+def test_metric_directions():
+    assert higher_is_better("test_accuracy") and higher_is_better("train_tokens_per_second")
+    assert not higher_is_better("test_rmse") and not higher_is_better("train_seconds")
+    assert higher_is_better("n_params") is None
+
+
+def test_report_from_a_small_store(sweep_store, tmp_path):
+    uri, parent = sweep_store
+    md_path = build_report(uri, parent_run_id=parent, name="unit", out_dir=tmp_path / "reports")
+    md = md_path.read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in md.splitlines()
+            if line.startswith("| ") and "test accuracy" not in line and "reason" not in line}  # fmt: skip
+    # one row per model with n = 3 seeds, mean ± std, t interval; the winner in bold
+    assert rows["rnn"][0] == "0.8200 ± 0.0200" and rows["rnn"][2] == "3"
+    assert rows["rnn"][1] == f"[{0.82 - 4.3027 * 0.02 / 3**0.5:.4f}, {0.82 + 4.3027 * 0.02 / 3**0.5:.4f}]"
+    assert rows["hmm"][0] == "**0.9200 ± 0.0265**" and rows["hmm"][-1] == "best"
+    assert re.fullmatch(r"0\.00\d+ \(n=3\)", rows["rnn"][-1])  # paired t test against hmm
+    # baselines and the ceiling as rows
+    assert rows["majority tag per word *(baseline)*"][0] == "0.7600 ± 0.0100"
+    assert rows["Bayes-optimal (synthetic data) *(ceiling)*"][0].startswith("0.9900")
+    # figures beside the report, linked from it
+    for png in ("learning_curves_pos-synthetic", "grad_norm_pos-synthetic", "confusion_pos-synthetic",
+                "per_tag_accuracy_pos-synthetic", "accuracy_by_length_pos-synthetic", "oov_pos-synthetic"):  # fmt: skip
+        name = png.replace("-", "_") + ".png"
+        assert (md_path.parent / name).stat().st_size > 1000 and f"]({name})" in md
+    # the failed job is listed with its reason; reproduce commands hold only the non-default values
+    assert "| gru seed=0 | pos | FAILED | DataError: task.train_size=9999" in md
+    assert "python -m harness -m model=rnn task=pos model.hidden_size=8 task.synthetic.n_train=60 seed=0,1,2" in md
+    assert "python -m harness -m model=rnn,hmm seed=0,1,2" in md  # the sweep command, from the parent run
+    # self-contained HTML: every image inline
+    html = (md_path.parent / "report.html").read_text(encoding="utf-8")
+    assert html.count('src="data:image/png;base64,') == 6 and 'src="http' not in html and ".png\"" not in html
+    assert '<td class="best">0.9200 ± 0.0265</td>' in html
+    # both files (and the figures) attached to the parent run
+    from mlflow.tracking import MlflowClient
+
+    logged = {f.path for f in MlflowClient(uri).list_artifacts(parent, "report")}
+    assert {"report/report.md", "report/report.html", "report/confusion_pos_synthetic.png"} <= logged
+
+
+def test_report_selects_by_experiment_and_tags(sweep_store, tmp_path):
+    uri, _ = sweep_store
+    md = build_report(uri, experiment="pos", tags={"model": "rnn"}, name="rnn-only", out_dir=tmp_path).read_text()
+    assert "| rnn | **0.8200 ± 0.0200** |" in md and "| hmm |" not in md and "sweep-test" not in md
+
+
+def test_report_command_line_errors(tracking_store, capsys, tmp_path):
+    assert report_main(["--out", str(tmp_path)]) == 2
+    assert "nothing selected; pass --parent" in capsys.readouterr().err
+    assert report_main(["--experiment", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("harness.report: error: no MLflow experiment named 'nope'") and "\n" not in err
+    assert report_main(["--tag", "model", "--out", str(tmp_path)]) == 2
+    assert "is not KEY=VALUE" in capsys.readouterr().err

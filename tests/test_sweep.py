@@ -1,0 +1,120 @@
+"""Sweeps through the real command line: a parent MLflow run with one child per job, failed jobs
+recorded while the sweep goes on, the report written at the end; parallel jobs (joblib, submitit)
+against a fresh sqlite store; presets and sweep expansion checked against Hydra's own sweeper."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from harness.cli import precheck, sweeper_params
+from harness.errors import ConfigError
+from harness.sweep import PARENT_FILE, sweep_combinations
+
+CONF = Path(__file__).resolve().parent.parent / "conf" / "experiment"
+TINY_POS = ["task=pos", "task.synthetic.n_train=40", "task.synthetic.n_dev=10", "task.synthetic.n_test=10",
+            "task.synthetic.vocab_size=200"]  # fmt: skip
+
+
+def _runs(uri: str):
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    runs = client.search_runs(ids, "", max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("harness.sweep") == "true"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def _sweep_args(tmp_path: Path, *extra: str, report: bool = True) -> list[str]:
+    return ["-m", *extra, f"hydra.sweep.dir={tmp_path / 'sweep'}", f"hydra.callbacks.sweep.report_dir={tmp_path / 'reports'}",
+            "hydra.callbacks.sweep.report_name=t", f"hydra.callbacks.sweep.report={str(report).lower()}"]  # fmt: skip
+
+
+def test_sweep_combinations_match_hydras_basic_sweeper():
+    params = {"seed": "5,6", "task.distance": "1,2"}
+    args = ["model=rnn,hmm", "seed=0,1,2", "+experiment=long_range", "model.hidden_size=8"]
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + args)
+    assert sweep_combinations(args, params) == BasicSweeper.split_arguments(parsed, None)[0]
+    assert len(sweep_combinations(args, params)) == 3 * 2 * 2  # the command line's seeds replace the preset's
+
+
+def test_sweep_rejects_range_sweeps():
+    assert len(sweep_combinations(["seed=range(3)"])) == 3  # discrete, as in Hydra
+    with pytest.raises(ConfigError, match=r"model.lr: only comma lists can be swept here; write model.lr=a,b,c"):
+        sweep_combinations(["model.lr=interval(0.001,0.1)"])
+
+
+@pytest.mark.parametrize("preset, jobs", [("rnn_vs_hmm_pos", 12), ("rnn_vs_hmm_timeseries", 12), ("sample_efficiency", 24),
+                                          ("long_range", 60), ("vanishing_gradients", 18)])  # fmt: skip
+def test_presets_expand_and_every_job_validates(preset, jobs):
+    text = (CONF / f"{preset}.yaml").read_text(encoding="utf-8")
+    assert text.startswith("# @package _global_\n") and f"python -m harness -m +experiment={preset}" in text
+    params = sweeper_params([f"+experiment={preset}"])
+    assert len(sweep_combinations([f"+experiment={preset}"], params)) == jobs
+    precheck(["-m", f"+experiment={preset}"])  # composes and checks every job's config
+
+
+def test_precheck_of_a_preset_catches_a_bad_override():
+    with pytest.raises(ConfigError, match="model.hidden_size"):
+        precheck(["-m", "+experiment=rnn_vs_hmm_pos", "model.hidden_size=8"])  # hmm has no hidden size
+
+
+def test_sweep_parent_children_failures_and_report(run_cli, tracking_store, tmp_path):
+    """rnn,hmm x 2 seeds x 2 train sizes; train_size=500 exceeds the 40 sentences, so 4 jobs fail."""
+    args = _sweep_args(tmp_path, "model=rnn,hmm", "seed=0,1", "task.train_size=20,500", *TINY_POS)
+    out = run_cli(args, cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stderr.count("harness: job failed [") == 4 and "task.train_size=500.0 asks for 500 sentences" in out.stderr
+    assert "Traceback" not in out.stderr
+
+    parents, children = _runs(tracking_store)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0].info.run_id
+    assert json.loads((tmp_path / "sweep" / PARENT_FILE).read_text())["run_id"] == parent
+    assert len(children) == 8 and {c.data.tags["mlflow.parentRunId"] for c in children} == {parent}
+    assert {c.info.experiment_id for c in children} == {parents[0].info.experiment_id}  # nested in one experiment
+    status = sorted((c.data.tags["model"], c.data.params.get("task.train_size"), c.info.status) for c in children)
+    assert status == sorted([(m, s, st) for m in ("rnn", "hmm") for s, st in (("20.0", "FINISHED"), ("500.0", "FAILED"))] * 2)
+    assert all("DataError" in c.data.tags["failure"] for c in children if c.info.status == "FAILED")
+
+    md = (tmp_path / "reports" / "t" / "report.md").read_text(encoding="utf-8")
+    for model in ("rnn", "hmm"):  # one row per model, n = number of seeds
+        row = next(line for line in md.splitlines() if line.startswith(f"| {model} train_size=20.0 |"))
+        assert row.split("|")[4].strip() == "2"
+    assert md.count("| FAILED | DataError: task.train_size=500.0 asks") == 4
+    assert (tmp_path / "reports" / "t" / "report.html").is_file()
+    assert f"sweep done: 4 failed, 4 finished [parent run {parent}]" in out.stderr
+
+
+@pytest.mark.slow
+def test_joblib_sweep_of_8_jobs_on_2_workers_against_a_fresh_store(run_cli, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"  # does not exist yet: the launching process creates it
+    (tmp_path / "fresh").mkdir()
+    seeds = "seed=" + ",".join(str(s) for s in range(8))
+    args = _sweep_args(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=hmm", seeds, *TINY_POS, report=False)
+    out = run_cli(args, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "job failed" not in out.stderr
+    parents, children = _runs(uri)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
+    assert sorted(int(c.data.tags["seed"]) for c in children) == list(range(8))
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+
+
+@pytest.mark.slow
+def test_submitit_local_sweep(run_cli, tracking_store, tmp_path):
+    args = _sweep_args(tmp_path, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", "model=hmm",
+                       "seed=0,1", *TINY_POS, report=False)  # fmt: skip
+    out = run_cli(args, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    parents, children = _runs(tracking_store)
+    assert len(parents) == 1 and len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    assert (tmp_path / "sweep" / ".submitit").is_dir()  # the jobs really went through submitit
