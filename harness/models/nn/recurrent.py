@@ -281,7 +281,7 @@ class Recurrent:
                 for j, s in enumerate(dc["final"]):
                     h_n[j][k] = s
             if dirs == 1:
-                y = outs[0]
+                y = np.ascontiguousarray(outs[0])  # (T, N, H)
             else:
                 y = np.concatenate(outs, axis=2)  # (T, N, 2H)
                 if s0[0] is not None:
@@ -325,23 +325,17 @@ class Recurrent:
         for layer in reversed(range(self.num_layers)):
             lc = cache["layers"][layer]
             inp = lc["x"]
-            x2 = inp.reshape(T * N, -1)  # (T*N, D_k)
             dx2 = None
             for d in range(dirs):
                 k = layer * dirs + d
                 dyd = dy[:, :, d * H : (d + 1) * H]  # (T, N, H)
                 rec = _record if (layer == 0 and d == 0) else None
-                da2, dah2, hprev2, ds = self._direction_backward(
-                    dyd, lc["dirs"][d], layer, bool(d), lengths, bs, [s[k] for s in dsT], rec
+                dxd, dgrads, ds = self._direction_backward(
+                    dyd, inp, lc["dirs"][d], layer, bool(d), lengths, bs, [s[k] for s in dsT], rec
                 )
                 for j, s in enumerate(ds):
                     ds0[j][k] = s
-                w_ih, w_hh, b_ih, b_hh = param_names(layer, bool(d))
-                grads[w_ih] = da2.T @ x2  # (G*H, D_k)
-                grads[w_hh] = dah2.T @ hprev2  # (G*H, H)
-                grads[b_ih] = da2.sum(0)
-                grads[b_hh] = grads[b_ih].copy() if dah2 is da2 else dah2.sum(0)
-                dxd = da2 @ self.params[w_ih]  # (T*N, D_k)
+                grads.update(dgrads)
                 if dx2 is None:
                     dx2 = dxd
                 else:
@@ -358,6 +352,18 @@ class Recurrent:
         return dx, grads, dstate0
 
     # ------------------------------------------------------------------ one direction
+    # Inside one direction the per-step arrays are feature-major, (features, batch): the gate
+    # blocks of a step are then contiguous row blocks, which makes NumPy's elementwise passes fast.
+    # LSTM gates are kept internally in the order i, f, o, g (the three sigmoids adjacent).
+
+    def _internal(self, layer, reverse):
+        """(W_ih, W_hh, b_ih, b_hh) with LSTM rows in the internal order i f o g."""
+        ps = [self.params[n] for n in param_names(layer, reverse)]
+        if self.cell == "lstm":
+            perm = _lstm_perm(self.hidden_size)
+            ps = [p[perm] for p in ps]
+        return ps
+
     def _direction_forward(self, inp, layer, reverse, lengths, bs, init):
         """One direction of one layer over the length-sorted batch.
 
@@ -367,24 +373,27 @@ class Recurrent:
         """
         T, N, _ = inp.shape
         H, G, cell = self.hidden_size, GATES[self.cell], self.cell
-        w_ih, w_hh, b_ih, b_hh = (self.params[n] for n in param_names(layer, reverse))
+        w_ih, w_hh, b_ih, b_hh = self._internal(layer, reverse)
         bias = b_ih + b_hh if cell != "gru" else b_ih + np.concatenate([b_hh[: 2 * H], np.zeros(H, self.dtype)])
-        # sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: fold the inner 0.5 into the weights, so each step needs
-        # one tanh over all gates and one affine map (scale, shift) back to sig/tanh values
-        scale, shift = _gate_affine(cell, H, self.dtype)
-        w_in = w_ih if scale is None else w_ih * scale[:, None]
-        w_t = np.ascontiguousarray((w_hh if scale is None else w_hh * scale[:, None]).T)  # (H, G*H)
-        xp = inp.reshape(T * N, -1) @ w_in.T  # (T*N, G*H): all input projections in one GEMM
-        xp += bias if scale is None else bias * scale
-        xp = xp.reshape(T, N, G * H)
+        # sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: the inner 0.5 is folded into the sigmoid gates' rows,
+        # so each step needs one tanh over all gates, then (* 0.5 + 0.5) on the sigmoid block
+        n_sig = {"rnn": 0, "lstm": 3 * H, "gru": 2 * H}[cell]
+        scale = np.ones((G * H, 1), self.dtype)
+        scale[:n_sig] = 0.5
+        w_s = w_hh * scale  # (G*H, H)
+        if inp.shape[2] <= 4:  # a GEMM with a tiny inner dimension is slow in BLAS (e.g. 1 feature)
+            xp = np.einsum("gd,tnd->tgn", w_ih * scale, inp)  # (T, G*H, N)
+        else:
+            xp = np.matmul(w_ih * scale, inp.transpose(0, 2, 1))  # (T, G*H, N): input projections, T GEMMs
+        xp += bias[:, None] * scale
         cols = np.arange(N)
-        hb = np.zeros((T + 2, N, H), self.dtype)  # slots of h
+        hb = np.zeros((T + 2, H, N), self.dtype)  # slots of h, (H, N) each
         h0, c0 = (init + [None])[:2]
         if h0 is not None:
             if reverse:
-                hb[lengths + 1, cols] = h0
+                hb[lengths + 1, :, cols] = h0
             else:
-                hb[0] = h0
+                hb[0] = h0.T
         dc = {"xp": xp, "hb": hb}
         steps = range(T - 1, -1, -1) if reverse else range(T)
         off = 2 if reverse else 0
@@ -394,74 +403,77 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                hw = hb[t + 1, :b]
-                np.matmul(hb[t + off, :b], w_t, out=hw)
-                hw += xp[t, :b]
+                hw = hb[t + 1][:, :b]  # (H, b)
+                np.matmul(w_s, hb[t + off][:, :b], out=hw)
+                hw += xp[t][:, :b]
                 act(hw, out=hw)
         elif cell == "lstm":
-            cb = np.zeros((T + 2, N, H), self.dtype)  # slots of c
+            cb = np.zeros((T + 2, H, N), self.dtype)  # slots of c
             if c0 is not None:
                 if reverse:
-                    cb[lengths + 1, cols] = c0
+                    cb[lengths + 1, :, cols] = c0
                 else:
-                    cb[0] = c0
-            tc = np.empty((T, N, H), self.dtype)  # tanh(c_t)
-            scr = np.empty((N, G * H), self.dtype)
-            ig = np.empty((N, H), self.dtype)
+                    cb[0] = c0.T
+            tc = np.empty((T, H, N), self.dtype)  # tanh(c_t)
+            scr = np.empty((G * H, N), self.dtype)
+            ig = np.empty((H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :b]  # (b, 4H) scaled pre-activations -> activations i f g o, in place
-                a += np.matmul(hb[t + off, :b], w_t, out=scr[:b])
+                a = xp[t][:, :b]  # (4H, b) pre-activations -> activations i f o g, in place
+                a += np.matmul(w_s, hb[t + off][:, :b], out=scr[:, :b])
                 np.tanh(a, out=a)
-                a *= scale
-                a += shift
-                c = np.multiply(a[:, H : 2 * H], cb[t + off, :b], out=cb[t + 1, :b])  # c = f c_prev + i g
-                c += np.multiply(a[:, :H], a[:, 2 * H : 3 * H], out=ig[:b])
-                np.multiply(a[:, 3 * H :], np.tanh(c, out=tc[t, :b]), out=hb[t + 1, :b])  # h = o tanh(c)
+                sg = a[: 3 * H]
+                sg *= 0.5
+                sg += 0.5
+                c = np.multiply(a[H : 2 * H], cb[t + off][:, :b], out=cb[t + 1][:, :b])  # c = f c_prev + i g
+                c += np.multiply(a[:H], a[3 * H :], out=ig[:, :b])
+                np.multiply(a[2 * H : 3 * H], np.tanh(c, out=tc[t][:, :b]), out=hb[t + 1][:, :b])  # h = o tanh(c)
             dc.update(cb=cb, tc=tc)
         else:  # gru
-            b_hn = b_hh[2 * H :]
-            hn = np.empty((T, N, H), self.dtype)  # W_hn h_{t-1} + b_hn
-            scr = np.empty((N, G * H), self.dtype)
+            b_hn = b_hh[2 * H :, None]
+            hn = np.empty((T, H, N), self.dtype)  # W_hn h_{t-1} + b_hn
+            scr = np.empty((G * H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :b]  # (b, 3H) -> r z n, in place
-                hp = hb[t + off, :b]
-                s = np.matmul(hp, w_t, out=scr[:b])  # 0.5 W_hr h, 0.5 W_hz h, W_hn h
-                rz = a[:, : 2 * H]
-                rz += s[:, : 2 * H]
+                a = xp[t][:, :b]  # (3H, b) -> r z n, in place
+                hp = hb[t + off][:, :b]
+                s = np.matmul(w_s, hp, out=scr[:, :b])  # 0.5 W_hr h, 0.5 W_hz h, W_hn h
+                rz = a[: 2 * H]
+                rz += s[: 2 * H]
                 np.tanh(rz, out=rz)
                 rz *= 0.5
                 rz += 0.5
-                hnt = np.add(s[:, 2 * H :], b_hn, out=hn[t, :b])
-                n = a[:, 2 * H :]
-                n += np.multiply(rz[:, :H], hnt, out=s[:, : H])
+                hnt = np.add(s[2 * H :], b_hn, out=hn[t][:, :b])
+                n = a[2 * H :]
+                n += np.multiply(rz[:H], hnt, out=s[:H])
                 np.tanh(n, out=n)
-                hw = np.subtract(hp, n, out=hb[t + 1, :b])  # h = n + z (h_prev - n)
-                hw *= rz[:, H:]
+                hw = np.subtract(hp, n, out=hb[t + 1][:, :b])  # h = n + z (h_prev - n)
+                hw *= rz[H:]
                 hw += n
             dc.update(hn=hn)
         if reverse:
-            final = [hb[1]] + ([cb[1]] if cell == "lstm" else [])
+            final = [hb[1].T] + ([cb[1].T] if cell == "lstm" else [])
         else:
-            final = [hb[lengths, cols]] + ([cb[lengths, cols]] if cell == "lstm" else [])
-        dc["final"] = [f.copy() for f in final]
-        return hb[1 : T + 1], dc
+            final = [hb[lengths, :, cols]] + ([cb[lengths, :, cols]] if cell == "lstm" else [])
+        dc["final"] = [np.array(f) for f in final]  # (N, H) each
+        return hb[1 : T + 1].transpose(0, 2, 1), dc
 
-    def _direction_backward(self, dyd, dc, layer, reverse, lengths, bs, dfinal, record):
-        """Backward of one direction. Returns (dA_x (T*N, G*H), dA_h (T*N, G*H), h_prev (T*N, H), dstate0)."""
+    def _direction_backward(self, dyd, inp, dc, layer, reverse, lengths, bs, dfinal, record):
+        """Backward of one direction: (dx contribution (T, N, D_k), {name: grad}, dstate0 [(N, H)])."""
         T, N, H = dyd.shape
         G, cell = GATES[self.cell], self.cell
-        w_hh = self.params[param_names(layer, reverse)[1]]  # (G*H, H)
+        w_ih, w_hh, _, _ = self._internal(layer, reverse)
+        w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, G*H)
         xp, hb = dc["xp"], dc["hb"]
         off = 2 if reverse else 0
         steps = range(T) if reverse else range(T - 1, -1, -1)
-        da = np.zeros((T, N, G * H), self.dtype)  # dL/d(pre-activations), zero at padding
-        dh = np.array(dfinal[0], dtype=self.dtype)  # (N, H) running dL/dh
+        dyt = np.ascontiguousarray(dyd.transpose(0, 2, 1))  # (T, H, N)
+        da = np.zeros((T, G * H, N), self.dtype)  # dL/d(pre-activations), zero at padding
+        dh = np.array(dfinal[0].T, dtype=self.dtype, order="C")  # (H, N) running dL/dh
         dah = da
         if cell == "rnn":
             relu = self.nonlinearity == "relu"
@@ -469,112 +481,112 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                dhb = dh[:b]
-                dhb += dyd[t, :b]
+                dhb = dh[:, :b]
+                dhb += dyt[t][:, :b]
                 if record is not None:
-                    record[t, :b] = np.sqrt(np.einsum("nh,nh->n", dhb, dhb))
-                hw = hb[t + 1, :b]
-                dat = da[t, :b]
+                    record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
+                hw = hb[t + 1][:, :b]
+                dat = da[t][:, :b]
                 if relu:
                     np.multiply(dhb, hw > 0, out=dat)
                 else:
                     np.multiply(hw, hw, out=dat)
                     np.subtract(1.0, dat, out=dat)
                     dat *= dhb
-                np.matmul(dat, w_hh, out=dhb)
+                np.matmul(w_hh_t, dat, out=dhb)
             ds = [dh]
         elif cell == "lstm":
             cb, tc = dc["cb"], dc["tc"]
-            dcs = np.array(dfinal[1], dtype=self.dtype)  # (N, H) running dL/dc
-            scale, shift = _gate_affine(cell, H, self.dtype)
-            scale2 = scale * scale
-            tmp = np.empty((N, H), self.dtype)
-            dact = np.empty((N, G * H), self.dtype)
+            dcs = np.array(dfinal[1].T, dtype=self.dtype, order="C")  # (H, N) running dL/dc
+            tmp = np.empty((H, N), self.dtype)
+            dact = np.empty((G * H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :b]  # activated gates i f g o (b, 4H)
-                th = tc[t, :b]
-                dhb = dh[:b]
-                dhb += dyd[t, :b]
+                a = xp[t][:, :b]  # activated gates i f o g (4H, b)
+                th = tc[t][:, :b]
+                dhb = dh[:, :b]
+                dhb += dyt[t][:, :b]
                 if record is not None:
-                    record[t, :b] = np.sqrt(np.einsum("nh,nh->n", dhb, dhb))
-                dcb = dcs[:b]
-                tb = np.multiply(th, th, out=tmp[:b])  # dc += dh * o * (1 - tanh(c)^2)
+                    record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
+                dcb = dcs[:, :b]
+                tb = np.multiply(th, th, out=tmp[:, :b])  # dc += dh * o * (1 - tanh(c)^2)
                 np.subtract(1.0, tb, out=tb)
-                tb *= a[:, 3 * H :]
+                tb *= a[2 * H : 3 * H]
                 tb *= dhb
                 dcb += tb
-                dat = da[t, :b]
-                np.multiply(dcb, a[:, 2 * H : 3 * H], out=dat[:, :H])  # into i
-                np.multiply(dcb, cb[t + off, :b], out=dat[:, H : 2 * H])  # into f
-                np.multiply(dcb, a[:, :H], out=dat[:, 2 * H : 3 * H])  # into g
-                np.multiply(dhb, th, out=dat[:, 3 * H :])  # into o
-                d = np.subtract(a, shift, out=dact[:b])  # activation derivative s^2 - (act - shift)^2
-                d *= d
-                np.subtract(scale2, d, out=d)
+                dat = da[t][:, :b]
+                np.multiply(dcb, a[3 * H :], out=dat[:H])  # into i: dc * g
+                np.multiply(dcb, cb[t + off][:, :b], out=dat[H : 2 * H])  # into f: dc * c_prev
+                np.multiply(dhb, th, out=dat[2 * H : 3 * H])  # into o: dh * tanh(c)
+                np.multiply(dcb, a[:H], out=dat[3 * H :])  # into g: dc * i
+                d = dact[:, :b]  # activation derivatives: s (1 - s) for i f o, 1 - g^2 for g
+                ds_ = np.subtract(1.0, a[: 3 * H], out=d[: 3 * H])
+                ds_ *= a[: 3 * H]
+                dg = np.multiply(a[3 * H :], a[3 * H :], out=d[3 * H :])
+                np.subtract(1.0, dg, out=dg)
                 dat *= d
-                dcb *= a[:, H : 2 * H]  # dc_{t-1} = dc * f
-                np.matmul(dat, w_hh, out=dhb)
+                dcb *= a[H : 2 * H]  # dc_{t-1} = dc * f
+                np.matmul(w_hh_t, dat, out=dhb)
             ds = [dh, dcs]
         else:  # gru
             hn = dc["hn"]
-            dah = np.zeros((T, N, G * H), self.dtype)  # hidden-side pre-activation grads (n block * r)
-            tmp = np.empty((N, H), self.dtype)
-            dact = np.empty((N, 2 * H), self.dtype)
+            dah = np.zeros((T, G * H, N), self.dtype)  # hidden-side pre-activation grads (n block * r)
+            tmp = np.empty((H, N), self.dtype)
+            dact = np.empty((2 * H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :b]  # r z n (b, 3H)
-                r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-                hp = hb[t + off, :b]
-                dhb = dh[:b]
-                dhb += dyd[t, :b]
+                a = xp[t][:, :b]  # r z n (3H, b)
+                r, z, n = a[:H], a[H : 2 * H], a[2 * H :]
+                hp = hb[t + off][:, :b]
+                dhb = dh[:, :b]
+                dhb += dyt[t][:, :b]
                 if record is not None:
-                    record[t, :b] = np.sqrt(np.einsum("nh,nh->n", dhb, dhb))
-                dat = da[t, :b]
-                dan = np.multiply(n, n, out=dat[:, 2 * H :])  # dL/d(n pre-act) = dh (1 - z)(1 - n^2)
+                    record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
+                dat = da[t][:, :b]
+                dan = np.multiply(n, n, out=dat[2 * H :])  # dL/d(n pre-act) = dh (1 - z)(1 - n^2)
                 np.subtract(1.0, dan, out=dan)
                 dan *= dhb
-                dan -= dan * z
-                np.multiply(dan, hn[t, :b], out=dat[:, :H])  # into r
-                np.subtract(hp, n, out=dat[:, H : 2 * H])  # into z
-                dat[:, H : 2 * H] *= dhb
-                d = np.subtract(a[:, : 2 * H], 0.5, out=dact[:b])  # sigmoid derivative 0.25 - (s - 0.5)^2
-                d *= d
-                np.subtract(0.25, d, out=d)
-                dat[:, : 2 * H] *= d
-                daht = dah[t, :b]
-                daht[:, : 2 * H] = dat[:, : 2 * H]
-                np.multiply(dan, r, out=daht[:, 2 * H :])
-                direct = np.multiply(dhb, z, out=tmp[:b])
-                np.matmul(daht, w_hh, out=dhb)
+                dan -= np.multiply(dan, z, out=tmp[:, :b])
+                np.multiply(dan, hn[t][:, :b], out=dat[:H])  # into r
+                dz = np.subtract(hp, n, out=dat[H : 2 * H])  # into z
+                dz *= dhb
+                d = np.subtract(1.0, a[: 2 * H], out=dact[:, :b])  # sigmoid derivative s (1 - s)
+                d *= a[: 2 * H]
+                dat[: 2 * H] *= d
+                daht = dah[t][:, :b]
+                daht[: 2 * H] = dat[: 2 * H]
+                np.multiply(dan, r, out=daht[2 * H :])
+                direct = np.multiply(dhb, z, out=tmp[:, :b])
+                np.matmul(w_hh_t, daht, out=dhb)
                 dhb += direct
             ds = [dh]
-        hprev = hb[off : off + T]  # (T, N, H) h_{t-1} of each step (placed h0 included)
-        return da.reshape(T * N, G * H), dah.reshape(T * N, G * H), hprev.reshape(T * N, H), ds
+        # weight gradients: one GEMM each over all steps, (G*H, T*N) x (T*N, .)
+        da2 = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(G * H, T * N)
+        dah2 = da2 if dah is da else np.ascontiguousarray(dah.transpose(1, 0, 2)).reshape(G * H, T * N)
+        hprev2 = np.ascontiguousarray(hb[off : off + T].transpose(0, 2, 1)).reshape(T * N, H)  # h_{t-1}, h0 placed
+        g_ih = da2 @ inp.reshape(T * N, -1)  # (G*H, D_k)
+        g_hh = dah2 @ hprev2  # (G*H, H)
+        g_bih = da2.sum(1)
+        g_bhh = g_bih.copy() if dah2 is da2 else dah2.sum(1)
+        dx = (da2.T @ w_ih).reshape(T, N, -1)  # (T, N, D_k)
+        grads = [g_ih, g_hh, g_bih, g_bhh]
+        if cell == "lstm":
+            perm = _lstm_perm(H)  # an involution: internal -> torch order
+            grads = [g[perm] for g in grads]
+        return dx, dict(zip(param_names(layer, reverse), grads)), [x.T for x in ds]
 
 
 def _relu(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.maximum(a, 0.0, out=out)
 
 
-def _gate_affine(cell: str, H: int, dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Per-gate-row (scale, shift): scale * tanh(scale * a) + shift is sigmoid (0.5, 0.5) or tanh (1, 0).
-
-    lstm i f g o = sig sig tanh sig; gru r z n = sig sig (n is handled apart); rnn: none.
-    """
-    if cell == "rnn":
-        return None, None
-    G = GATES[cell]
-    scale = np.full(G * H, 0.5, dtype)
-    shift = np.full(G * H, 0.5, dtype)
-    tanh_block = slice(2 * H, 3 * H)  # lstm g, gru n
-    scale[tanh_block] = 1.0
-    shift[tanh_block] = 0.0
-    return scale, shift
+def _lstm_perm(H: int) -> np.ndarray:
+    """Row permutation between torch's gate order i f g o and the internal i f o g (its own inverse)."""
+    return np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
 
 
 def hidden_grad_norms(layer: Recurrent, x, mask, dy_last, state0=None) -> np.ndarray:
