@@ -102,16 +102,27 @@ def sweeper_params(overrides: list[str]) -> dict[str, str]:
 def precheck(argv: list[str]) -> None:
     """Check a single run's overrides, or every combination of a sweep's (including the sweep params of
     an ``+experiment=NAME`` preset), before Hydra starts."""
+    from harness.tracking import _check_reachable, tracking_uri
+
     overrides, multirun = _job_overrides(argv)
     if not multirun:
-        compose_checked(overrides)
+        _check_reachable(tracking_uri(compose_checked(overrides).tracking_uri))  # a dead server: fail before loading data
         return
     from harness.sweep import expand_sweep
 
     params = sweeper_params(overrides)
     params.update({a.split("=", 1)[0][len("hydra.sweeper.params."):]: a.split("=", 1)[1]
                    for a in argv if a.startswith("hydra.sweeper.params.") and "=" in a})  # fmt: skip
-    expand_sweep(overrides, compose_checked, params)
+    uris: set[str] = set()
+
+    def check(combo: list[str]) -> DictConfig:
+        cfg = compose_checked(combo)
+        uris.add(tracking_uri(cfg.tracking_uri))
+        return cfg
+
+    expand_sweep(overrides, check, params)
+    for uri in sorted(uris):
+        _check_reachable(uri)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://harness.conf", config_name="config")
