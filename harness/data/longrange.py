@@ -51,4 +51,5 @@ def sample(n: int, distance: int, n_classes: int, n_distractors: int, rng: np.ra
 def generate(cfg, seed: int) -> tuple[CueSequences, CueSequences, CueSequences]:
     """train, dev, test for ``cfg`` (LongRangeTaskConfig); ``cfg.seed`` overrides the run's seed."""
     rng = np.random.default_rng(seed if cfg.seed is None else cfg.seed)
-    return tuple(sample(n, cfg.distance, cfg.n_classes, cfg.n_distractors, rng) for n in (cfg.n_train, cfg.n_dev, cfg.n_test))
+    sizes = (cfg.n_train, cfg.n_dev, cfg.n_test)
+    return tuple(sample(n, cfg.distance, cfg.n_classes, cfg.n_distractors, rng) for n in sizes)

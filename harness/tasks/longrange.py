@@ -53,7 +53,9 @@ class LongRangeData:
         return f"y{y}"
 
     # -- recurrent view ------------------------------------------------------------------------
-    def batches(self, name: str, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def batches(
+        self, name: str, batch_size: int, rng: np.random.Generator | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(X (T, N) symbol ids, y (N,) labels), shuffled when ``rng`` is given."""
         s = self.split(name)
         order = np.arange(len(s)) if rng is None else rng.permutation(len(s))
