@@ -85,7 +85,7 @@ def assert_same(a: dict, b: dict) -> None:
         np.testing.assert_array_equal(a["weights"][k], b["weights"][k], err_msg=k)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", ["hmm-pos", "rnn-timeseries", "hmm-timeseries"])  # rnn-pos: across processes below
 def test_same_seed_same_results(case, series_csv, tracking_store, tmp_path):
     args = overrides(case, series_csv) + ["seed=3"]
     first = recorded(run_job(args, "first"), tmp_path)
