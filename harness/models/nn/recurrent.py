@@ -20,10 +20,13 @@ forward direction reads steps 0..L_n-1 and the reverse direction starts at each 
 last real step L_n-1, exactly like torch packed sequences. Padding never enters a real output or
 gradient, costs no recurrent arithmetic, and outputs are zero at padded steps.
 
-Speed. Per direction: the input projections of all steps are one GEMM; each step is one GEMM
-(b_t, H) x (H, G*H) on the fused gate matrix plus a few in-place array ops on the prefix; the
-weight gradients are one GEMM each after the loop, over the stacked per-step gate gradients.
-Sigmoid is computed as 0.5 * tanh(0.5 a) + 0.5, which never overflows (numerically stable).
+Speed. Per direction: the input projections of all steps are computed before the loop (one
+batched product); each step is one GEMM (G*H, H) x (H, b_t) on the fused gate matrix plus a few
+in-place array ops on the active prefix, with per-step arrays feature-major (features, batch) so
+that every gate block is contiguous; the weight gradients are one GEMM each after the loop, over
+the stacked per-step gate gradients. Sigmoid is computed as 0.5 * tanh(0.5 a) + 0.5 (the inner
+0.5 folded into the weights), which never overflows. Batches sorted by length run fastest (every
+step then has the whole batch active, and nothing is spent on padding).
 
 Initialisation (documented choice, not torch's uniform(+-1/sqrt(H))): each H x H gate block of
 ``weight_hh`` is an independent random orthogonal matrix; each gate block of ``weight_ih`` is
@@ -403,9 +406,9 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                hw = hb[t + 1][:, :b]  # (H, b)
-                np.matmul(w_s, hb[t + off][:, :b], out=hw)
-                hw += xp[t][:, :b]
+                hw = hb[t + 1, :, :b]  # (H, b)
+                np.matmul(w_s, hb[t + off, :, :b], out=hw)
+                hw += xp[t, :, :b]
                 act(hw, out=hw)
         elif cell == "lstm":
             cb = np.zeros((T + 2, H, N), self.dtype)  # slots of c
@@ -421,15 +424,15 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t][:, :b]  # (4H, b) pre-activations -> activations i f o g, in place
-                a += np.matmul(w_s, hb[t + off][:, :b], out=scr[:, :b])
+                a = xp[t, :, :b]  # (4H, b) pre-activations -> activations i f o g, in place
+                a += np.matmul(w_s, hb[t + off, :, :b], out=scr[:, :b])
                 np.tanh(a, out=a)
                 sg = a[: 3 * H]
                 sg *= 0.5
                 sg += 0.5
-                c = np.multiply(a[H : 2 * H], cb[t + off][:, :b], out=cb[t + 1][:, :b])  # c = f c_prev + i g
+                c = np.multiply(a[H : 2 * H], cb[t + off, :, :b], out=cb[t + 1, :, :b])  # c = f c_prev + i g
                 c += np.multiply(a[:H], a[3 * H :], out=ig[:, :b])
-                np.multiply(a[2 * H : 3 * H], np.tanh(c, out=tc[t][:, :b]), out=hb[t + 1][:, :b])  # h = o tanh(c)
+                np.multiply(a[2 * H : 3 * H], np.tanh(c, out=tc[t, :, :b]), out=hb[t + 1, :, :b])  # h = o tanh(c)
             dc.update(cb=cb, tc=tc)
         else:  # gru
             b_hn = b_hh[2 * H :, None]
@@ -439,19 +442,19 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t][:, :b]  # (3H, b) -> r z n, in place
-                hp = hb[t + off][:, :b]
+                a = xp[t, :, :b]  # (3H, b) -> r z n, in place
+                hp = hb[t + off, :, :b]
                 s = np.matmul(w_s, hp, out=scr[:, :b])  # 0.5 W_hr h, 0.5 W_hz h, W_hn h
                 rz = a[: 2 * H]
                 rz += s[: 2 * H]
                 np.tanh(rz, out=rz)
                 rz *= 0.5
                 rz += 0.5
-                hnt = np.add(s[2 * H :], b_hn, out=hn[t][:, :b])
+                hnt = np.add(s[2 * H :], b_hn, out=hn[t, :, :b])
                 n = a[2 * H :]
                 n += np.multiply(rz[:H], hnt, out=s[:H])
                 np.tanh(n, out=n)
-                hw = np.subtract(hp, n, out=hb[t + 1][:, :b])  # h = n + z (h_prev - n)
+                hw = np.subtract(hp, n, out=hb[t + 1, :, :b])  # h = n + z (h_prev - n)
                 hw *= rz[H:]
                 hw += n
             dc.update(hn=hn)
@@ -472,7 +475,7 @@ class Recurrent:
         off = 2 if reverse else 0
         steps = range(T) if reverse else range(T - 1, -1, -1)
         dyt = np.ascontiguousarray(dyd.transpose(0, 2, 1))  # (T, H, N)
-        da = np.zeros((T, G * H, N), self.dtype)  # dL/d(pre-activations), zero at padding
+        da = _empty_padded((T, G * H, N), bs, self.dtype)  # dL/d(pre-activations), zero at padding
         dh = np.array(dfinal[0].T, dtype=self.dtype, order="C")  # (H, N) running dL/dh
         dah = da
         if cell == "rnn":
@@ -482,11 +485,11 @@ class Recurrent:
                 if b == 0:
                     continue
                 dhb = dh[:, :b]
-                dhb += dyt[t][:, :b]
+                dhb += dyt[t, :, :b]
                 if record is not None:
                     record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
-                hw = hb[t + 1][:, :b]
-                dat = da[t][:, :b]
+                hw = hb[t + 1, :, :b]
+                dat = da[t, :, :b]
                 if relu:
                     np.multiply(dhb, hw > 0, out=dat)
                 else:
@@ -504,10 +507,10 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t][:, :b]  # activated gates i f o g (4H, b)
-                th = tc[t][:, :b]
+                a = xp[t, :, :b]  # activated gates i f o g (4H, b)
+                th = tc[t, :, :b]
                 dhb = dh[:, :b]
-                dhb += dyt[t][:, :b]
+                dhb += dyt[t, :, :b]
                 if record is not None:
                     record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
                 dcb = dcs[:, :b]
@@ -516,9 +519,9 @@ class Recurrent:
                 tb *= a[2 * H : 3 * H]
                 tb *= dhb
                 dcb += tb
-                dat = da[t][:, :b]
+                dat = da[t, :, :b]
                 np.multiply(dcb, a[3 * H :], out=dat[:H])  # into i: dc * g
-                np.multiply(dcb, cb[t + off][:, :b], out=dat[H : 2 * H])  # into f: dc * c_prev
+                np.multiply(dcb, cb[t + off, :, :b], out=dat[H : 2 * H])  # into f: dc * c_prev
                 np.multiply(dhb, th, out=dat[2 * H : 3 * H])  # into o: dh * tanh(c)
                 np.multiply(dcb, a[:H], out=dat[3 * H :])  # into g: dc * i
                 d = dact[:, :b]  # activation derivatives: s (1 - s) for i f o, 1 - g^2 for g
@@ -532,32 +535,32 @@ class Recurrent:
             ds = [dh, dcs]
         else:  # gru
             hn = dc["hn"]
-            dah = np.zeros((T, G * H, N), self.dtype)  # hidden-side pre-activation grads (n block * r)
+            dah = _empty_padded((T, G * H, N), bs, self.dtype)  # hidden-side pre-activation grads (n block * r)
             tmp = np.empty((H, N), self.dtype)
             dact = np.empty((2 * H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t][:, :b]  # r z n (3H, b)
+                a = xp[t, :, :b]  # r z n (3H, b)
                 r, z, n = a[:H], a[H : 2 * H], a[2 * H :]
-                hp = hb[t + off][:, :b]
+                hp = hb[t + off, :, :b]
                 dhb = dh[:, :b]
-                dhb += dyt[t][:, :b]
+                dhb += dyt[t, :, :b]
                 if record is not None:
                     record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
-                dat = da[t][:, :b]
+                dat = da[t, :, :b]
                 dan = np.multiply(n, n, out=dat[2 * H :])  # dL/d(n pre-act) = dh (1 - z)(1 - n^2)
                 np.subtract(1.0, dan, out=dan)
                 dan *= dhb
                 dan -= np.multiply(dan, z, out=tmp[:, :b])
-                np.multiply(dan, hn[t][:, :b], out=dat[:H])  # into r
+                np.multiply(dan, hn[t, :, :b], out=dat[:H])  # into r
                 dz = np.subtract(hp, n, out=dat[H : 2 * H])  # into z
                 dz *= dhb
                 d = np.subtract(1.0, a[: 2 * H], out=dact[:, :b])  # sigmoid derivative s (1 - s)
                 d *= a[: 2 * H]
                 dat[: 2 * H] *= d
-                daht = dah[t][:, :b]
+                daht = dah[t, :, :b]
                 daht[: 2 * H] = dat[: 2 * H]
                 np.multiply(dan, r, out=daht[2 * H :])
                 direct = np.multiply(dhb, z, out=tmp[:, :b])
@@ -582,6 +585,15 @@ class Recurrent:
 
 def _relu(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.maximum(a, 0.0, out=out)
+
+
+def _empty_padded(shape, bs, dtype) -> np.ndarray:
+    """An uninitialised (T, F, N) array whose padded columns (n >= b_t at step t) are zero."""
+    out = np.empty(shape, dtype)
+    for t, b in enumerate(bs):
+        if b < shape[2]:
+            out[t, :, b:] = 0.0
+    return out
 
 
 def _lstm_perm(H: int) -> np.ndarray:
