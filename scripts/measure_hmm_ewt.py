@@ -1,0 +1,78 @@
+"""Measure the HMM taggers on a UD treebank (UPOS): accuracy, OOV accuracy, speed. Not a test.
+
+    python scripts/measure_hmm_ewt.py DIR [--split test] [--repeats 3] [--configs order1,order2,unsupervised]
+
+DIR holds ``*-ud-train.conllu``, ``*-ud-dev.conllu`` and ``*-ud-test.conllu`` (e.g. UD English
+EWT). Every model is fitted on train and scored on ``--split``. OOV = a form not seen in train.
+Throughput is end to end (``predict`` on the raw word lists), the best of ``--repeats`` runs.
+The machine may be shared: speeds vary with its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.data.readers import find_split, read_conllu  # noqa: E402
+from harness.models.hmm import HMMTagger  # noqa: E402
+
+CONFIGS = {
+    "order1": dict(order=1),
+    "order2": dict(order=2),
+    "order1-lex40": dict(order=1, lexicalize=40),
+    "order2-lex3": dict(order=2, lexicalize=3),
+    "order1-caps": dict(order=1, capitalization=True),
+    "unsupervised": dict(training="unsupervised", n_iter=50, random_state=0),
+    "unsupervised-45": dict(training="unsupervised", n_states=45, n_iter=50, random_state=0),
+}
+DEFAULT = "order1,order2,order1-lex40,unsupervised"
+
+
+def score(pred, gold, words, vocab) -> dict[str, float]:
+    p = np.array([t for s in pred for t in s])
+    g = np.array([t for s in gold for t in s])
+    oov = np.array([w not in vocab for s in words for w in s])
+    sentence = np.mean([a == b for a, b in zip(pred, gold)])
+    return {"accuracy": float((p == g).mean()), "oov_accuracy": float((p == g)[oov].mean()),
+            "oov_rate": float(oov.mean()), "sentence_accuracy": float(sentence)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("treebank", help="folder with *-ud-train/dev/test.conllu")
+    parser.add_argument("--split", default="test", choices=["dev", "test"])
+    parser.add_argument("--repeats", type=int, default=3, help="predict runs; the fastest is reported")
+    parser.add_argument("--configs", default=DEFAULT, help=f"comma-separated, from {sorted(CONFIGS)}")
+    args = parser.parse_args(argv)
+
+    train = read_conllu(find_split(args.treebank, "train"))
+    evaluation = read_conllu(find_split(args.treebank, args.split))
+    vocab = {w for s in train.words for w in s}
+    print(f"train {len(train)} sentences / {train.n_tokens} tokens; {args.split} {len(evaluation)} / "
+          f"{evaluation.n_tokens}")
+    print(f"{'config':<16} {'acc':>7} {'oov_acc':>7} {'oov%':>5} {'sent':>6} {'fit_s':>6} {'tok/s':>9} "
+          f"{'states':>6} {'n_params':>9}")
+    for name in args.configs.split(","):
+        kwargs = CONFIGS[name]
+        t0 = time.perf_counter()
+        model = HMMTagger(**kwargs).fit(train.words, train.tags)
+        fit_s = time.perf_counter() - t0
+        best = np.inf
+        for _ in range(max(1, args.repeats)):
+            t0 = time.perf_counter()
+            pred = model.predict(evaluation.words)
+            best = min(best, time.perf_counter() - t0)
+        m = score(pred, evaluation.tags, evaluation.words, vocab)
+        print(f"{name:<16} {m['accuracy']:7.4f} {m['oov_accuracy']:7.4f} {100 * m['oov_rate']:5.1f} "
+              f"{m['sentence_accuracy']:6.3f} {fit_s:6.2f} {evaluation.n_tokens / best:9.0f} "
+              f"{len(model.startprob_):6d} {model.n_params:9d}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
