@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hmmlearn.hmm import GaussianHMM
 
+import harness.models.hmm as hmm_module
 from harness.errors import ConfigError, DataError
 from harness.models.hmm import UNIGRAM_PSEUDOCOUNT, GaussianHMMForecaster, HMMTagger
 from harness.models.hmm_signatures import signature, suffix_keys, word_class
@@ -209,6 +210,20 @@ def test_chunked_decoding_equals_one_call():
     one = HMMTagger(order=2).fit(W, T).predict(W)
     many = HMMTagger(order=2, chunk_tokens=30).fit(W, T).predict(W)  # order 2 decodes 3 tokens a call here
     assert one == many
+
+
+@pytest.mark.parametrize("kwargs", [dict(order=1, lexicalize=4), dict(order=2, lexicalize=2),
+                                    dict(order=1, lexicalize=3, capitalization=True)])
+def test_lexicalised_decoding_in_small_chunks_equals_one_call(kwargs, monkeypatch):
+    # chunks leave out the states of lexicalised words they do not contain: an exact saving
+    W, T = random_corpus(14, n_sentences=80)
+    W = [[w.upper() if i % 4 == 0 else w for i, w in enumerate(s)] for s in W]
+    model = HMMTagger(**kwargs).fit(W, T)
+    assert (model.state_word_ >= 0).sum() > 0
+    monkeypatch.setattr(hmm_module, "LEXICAL_LABELS_PER_CHUNK", {1: 10**6, 2: 10**6})
+    whole = model.predict(W)
+    monkeypatch.setattr(hmm_module, "LEXICAL_LABELS_PER_CHUNK", {1: 1, 2: 1})
+    assert model.predict(W) == whole
 
 
 @pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2, capitalization=True, lexicalize=2),

@@ -36,8 +36,11 @@ INITS = ("frequency", "random")
 COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
 UNK_SYMBOL = "<unk>"
 _COMMON_STATE = ("tags_", "symbols_", "startprob_", "transmat_", "state_emit_", "state_tag_", "lambdas_")
-_SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "state_flag_", "state_word_")
+_SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "state_flag_", "state_word_",
+                     "state_prev_word_", "state_labels_")
 EMISSION_FLOOR = 1e-10
+LEXICAL_MIN_COUNT, LEXICAL_MIN_SHARE = 3, 0.01  # (word, tag) pairs rarer than this (count, share of the word) get no state
+LEXICAL_LABELS_PER_CHUNK = {1: 48, 2: 6}  # by order: lexicalised labels live in one Viterbi call (speed only)
 UNIGRAM_PSEUDOCOUNT = 0.1  # every label (e.g. a capitalised tag never seen capitalised) stays reachable  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 
 
@@ -266,13 +269,15 @@ class HMMTagger:
             wrong = n_w - C_wt.max(axis=1)  # (V,) tokens a most-frequent-tag guess gets wrong
             special = np.argsort(-wrong, kind="stable")[: self.lexicalize]
             special = special[wrong[special] > 0]
-            pair_w, pair_t = np.nonzero(C_wt[special])  # (P,) the (word, tag) pairs seen in training
+            keep = C_wt[special] >= np.maximum(LEXICAL_MIN_COUNT, LEXICAL_MIN_SHARE * n_w[special, None])
+            pair_w, pair_t = np.nonzero(keep)  # (P,) the (word, tag) pairs seen often enough in training
             pair_id = np.full((V, K), -1)
             pair_id[special[pair_w], pair_t] = K + np.arange(len(pair_w))
             z = np.where(pair_id[x, y] >= 0, pair_id[x, y], y)
             aug_tag = np.concatenate([aug_tag, pair_t])
             aug_word = np.concatenate([aug_word, special[pair_w]])
         Z = len(aug_tag)
+        self.state_labels_ = np.arange(2 * Z if self.capitalization else Z)
         if self.capitalization:  # TnT: labels carry the capitalisation flag of their word
             f = _cap_flags(words)  # (N,)
             self.lambdas_, self.startprob_, self.transmat_, aug = self._transitions(2 * z + f, lengths, 2 * Z)
@@ -282,6 +287,11 @@ class HMMTagger:
             self.state_flag_ = np.full_like(aug, -1)
         self.state_emit_ = self.state_tag_ = aug_tag[aug]
         self.state_word_ = aug_word[aug]  # (S-1,) the only word a lexicalised state emits, else -1
+        # order 2: the word of the state's previous label (state index = prev * labels + current)
+        n_labels = len(self.state_labels_)
+        prev = np.arange(len(aug)) // n_labels if self.order == 2 else np.full(len(aug), n_labels)
+        prev = prev // 2 if self.capitalization else prev
+        self.state_prev_word_ = np.where(prev < Z, aug_word[np.minimum(prev, Z - 1)], -1)
         self.n_suffix_rows_ = M
 
     def _transitions(self, y: np.ndarray, lengths: np.ndarray, K: int):
@@ -485,23 +495,55 @@ class HMMTagger:
                         flags: np.ndarray | None = None) -> np.ndarray:
         """Viterbi states (N,) of tokens x (N,) in sentences of ``lengths``, chunk by chunk.
 
-        flags (N,): capitalisation of each token when the states carry it (else None).
+        flags (N,): capitalisation of each token when the states carry it (else None). With
+        lexicalised states, a chunk holds sentences that together contain few lexicalised words,
+        and the states of absent words (which can emit nothing there) are left out of its HMM.
         """
         extra = np.zeros((0, self.emit_table_.shape[1])) if extra is None else extra
-        x = x if flags is None else 2 * x + flags  # a symbol and its flag decode as one observation
         ends = np.cumsum(lengths)
+        starts = ends - lengths
         limit = self.chunk_tokens if len(self.state_emit_) < 100 else max(1, self.chunk_tokens // 10)
+        lexical = self.state_word_[self.state_word_ >= 0] if self.training == "supervised" else np.zeros(0, int)
         out = np.empty(len(x), dtype=np.int64)
-        first = 0
-        while first < len(lengths):
-            base = ends[first] - lengths[first]
-            last = max(first + 1, int(np.searchsorted(ends, base + limit, side="right")))
-            stop = ends[last - 1]
-            out[base:stop] = self._decode_chunk(x[base:stop], lengths[first:last], extra, flags is not None)
-            first = last
+        for first, last in self._chunks(x, starts, ends, limit, lexical):
+            base, stop = starts[first], ends[last - 1]
+            words_here = np.unique(x[base:stop][np.isin(x[base:stop], lexical)]) if len(lexical) else None
+            xc = x[base:stop] if flags is None else 2 * x[base:stop] + flags[base:stop]
+            out[base:stop] = self._decode_chunk(xc, lengths[first:last], extra, flags is not None, words_here)
         return out
 
-    def _decode_chunk(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray, flagged: bool) -> np.ndarray:
+    def _chunks(self, x, starts, ends, limit: int, lexical: np.ndarray):
+        """(first, last) sentence ranges: at most ``limit`` tokens and, with lexicalised states, at most
+        LEXICAL_LABELS_PER_CHUNK labels of lexicalised words present in the chunk."""
+        if not len(lexical):
+            first = 0
+            while first < len(starts):
+                last = max(first + 1, int(np.searchsorted(ends, starts[first] + limit, side="right")))
+                yield first, last
+                first = last
+            return
+        is_lex = self.state_word_ >= 0
+        distinct = np.unique(np.stack([self.state_word_, self.state_tag_, self.state_flag_])[:, is_lex], axis=1)
+        labels_of = np.bincount(distinct[0], minlength=len(self.symbols_))  # (V,) lexicalised labels per word
+        lex_tokens = np.flatnonzero(np.isin(x, lexical))
+        sentence_of = np.searchsorted(ends, lex_tokens, side="right")
+        per_sentence = [set() for _ in range(len(starts))]
+        for s, w in zip(sentence_of.tolist(), x[lex_tokens].tolist()):
+            per_sentence[s].add(w)
+        first, current, n_tokens = 0, set(), 0
+        for i, here in enumerate(per_sentence):
+            merged = current | here
+            n = ends[i] - starts[i]
+            budget = LEXICAL_LABELS_PER_CHUNK[self.order]
+            if i > first and (labels_of[list(merged)].sum() > budget or n_tokens + n > limit):
+                yield first, i
+                first, merged, n_tokens = i, here, 0
+            current = merged
+            n_tokens += n
+        yield first, len(starts)
+
+    def _decode_chunk(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray, flagged: bool,
+                      words_here: np.ndarray | None = None) -> np.ndarray:
         used, inv = np.unique(x, return_inverse=True)  # U distinct symbols in this chunk
         U = len(used)
         cols = self._column(used // 2 if flagged else used, extra).T  # (n_emit, U)
@@ -510,25 +552,43 @@ class HMMTagger:
         E[:-1, :U] = cols[self.state_emit_]
         if flagged:  # a state flagged capitalised emits only capitalised forms, and vice versa
             E[:-1, :U] *= self.state_flag_[:, None] == (used % 2)[None, :]
-        if self.training == "supervised" and (self.state_word_ >= 0).any():
+        startprob, transmat = self.startprob_, self.transmat_
+        live = None
+        if words_here is not None:
             sym = used // 2 if flagged else used  # (U,)
             lexical = np.isin(sym, self.state_word_)  # columns of lexicalised words
             own = self.state_word_[:, None] == sym[None, :]  # (S-1, U)
             base = (self.state_word_ < 0)[:, None]  # (S-1, 1) lexicalised states emit nothing else
             E[:-1, :U] = np.where(lexical[None, :], own * E[:-1, :U].max(), E[:-1, :U] * base)
-        E[:-1, :U] /= E[:-1, :U].sum(axis=1).max() * (1 + 1e-6)  # any per-symbol scale leaves Viterbi unchanged
-        E[:-1, U + 1] = 1.0 - E[:-1, :U].sum(axis=1)
-        E[-1, U] = 1.0
+            # states of lexicalised words absent from the chunk can never be on a path: drop them,
+            # sending their probability mass to a dead state D that emits only the slack symbol
+            alive = lambda w: (w < 0) | np.isin(w, words_here)  # noqa: E731
+            live = np.append(np.flatnonzero(alive(self.state_word_) & alive(self.state_prev_word_)), S - 1)
+            L = len(live)  # live states, boundary last; D = L
+            startprob = np.append(startprob[live], 0.0)
+            startprob[L] = max(0.0, 1.0 - startprob.sum())
+            transmat = np.zeros((L + 1, L + 1))
+            transmat[:L, :L] = self.transmat_[np.ix_(live, live)]
+            transmat[:L, L] = np.maximum(0.0, 1.0 - transmat[:L, :L].sum(axis=1))
+            transmat[L, L] = 1.0
+            E = np.concatenate([E[live[:-1]], np.zeros((2, U + 2))])
+            E[L - 1, U] = E[L, U + 1] = 1.0  # boundary emits the boundary symbol, D the slack
+            S = L + 1
+        rows = slice(0, S - 1) if live is None else slice(0, S - 2)  # the word-emitting states
+        E[rows, :U] /= E[rows, :U].sum(axis=1).max() * (1 + 1e-6)  # any per-symbol scale leaves Viterbi unchanged
+        E[rows, U + 1] = 1.0 - E[rows, :U].sum(axis=1)
+        if live is None:
+            E[-1, U] = 1.0
         hmm = CategoricalHMM(n_components=S, init_params="", params="", algorithm="viterbi")
         hmm.n_features = U + 2
-        hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = self.startprob_, self.transmat_, E
+        hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = startprob, transmat, E
         seq = self._with_boundaries(inv, lengths, boundary=U)
         logprob, states = hmm.decode(seq[:, None])
         if not np.isfinite(logprob):  # cannot happen with smoothed parameters; never return garbage
             raise RuntimeError("Viterbi found no path with non-zero probability; the model is broken")
         keep = np.ones(len(seq), dtype=bool)
         keep[np.cumsum(lengths) + np.arange(len(lengths))] = False
-        return states[keep]
+        return states[keep] if live is None else live[states[keep]]
 
     def predict(self, words: list[list[str]]) -> list[list[str]]:
         """Most likely tag sequence (Viterbi) of every sentence; empty sentences give []."""
@@ -559,8 +619,9 @@ class HMMTagger:
         """
         K = len(self.tags_)
         if self.training == "supervised":
-            contexts = sum((K + 1) ** k for k in range(self.order + 1))
-            return int(contexts * K + (len(self.lambdas_) - 1)
+            Z = len(self.state_labels_)  # hidden-state labels: tags, (word, tag) pairs, capitalisation flags
+            contexts = sum((Z + 1) ** k for k in range(self.order + 1))
+            return int(contexts * Z + (len(self.lambdas_) - 1)
                        + (self.word_tag_counts_.shape[0] + self.suffix_prob_.shape[0]) * (K - 1))
         S = len(self.state_emit_)
         V = self.emit_table_.shape[0]
