@@ -66,6 +66,8 @@ ROWS = [
     ("epochs-negative", ["model.epochs=-1"], ["model.epochs must be positive, got -1"]),
     ("window-zero", ["task=timeseries", "task.window=0"], ["task.window must be positive, got 0"]),
     ("hmm-states-zero", ["model=hmm", "model.n_states=0"], ["model.n_states must be positive, got 0"]),
+    ("sweep-unknown-model", ["-m", "model=rnn,foo"], ["unknown model 'foo'"]),
+    ("sweep-bad-value", ["-m", "model.hidden_size=8,0"], ["model.hidden_size must be positive, got 0"]),
 ]
 
 CONLLU_OK = "1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n\n"
@@ -149,21 +151,23 @@ def test_bad_input_row(args, fragments, bad_data, job_dir, monkeypatch, capsys):
     code, out, err = run_main([a.replace("{d}", d) for a in args], monkeypatch, capsys)
     assert_one_error_line(code, out, err, [f.replace("{d}", d) for f in fragments])
     assert_no_run(job_dir / "mlflow.db")
-    assert not (job_dir / "mlruns").exists()
+    assert not (job_dir / "mlruns").exists() and not (job_dir / "multirun").exists()
 
 
 TINY_POS = ["model.epochs=1", "model.hidden_size=4", "model.embedding_size=4", "task.synthetic.n_train=20",
             "task.synthetic.n_dev=5", "task.synthetic.n_test=5", "task.synthetic.vocab_size=50"]  # fmt: skip
 
 
-def test_unreachable_tracking_server_fails_fast(job_dir, monkeypatch, capsys):
+@pytest.mark.parametrize("sweep", [[], ["-m", "seed=0,1"]], ids=["run", "sweep"])
+def test_unreachable_tracking_server_fails_fast(sweep, job_dir, monkeypatch, capsys):
     uri = f"http://127.0.0.1:{closed_port()}"
     start = time.monotonic()
-    code, out, err = run_main([f"tracking_uri={uri}", *TINY_POS], monkeypatch, capsys)
+    code, out, err = run_main([*sweep, f"tracking_uri={uri}", *TINY_POS], monkeypatch, capsys)
     assert time.monotonic() - start < 30
     assert_one_error_line(code, out, err, [f"MLflow tracking server {uri} cannot be reached", "start it"])
     assert "harness: rnn on pos" not in out  # no summary line: nothing ran to completion
     assert not (job_dir / "mlflow.db").exists() and not (job_dir / "mlruns").exists()
+    assert not (job_dir / "outputs").exists() and not (job_dir / "multirun").exists()  # stopped before Hydra
 
 
 def test_silent_tracking_server_times_out(job_dir, monkeypatch, capsys):
