@@ -274,15 +274,11 @@ class Recurrent:
                 inp = inp * keep
             else:
                 keep = None
-            outs, dcaches = [], []
-            for d in range(dirs):
-                k = layer * dirs + d
-                init = [None if s is None else s[k] for s in s0]
-                out, dc = self._direction_forward(inp, layer, bool(d), lengths, bs, init)
-                outs.append(out)
-                dcaches.append(dc)
+            inits = [[None if s is None else s[layer * dirs + d] for s in s0] for d in range(dirs)]
+            outs, dcaches = self._layer_forward(inp, layer, lengths, bs, inits)
+            for d, dc in enumerate(dcaches):
                 for j, s in enumerate(dc["final"]):
-                    h_n[j][k] = s
+                    h_n[j][layer * dirs + d] = s
             if dirs == 1:
                 y = np.ascontiguousarray(outs[0])  # (T, N, H)
             else:
@@ -327,23 +323,13 @@ class Recurrent:
         lengths, bs = cache["lengths"], cache["bs"]
         for layer in reversed(range(self.num_layers)):
             lc = cache["layers"][layer]
-            inp = lc["x"]
-            dx2 = None
+            dsT_l = [[s[layer * dirs + d] for s in dsT] for d in range(dirs)]
+            rec = [_record] + [None] * (dirs - 1) if layer == 0 else [None] * dirs
+            dx, lgrads, ds0_l = self._layer_backward(dy, lc, layer, lengths, bs, dsT_l, rec)
+            grads.update(lgrads)
             for d in range(dirs):
-                k = layer * dirs + d
-                dyd = dy[:, :, d * H : (d + 1) * H]  # (T, N, H)
-                rec = _record if (layer == 0 and d == 0) else None
-                dxd, dgrads, ds = self._direction_backward(
-                    dyd, inp, lc["dirs"][d], layer, bool(d), lengths, bs, [s[k] for s in dsT], rec
-                )
-                for j, s in enumerate(ds):
-                    ds0[j][k] = s
-                grads.update(dgrads)
-                if dx2 is None:
-                    dx2 = dxd
-                else:
-                    dx2 += dxd
-            dx = dx2.reshape(T, N, -1)
+                for j, s in enumerate(ds0_l[d]):
+                    ds0[j][layer * dirs + d] = s
             if lc["keep"] is not None:
                 dx *= lc["keep"]
             dy = dx
@@ -367,28 +353,72 @@ class Recurrent:
             ps = [p[perm] for p in ps]
         return ps
 
-    def _direction_forward(self, inp, layer, reverse, lengths, bs, init):
-        """One direction of one layer over the length-sorted batch.
-
-        Buffers are indexed by "slot": step t writes slot t+1 and reads slot t (forward) or t+2
-        (reverse); the initial state sits in slot 0 (forward) or slot L_n+1 (reverse).
-        Returns (y (T, N, H) zero at padding, direction cache).
-        """
-        T, N, _ = inp.shape
-        H, G, cell = self.hidden_size, GATES[self.cell], self.cell
-        w_ih, w_hh, b_ih, b_hh = self._internal(layer, reverse)
-        bias = b_ih + b_hh if cell != "gru" else b_ih + np.concatenate([b_hh[: 2 * H], np.zeros(H, self.dtype)])
+    def _layer_forward(self, inp, layer, lengths, bs, inits):
+        """Both directions of one layer: the input projections of all steps and directions at once."""
+        H, G, dirs = self.hidden_size, GATES[self.cell], self.num_directions
+        ws = [self._internal(layer, bool(d)) for d in range(dirs)]
         # sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: the inner 0.5 is folded into the sigmoid gates' rows,
         # so each step needs one tanh over all gates, then (* 0.5 + 0.5) on the sigmoid block
-        n_sig = {"rnn": 0, "lstm": 3 * H, "gru": 2 * H}[cell]
         scale = np.ones((G * H, 1), self.dtype)
-        scale[:n_sig] = 0.5
-        w_s = w_hh * scale  # (G*H, H)
+        scale[: {"rnn": 0, "lstm": 3 * H, "gru": 2 * H}[self.cell]] = 0.5
+        w_in = np.concatenate([w[0] * scale for w in ws])  # (dirs*G*H, D_k)
+        bias = np.concatenate([_input_bias(self.cell, w[2], w[3], H)[:, None] * scale for w in ws])
         if inp.shape[2] <= 4:  # a GEMM with a tiny inner dimension is slow in BLAS (e.g. 1 feature)
-            xp = np.einsum("gd,tnd->tgn", w_ih * scale, inp)  # (T, G*H, N)
+            xp = np.einsum("gd,tnd->tgn", w_in, inp)  # (T, dirs*G*H, N)
         else:
-            xp = np.matmul(w_ih * scale, inp.transpose(0, 2, 1))  # (T, G*H, N): input projections, T GEMMs
-        xp += bias[:, None] * scale
+            xp = np.matmul(w_in, inp.transpose(0, 2, 1))  # (T, dirs*G*H, N): T GEMMs
+        xp += bias
+        outs, dcs = [], []
+        for d in range(dirs):
+            rows = slice(d * G * H, (d + 1) * G * H)
+            out, dc = self._direction_forward(xp[:, rows], ws[d][1] * scale, ws[d][3], bool(d), lengths, bs, inits[d])
+            outs.append(out)
+            dcs.append(dc)
+        return outs, dcs
+
+    def _layer_backward(self, dy, lc, layer, lengths, bs, dfinals, records):
+        """Both directions of one layer: (dx (T, N, D_k), {name: grad}, [dstate0 per direction])."""
+        inp = lc["x"]
+        T, N, _ = inp.shape
+        H, G, dirs = self.hidden_size, GATES[self.cell], self.num_directions
+        ws = [self._internal(layer, bool(d)) for d in range(dirs)]
+        da = _empty_padded((T, dirs * G * H, N), bs, self.dtype)  # dL/d(pre-activations), zero at padding
+        hidden = []
+        for d in range(dirs):
+            rows = slice(d * G * H, (d + 1) * G * H)
+            dyd = dy[:, :, d * H : (d + 1) * H]  # (T, N, H)
+            hidden.append(self._direction_backward(dyd, lc["dirs"][d], ws[d][1], da[:, rows], bool(d), bs, dfinals[d], records[d]))
+        # weight gradients: one GEMM each over all steps, (G*H, T*N) x (T*N, .)
+        da2 = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(dirs * G * H, T * N)
+        g_ih = da2 @ inp.reshape(T * N, -1)  # (dirs*G*H, D_k)
+        g_b = da2.sum(1)
+        dx = (da2.T @ np.concatenate([w[0] for w in ws])).reshape(T, N, -1)  # (T, N, D_k)
+        grads, ds0 = {}, []
+        for d, (dah2, hprev2, ds) in enumerate(hidden):
+            rows = slice(d * G * H, (d + 1) * G * H)
+            if dah2 is None:  # rnn, lstm: hidden-side gate gradients = input-side ones
+                g_hh, g_bhh = da2[rows] @ hprev2, g_b[rows].copy()
+            else:
+                g_hh, g_bhh = dah2 @ hprev2, dah2.sum(1)
+            gs = [g_ih[rows], g_hh, g_b[rows], g_bhh]
+            if self.cell == "lstm":
+                perm = _lstm_perm(H)  # an involution: internal -> torch order
+                gs = [g[perm] for g in gs]
+            grads.update(zip(param_names(layer, bool(d)), gs))
+            ds0.append(ds)
+        return dx, grads, ds0
+
+    def _direction_forward(self, xp, w_s, b_hh, reverse, lengths, bs, init):
+        """One direction of one layer over the length-sorted batch.
+
+        xp (T, G*H, N) scaled input projections (+ biases), overwritten with the gate activations;
+        w_s (G*H, H) scaled recurrent weights; b_hh (internal order) for the gru's b_hn.
+        Buffers are indexed by "slot": step t writes slot t+1 and reads slot t (forward) or t+2
+        (reverse); the initial state sits in slot 0 (forward) or slot L_n+1 (reverse).
+        Returns (y (T, N, H) view, zero at padding; direction cache).
+        """
+        T, _, N = xp.shape
+        H, G, cell = self.hidden_size, GATES[self.cell], self.cell
         cols = np.arange(N)
         hb = np.zeros((T + 2, H, N), self.dtype)  # slots of h, (H, N) each
         h0, c0 = (init + [None])[:2]
@@ -465,17 +495,19 @@ class Recurrent:
         dc["final"] = [np.array(f) for f in final]  # (N, H) each
         return hb[1 : T + 1].transpose(0, 2, 1), dc
 
-    def _direction_backward(self, dyd, inp, dc, layer, reverse, lengths, bs, dfinal, record):
-        """Backward of one direction: (dx contribution (T, N, D_k), {name: grad}, dstate0 [(N, H)])."""
+    def _direction_backward(self, dyd, dc, w_hh, da, reverse, bs, dfinal, record):
+        """Backward through the steps of one direction, writing dL/d(pre-activations) into da (T, G*H, N).
+
+        Returns (hidden-side gate gradients (G*H, T*N) or None when equal to da, h_{t-1} (T*N, H),
+        dstate0 [(N, H)]).
+        """
         T, N, H = dyd.shape
         G, cell = GATES[self.cell], self.cell
-        w_ih, w_hh, _, _ = self._internal(layer, reverse)
         w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, G*H)
         xp, hb = dc["xp"], dc["hb"]
         off = 2 if reverse else 0
         steps = range(T) if reverse else range(T - 1, -1, -1)
         dyt = np.ascontiguousarray(dyd.transpose(0, 2, 1))  # (T, H, N)
-        da = _empty_padded((T, G * H, N), bs, self.dtype)  # dL/d(pre-activations), zero at padding
         dh = np.array(dfinal[0].T, dtype=self.dtype, order="C")  # (H, N) running dL/dh
         dah = da
         if cell == "rnn":
@@ -567,24 +599,20 @@ class Recurrent:
                 np.matmul(w_hh_t, daht, out=dhb)
                 dhb += direct
             ds = [dh]
-        # weight gradients: one GEMM each over all steps, (G*H, T*N) x (T*N, .)
-        da2 = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(G * H, T * N)
-        dah2 = da2 if dah is da else np.ascontiguousarray(dah.transpose(1, 0, 2)).reshape(G * H, T * N)
+        dah2 = None if dah is da else np.ascontiguousarray(dah.transpose(1, 0, 2)).reshape(G * H, T * N)
         hprev2 = np.ascontiguousarray(hb[off : off + T].transpose(0, 2, 1)).reshape(T * N, H)  # h_{t-1}, h0 placed
-        g_ih = da2 @ inp.reshape(T * N, -1)  # (G*H, D_k)
-        g_hh = dah2 @ hprev2  # (G*H, H)
-        g_bih = da2.sum(1)
-        g_bhh = g_bih.copy() if dah2 is da2 else dah2.sum(1)
-        dx = (da2.T @ w_ih).reshape(T, N, -1)  # (T, N, D_k)
-        grads = [g_ih, g_hh, g_bih, g_bhh]
-        if cell == "lstm":
-            perm = _lstm_perm(H)  # an involution: internal -> torch order
-            grads = [g[perm] for g in grads]
-        return dx, dict(zip(param_names(layer, reverse), grads)), [x.T for x in ds]
+        return dah2, hprev2, [x.T for x in ds]
 
 
 def _relu(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.maximum(a, 0.0, out=out)
+
+
+def _input_bias(cell: str, b_ih: np.ndarray, b_hh: np.ndarray, H: int) -> np.ndarray:
+    """The bias added to the input projections: b_ih + b_hh, except the gru's b_hn (inside r * (.))."""
+    if cell != "gru":
+        return b_ih + b_hh
+    return b_ih + np.concatenate([b_hh[: 2 * H], np.zeros(H, b_hh.dtype)])
 
 
 def _empty_padded(shape, bs, dtype) -> np.ndarray:
