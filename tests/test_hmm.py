@@ -294,6 +294,14 @@ def test_bad_hyperparameters_and_data_raise_clear_errors():
         HMMTagger().predict([["a"]])
 
 
+def test_too_many_states_is_refused_before_allocating(monkeypatch):
+    W, T = random_corpus(15)
+    monkeypatch.setattr(hmm_module, "MAX_STATES", 20)
+    with pytest.raises(ConfigError, match=r"model.order=2 with model.lexicalize=0 and model.capitalization=True "
+                                          r"needs about 37 hidden states \(the limit is 20\)"):
+        HMMTagger(order=2, capitalization=True).fit(W, T)
+
+
 def test_signatures():
     assert [word_class(w) for w in ["", "---", "12a", "NASA", "Paris", "well-known", "dog", "東京"]] == [
         "p", "p", "d", "A", "C", "h", "l", "l"]

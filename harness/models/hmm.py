@@ -22,6 +22,7 @@ probabilities P(</s> | tag) that TnT uses.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -29,7 +30,7 @@ from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 from threadpoolctl import threadpool_limits
 
 from harness.errors import ConfigError, DataError
-from harness.models.hmm_signatures import MAX_SUFFIX, signature, suffix_keys, word_class
+from harness.models.hmm_signatures import MAX_SUFFIX, SEP, signature, suffix_keys, word_class
 
 TRAININGS = ("supervised", "unsupervised")
 INITS = ("frequency", "random")
@@ -41,7 +42,8 @@ _SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_",
 EMISSION_FLOOR = 1e-10
 LEXICAL_MIN_COUNT, LEXICAL_MIN_SHARE = 3, 0.01  # (word, tag) pairs rarer than this (count, share of the word) get no state
 LEXICAL_LABELS_PER_CHUNK = {1: 48, 2: 6}  # by order: lexicalised labels live in one Viterbi call (speed only)
-UNIGRAM_PSEUDOCOUNT = 0.1  # every label (e.g. a capitalised tag never seen capitalised) stays reachable  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
+UNIGRAM_PSEUDOCOUNT = 0.1
+MAX_STATES = 4000  # dense S x S transition matrices and O(T S^2) Viterbi beyond this are impractical  # every label (e.g. a capitalised tag never seen capitalised) stays reachable  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,6 +279,12 @@ class HMMTagger:
             aug_tag = np.concatenate([aug_tag, pair_t])
             aug_word = np.concatenate([aug_word, special[pair_w]])
         Z = len(aug_tag)
+        n_states = (2 * Z if self.capitalization else Z) ** self.order + 1
+        if n_states > MAX_STATES:
+            raise ConfigError(
+                f"model.order={self.order} with model.lexicalize={self.lexicalize} and model.capitalization="
+                f"{self.capitalization} needs about {n_states} hidden states (the limit is {MAX_STATES})",
+                "lower model.lexicalize, drop model.capitalization or use model.order=1")
         self.state_labels_ = np.arange(2 * Z if self.capitalization else Z)
         if self.capitalization:  # TnT: labels carry the capitalisation flag of their word
             f = _cap_flags(words)  # (N,)
@@ -364,13 +372,15 @@ class HMMTagger:
 
     def _suffix_row(self, word: str) -> int:
         """Row of the longest suffix of ``word`` (in its class) seen among rare training words."""
-        keys = suffix_keys(word, self.max_suffix)
+        cls = word_class(word)
+        form = word.lower() if cls in "CA" else word
         get = self._sfx_index.get
-        for key in reversed(keys):
-            r = get(key)
+        prefix = cls + SEP
+        for i in range(min(len(form), self.max_suffix), 0, -1):  # longest suffix first (see suffix_keys)
+            r = get(prefix + form[-i:])
             if r is not None:
                 return r
-        return 0
+        return get(prefix, 0)
 
     def _fit_unsupervised(self, words, y: np.ndarray, lengths: np.ndarray) -> None:
         K = len(self.tags_)
@@ -439,11 +449,11 @@ class HMMTagger:
         unknown form is V + its suffix row. Unsupervised: unknown forms map to their signature.
         """
         get = self._index.get
-        x = np.fromiter((get(w, -1) for s in words for w in s), dtype=np.int64)
+        flat = list(itertools.chain.from_iterable(words))
+        x = np.array([get(w, -1) for w in flat], dtype=np.int64)
         unknown = np.flatnonzero(x < 0)
         extra: list[np.ndarray] = []
         if len(unknown):
-            flat = [w for s in words for w in s]
             if self.training == "supervised":
                 V, M = len(self.symbols_), len(self.suffix_keys_)
                 cache: dict[str, int] = {}

@@ -7,10 +7,13 @@ numbers, hyphenated words and punctuation-only forms each get their own tree.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 MAX_SUFFIX = 10  # longest suffix the suffix model looks at (TnT uses 10)
 SEP = "\x00"  # separates the class character from the suffix in a key
+_DIGIT = re.compile(r"\d")
+_ALNUM = re.compile(r"[^\W_]")  # a letter or digit in any script
 
 
 def word_class(word: str) -> str:
@@ -22,17 +25,9 @@ def word_class(word: str) -> str:
     """
     if not word:
         return "p"
-    has_digit = False
-    has_alnum = False
-    for ch in word:
-        if ch.isdigit():
-            has_digit = True
-            break
-        if ch.isalnum():
-            has_alnum = True
-    if has_digit:
+    if _DIGIT.search(word):
         return "d"
-    if not has_alnum:
+    if not _ALNUM.search(word):
         return "p"
     if word.isupper() and len(word) > 1:
         return "A"
