@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -17,6 +18,12 @@ import numpy as np
 import pytest
 
 START_TIMEOUT = 90  # seconds; the server usually answers in 5-20 s on a loaded 2-core machine
+
+
+@pytest.fixture(autouse=True)
+def _temporary_files_in_tmp_path(tmp_path, monkeypatch):
+    """Runs outside Hydra keep scratch files in a temporary folder: keep those inside this test's tmp_path."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 def free_port() -> int:

@@ -5,6 +5,7 @@ a different seed gives different results."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,12 @@ CASES = {
     "rnn-timeseries": ["model=rnn", *TINY_RNN, "task=timeseries"],
     "hmm-timeseries": [*HMM_TS, "task=timeseries"],
 }
+
+
+@pytest.fixture(autouse=True)
+def _temporary_files_in_tmp_path(tmp_path, monkeypatch):
+    """Runs outside Hydra keep scratch files in a temporary folder: keep those inside this test's tmp_path."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 @pytest.fixture(scope="module")
