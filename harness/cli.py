@@ -108,8 +108,11 @@ def precheck(argv: list[str]) -> None:
     if not multirun:
         _check_reachable(tracking_uri(compose_checked(overrides).tracking_uri))  # a dead server: fail before loading data
         return
-    from harness.sweep import expand_sweep
+    from harness.sweep import expand_sweep, split_overrides
 
+    if any(a.startswith("hydra/sweeper=") and a != "hydra/sweeper=basic" for a in argv):
+        compose_checked(split_overrides(overrides)[0])  # another sweeper's search space: jobs check themselves
+        return
     params = sweeper_params(overrides)
     params.update({a.split("=", 1)[0][len("hydra.sweeper.params."):]: a.split("=", 1)[1]
                    for a in argv if a.startswith("hydra.sweeper.params.") and "=" in a})  # fmt: skip

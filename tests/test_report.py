@@ -56,6 +56,16 @@ def sweep_store(tracking_store, tmp_path):
     for model, accs in ACC.items():
         for seed, acc in enumerate(accs):
             _pos_run(tracking_store, parent.run_id, model, seed, acc, tmp_path)
+    for model, rmse in (("rnn", 12.0), ("hmm", 15.0)):  # time series: lower is better, baselines from every run
+        tags = {"model": model, "task": "timeseries", "dataset": "sunspots", "seed": "0"}
+        with Tracker(tracking_store, "timeseries", f"{model}-ts", tags, parent.run_id) as t:
+            t.log_params({"model.name": model, "task.name": "timeseries", "task.dataset": "sunspots", "seed": 0})
+            t.log_metrics({"test_rmse": rmse, "test_mae": rmse / 2, "baseline_naive_test_rmse": 20.0,
+                           "baseline_arima_test_rmse": 10.0, "n_params": 10})  # fmt: skip
+            path = tmp_path / "test_forecasts.csv"
+            path.write_text("target_index,truth,model,naive,arima\n" + "".join(
+                f"{i},{i % 7},{i % 7 + 0.5},{(i - 1) % 7},{i % 7 + 0.1}\n" for i in range(30)), encoding="utf-8")  # fmt: skip
+            t.log_artifact(path)
     failed = Tracker(tracking_store, "pos", "gru-pos-seed0", {"model": "gru", "task": "pos", "seed": "0",
                      "failure": "DataError: task.train_size=9999 asks for too many sentences"}, parent.run_id)  # fmt: skip
     failed.log_params({"model.name": "gru", "task.name": "pos", "seed": 0, "task.train_size": 9999})
@@ -92,7 +102,8 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     uri, parent = sweep_store
     md_path = build_report(uri, parent_run_id=parent, name="unit", out_dir=tmp_path / "reports")
     md = md_path.read_text(encoding="utf-8")
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in md.splitlines()
+    pos = md[md.index("## pos"):md.index("## timeseries")]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in pos.splitlines()
             if line.startswith("| ") and "test accuracy" not in line and "reason" not in line}  # fmt: skip
     # one row per model with n = 3 seeds, mean ± std, t interval; the winner in bold
     assert rows["rnn"][0] == "0.8200 ± 0.0200" and rows["rnn"][2] == "3"
@@ -111,9 +122,13 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     assert "| gru seed=0 | pos | FAILED | DataError: task.train_size=9999" in md
     assert "python -m harness -m model=rnn task=pos model.hidden_size=8 task.synthetic.n_train=60 seed=0,1,2" in md
     assert "python -m harness -m model=rnn,hmm seed=0,1,2" in md  # the sweep command, from the parent run
+    # time series: lowest RMSE is best (here the ARIMA baseline), forecasts against truth drawn
+    ts = md[md.index("## timeseries"):]
+    assert "| rnn | 12 | – | 1 | **6** |" in ts and "| arima *(baseline)* | **10** | – | 1 |" in ts and "| naive *(baseline)* | 20 |" in ts
+    assert "](forecasts_timeseries_sunspots.png)" in ts and (md_path.parent / "forecasts_timeseries_sunspots.png").is_file()
     # self-contained HTML: every image inline
     html = (md_path.parent / "report.html").read_text(encoding="utf-8")
-    assert html.count('src="data:image/png;base64,') == 6 and 'src="http' not in html and ".png\"" not in html
+    assert html.count('src="data:image/png;base64,') == 7 and 'src="http' not in html and ".png\"" not in html
     assert '<td class="best">0.9200 ± 0.0265</td>' in html
     # both files (and the figures) attached to the parent run
     from mlflow.tracking import MlflowClient

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from harness.report.stats import Row, Table
 
@@ -118,7 +120,8 @@ TEMPLATE = jinja2.Template(
 <style>
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; white-space: nowrap; }
+td:last-child { white-space: normal; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
 tr.baseline td { color: #555; background: #fafafa; } tr.ceiling td { color: #777; font-style: italic; }
@@ -128,7 +131,7 @@ figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee
 figcaption { font-size: 0.85em; color: #555; } .fail td { background: #fdecea; text-align: left; }
 </style></head><body>
 <h1>{{ r.title }}</h1>
-<p>Generated {{ r.generated }} by <code>harness</code> from MLflow: {{ r.selection }}.</p>
+<p>Generated {{ r.generated }} by <code>harness</code> from MLflow: {{ selection }}.</p>
 {% if r.sweep_command %}<p>Produced by:</p><pre>{{ r.sweep_command }}</pre>{% endif %}
 <p>Rebuild this report from the same MLflow store:</p><pre>{{ r.rebuild }}</pre>
 <p>Bold marks the best value of each column (baselines compete; the Bayes-optimal ceiling does not).
@@ -169,4 +172,5 @@ def render_html(report, folder: Path) -> str:
                     "data": base64.b64encode((folder / f.file).read_bytes()).decode("ascii")} for f in s.figures]  # fmt: skip
         sections.append({"task": s.task, "dataset": s.dataset, "n_runs": s.n_runs, "header": header, "rows": rows,
                          "figures": figures, "reproduce": s.reproduce})  # fmt: skip
-    return TEMPLATE.render(r=report, sections=sections)
+    selection = markupsafe.Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(markupsafe.escape(report.selection))))
+    return TEMPLATE.render(r=report, sections=sections, selection=selection)
