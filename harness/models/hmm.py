@@ -39,11 +39,11 @@ UNK_SYMBOL = "<unk>"
 _COMMON_STATE = ("tags_", "symbols_", "startprob_", "transmat_", "state_emit_", "state_tag_", "lambdas_")
 _SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "state_flag_", "state_word_",
                      "state_prev_word_", "state_labels_")
-EMISSION_FLOOR = 1e-10
-LEXICAL_MIN_COUNT, LEXICAL_MIN_SHARE = 3, 0.01  # (word, tag) pairs rarer than this (count, share of the word) get no state
+EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
+UNIGRAM_PSEUDOCOUNT = 0.1  # every label (e.g. a capitalised tag never seen capitalised) stays reachable
+LEXICAL_MIN_COUNT, LEXICAL_MIN_SHARE = 3, 0.01  # rarer (word, tag) pairs (count, share of the word) get no state
 LEXICAL_LABELS_PER_CHUNK = {1: 48, 2: 6}  # by order: lexicalised labels live in one Viterbi call (speed only)
-UNIGRAM_PSEUDOCOUNT = 0.1
-MAX_STATES = 4000  # dense S x S transition matrices and O(T S^2) Viterbi beyond this are impractical  # every label (e.g. a capitalised tag never seen capitalised) stays reachable  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
+MAX_STATES = 4000  # dense S x S transition matrices and O(T S^2) Viterbi beyond this are impractical
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,6 +199,10 @@ class HMMTagger:
             raise ConfigError(f"model.max_suffix must be >= 0, got {self.max_suffix!r}", "set model.max_suffix=10")
         if self.n_states is not None and self.n_states < 1:
             raise ConfigError(f"model.n_states must be >= 1, got {self.n_states!r}", "set model.n_states=17")
+        for key in ("case_weight", "lexicalize"):
+            value = getattr(self, key)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ConfigError(f"model.{key} must be >= 0, got {value!r}", f"set model.{key}=0")
         if self.init not in INITS:
             raise ConfigError(f"model.init must be one of {list(INITS)}, got {self.init!r}",
                               "set model.init=frequency")
@@ -300,7 +304,6 @@ class HMMTagger:
         prev = np.arange(len(aug)) // n_labels if self.order == 2 else np.full(len(aug), n_labels)
         prev = prev // 2 if self.capitalization else prev
         self.state_prev_word_ = np.where(prev < Z, aug_word[np.minimum(prev, Z - 1)], -1)
-        self.n_suffix_rows_ = M
 
     def _transitions(self, y: np.ndarray, lengths: np.ndarray, K: int):
         """Interpolated transition model written as (startprob (S,), transmat (S, S)); B = S-1."""
