@@ -141,16 +141,17 @@ def per_tag_accuracy(preds: dict[str, pd.DataFrame], task: str, out: Path) -> Fi
         return None
     tags = pd.concat(preds.values()).gold.value_counts().index.tolist()
     width = 0.8 / len(preds)
-    fig, ax = plt.subplots(figsize=(max(7, 0.55 * len(tags) * max(1, len(preds) / 2)), 3.8))
+    fig, ax = plt.subplots(figsize=(min(12, max(7, 0.55 * len(tags) * max(1, len(preds) / 2))), 3.8))
     x = np.arange(len(tags))
     for i, (variant, p) in enumerate(preds.items()):
         acc = (p.gold == p.predicted).groupby(p.gold).mean().reindex(tags)
         ax.bar(x + i * width - 0.4 + width / 2, acc.to_numpy(), width, color=COLORS[i % 10], label=variant)
     ax.set_xticks(x, tags, rotation=60, fontsize=8)
     ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(0, 1.18)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8, ncols=min(4, len(preds)))
+    ax.legend(fontsize=8, ncols=min(6, len(preds)), loc="upper center")
     name = _save(fig, out, f"per_tag_accuracy_{_slug(task)}.png")
     return Figure(name, f"Per-tag accuracy ({task})", "Accuracy of the tokens of each gold tag, tags by frequency; all seeds pooled.")
 
@@ -192,9 +193,10 @@ def oov_vs_invocab(g: pd.DataFrame, task: str, out: Path) -> Figure | None:
     ax.bar(x + 0.2, means["metric.test_oov_accuracy"], 0.4, label="out of vocabulary", color=COLORS[1])
     ax.set_xticks(x, means.index, rotation=20, fontsize=8)
     ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(0, 1.18)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncols=2, loc="upper center")
     name = _save(fig, out, f"oov_{_slug(task)}.png")
     rate = float(r.mean())
     return Figure(name, f"OOV vs in-vocabulary accuracy ({task})",
@@ -211,9 +213,9 @@ def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | Non
     first = next(iter(fc.values()))
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.plot(first.target_index, first.truth, color="black", lw=1.6, label="truth")
-    extra = [c for c in first.columns if c not in ("target_index", "truth", "model", "regime", "state")]
+    extra = [c for c in first.columns if c not in ("target_index", "truth", "model", "regime", "state", "seed")]
     for j, c in enumerate(extra):
-        ax.plot(first.target_index, first[c], lw=0.9, ls="--", color=plt.get_cmap("Greys")(0.45 + 0.15 * j), label=f"{c} (baseline)")
+        ax.plot(first.target_index, first[c], lw=1.0, ls=("--", ":", "-.")[j % 3], color="0.45", label=f"{c} (baseline)")
     for i, (variant, f) in enumerate(fc.items()):
         ax.plot(f.target_index, f.model, lw=1.1, color=COLORS[i % 10], label=variant)
         regime = next((c for c in ("regime", "state") if c in f.columns), None)
@@ -225,4 +227,4 @@ def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | Non
     ax.legend(fontsize=8, ncols=2)
     name = _save(fig, out, f"forecasts_{_slug(task)}.png")
     return Figure(name, f"Test forecasts against truth ({task})",
-                  "One seed per model (the lowest); dashed grey lines are the baselines; coloured dots, if present, are HMM regimes.")  # fmt: skip
+                  "One seed per model (the lowest); grey dashed and dotted lines are the baselines; coloured dots, if present, are HMM regimes.")  # fmt: skip

@@ -31,7 +31,14 @@ def fmt(metric: str, x: float) -> str:
         return f"{x:.1f}" if x >= 1 else f"{x:.2f}"
     if "accuracy" in metric:
         return f"{x:.4f}"
-    return f"{x:.4g}"
+    if abs(x) < 1e-12:
+        return "0"
+    return f"{x:#.4g}".rstrip(".")
+
+
+def _spread(s) -> float:
+    """The standard deviation, with float noise on identical values (a fixed baseline) shown as 0."""
+    return 0.0 if s.std <= 1e-9 * max(abs(s.mean), 1.0) else s.std
 
 
 def _p(row: Row, table: Table) -> str:
@@ -55,7 +62,7 @@ def table_cells(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
         cells = [(label, False)]
         if s is not None and s.n:
             lo, hi = s.ci95()
-            spread = f" ± {fmt(m, s.std)}" if s.n > 1 else ""
+            spread = f" ± {fmt(m, _spread(s))}" if s.n > 1 else ""
             cells += [(fmt(m, s.mean) + spread, table.best.get(m) == r.label),
                       (f"[{fmt(m, lo)}, {fmt(m, hi)}]" if s.n > 1 else "–", False), (str(s.n), False)]  # fmt: skip
         else:
@@ -65,7 +72,7 @@ def table_cells(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
             if c is None or not c.n:
                 cells.append(("–", False))
                 continue
-            text = fmt(k, c.mean) + (f" ± {fmt(k, c.std)}" if c.n > 1 and k.startswith(WITH_SPREAD) else "")
+            text = fmt(k, c.mean) + (f" ± {fmt(k, _spread(c))}" if c.n > 1 and k.startswith(WITH_SPREAD) else "")
             cells.append((text, table.best.get(k) == r.label))
         cells.append((_p(r, table), False))
         rows.append(cells)
@@ -119,9 +126,10 @@ TEMPLATE = jinja2.Template(
 <html lang="en"><head><meta charset="utf-8"><title>{{ r.title }}</title>
 <style>
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+.scroll { overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; white-space: nowrap; }
-td:last-child { white-space: normal; }
+th, td:last-child { white-space: normal; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
 tr.baseline td { color: #555; background: #fafafa; } tr.ceiling td { color: #777; font-style: italic; }
@@ -139,9 +147,9 @@ The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sid
 row against the best row on the main metric.</p>
 {% for s in sections %}
 <h2>{{ s.task }} — {{ s.dataset }} ({{ s.n_runs }} finished runs)</h2>
-<table><tr>{% for h in s.header %}<th>{{ h }}</th>{% endfor %}</tr>
+<div class="scroll"><table><tr>{% for h in s.header %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for kind, cells in s.rows %}<tr class="{{ kind }}">{% for text, best in cells %}<td{% if best %} class="best"{% endif %}>{{ text }}</td>{% endfor %}</tr>
-{% endfor %}</table>
+{% endfor %}</table></div>
 {% for f in s.figures %}<figure><h3>{{ f.title }}</h3><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.data }}">
 <figcaption>{{ f.caption }}</figcaption></figure>
 {% endfor %}
