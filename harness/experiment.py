@@ -33,6 +33,7 @@ class Outcome:
     main_metric: str
     artifacts: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # file name -> writer
     model_state: dict[str, np.ndarray] = field(default_factory=dict)
+    diagnostic_batch: Any = None  # recurrent models: a dev batch for the vanishing-gradient diagnostic
 
 
 @dataclass
@@ -156,8 +157,9 @@ def train_pos(config: Config, data, model, vocabs, rng, hooks: Hooks) -> Outcome
         metrics.update(oracle_metrics(config.task.synthetic, config.seed, data.test))
         metrics["gap_to_bayes_optimal"] = metrics["bayes_optimal_accuracy"] - metrics["test_accuracy"]
     metrics["n_params"] = model.n_params
+    diagnostic = next(batches(data.encode(data.dev, vocabs), 64)) if vocabs is not None else None  # longest first
     return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": _pos_predictions_writer(data.test, test_pred)},
-                   model.state_dict())  # fmt: skip
+                   model.state_dict(), diagnostic)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -225,7 +227,8 @@ def train_timeseries(config: Config, data, model, gradient, rng, hooks: Hooks) -
             for row in zip(*cols.values()):
                 f.write(",".join(f"{v:.6g}" for v in row) + "\n")
 
-    return Outcome(metrics, "test_rmse", {"test_forecasts.csv": write_forecasts}, model.state_dict())
+    diagnostic = (data.dev.X[:64], data.dev.y[:64]) if gradient is not None else None
+    return Outcome(metrics, "test_rmse", {"test_forecasts.csv": write_forecasts}, model.state_dict(), diagnostic)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,7 +285,8 @@ def train_longrange(config: Config, data, model, gradient, rng, hooks: Hooks) ->
             for i, (y, p) in enumerate(zip(data.test.labels.tolist(), test_pred.tolist())):
                 f.write(f"{i}\t{y}\t{p}\n")
 
-    return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": write_predictions}, model.state_dict())
+    diagnostic = next(data.batches("dev", 64)) if gradient is not None else None
+    return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": write_predictions}, model.state_dict(), diagnostic)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -306,6 +310,17 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _log_gradient_diagnostic(tracker: Tracker, model, batch, config: Config, folder: Path) -> None:
+    """||dL_T/dx_{T-k}|| by k, as the metric history ``grad_norm_steps_back`` (step = k) and CSV + PNG."""
+    from harness.diagnostics import gradient_by_steps_back, write_gradient_artifacts
+
+    norms = gradient_by_steps_back(model, batch, np.random.default_rng(config.seed))
+    tracker.log_metrics_history("grad_norm_steps_back", norms)
+    title = f"{config.model.name} on {config.task.name}: gradient reaching k steps back"
+    for path in write_gradient_artifacts(norms, folder, title):
+        tracker.log_artifact(path, "diagnostics")
 
 
 def _checkpoint_folder() -> Path:
@@ -364,6 +379,8 @@ def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None
                     tracker.log_artifact(Path(tmp) / name)
                 np.savez(Path(tmp) / "model.npz", **outcome.model_state)
                 tracker.log_artifact(Path(tmp) / "model.npz")
+                if outcome.diagnostic_batch is not None:
+                    _log_gradient_diagnostic(tracker, model, outcome.diagnostic_batch, config, Path(tmp))
             source = getattr(data, "source", None) or config.task.dataset
             print(_summary(config, source, outcome.metrics, tracker.run_id), flush=True)
     except KeyboardInterrupt:

@@ -82,6 +82,10 @@ class RNNTagger(_RecurrentModel):
     def _embed(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([self.params[f"embed.{f}"][inputs[f]] for f in self.features], axis=-1)  # (T, N, D)
 
+    def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """What the recurrent stack reads for ``batch``: x (T, N, D) and mask (T, N)."""
+        return self._embed(batch.inputs), batch.mask
+
     def logits(self, inputs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
         """o (T, N, C) for every step (padding included; mask it)."""
         h, _, _ = self.rnn.forward(self._embed(inputs), mask)  # (T, N, H)
@@ -211,6 +215,11 @@ class RNNForecaster(_RecurrentModel):
         h, _, cache = self.rnn.forward(x, np.ones(x.shape[:2], bool), state, train=train, rng=rng)
         return h, cache
 
+    def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """x (T, N, D) and an all-true mask for a batch (X (N, T, D), y) of windows."""
+        x = np.ascontiguousarray(batch[0].transpose(1, 0, 2), dtype=self.dtype)
+        return x, np.ones(x.shape[:2], bool)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """X (N, T, D) windows -> (N,) forecasts (first feature) in the task's scaled units."""
         h, _ = self._run(X, False, None)
@@ -268,6 +277,11 @@ class RNNClassifier(_RecurrentModel):
             _, state, _ = self.rnn.forward(x[:head], np.ones((head, N), bool))
         h, _, cache = self.rnn.forward(x[head:], np.ones((T - head, N), bool), state, train=train, rng=rng)
         return h, cache, head
+
+    def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """x (T, N, D) and an all-true mask for a batch (X (T, N) symbol ids, y)."""
+        x = self.params["embed.symbol"][batch[0]]
+        return x, np.ones(x.shape[:2], bool)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """X (T, N) symbol ids -> o (N, C)."""
