@@ -49,6 +49,8 @@ only each sequence's last real output carries a gradient.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from harness.errors import ConfigError, DataError
@@ -624,6 +626,7 @@ def _empty_padded(shape, bs, dtype) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=16)
 def _lstm_perm(H: int) -> np.ndarray:
     """Row permutation between torch's gate order i f g o and the internal i f o g (its own inverse)."""
     return np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
