@@ -297,9 +297,21 @@ def test_bad_hyperparameters_and_data_raise_clear_errors():
 def test_too_many_states_is_refused_before_allocating(monkeypatch):
     W, T = random_corpus(15)
     monkeypatch.setattr(hmm_module, "MAX_STATES", 20)
-    with pytest.raises(ConfigError, match=r"model.order=2 with model.lexicalize=0 and model.capitalization=True "
-                                          r"needs about 37 hidden states \(the limit is 20\)"):
+    with pytest.raises(ConfigError, match=r"model.order=2 with model.capitalization=True and 3 tags needs 43 "
+                                          r"hidden states \(the limit is 20\)"):
         HMMTagger(order=2, capitalization=True).fit(W, T)
+    monkeypatch.setattr(hmm_module, "MAX_TABLE", 100)
+    with pytest.raises(ConfigError, match=r"model.order=2 with model.lexicalize=2 .* needs a table of \d+ label"):
+        HMMTagger(order=2, lexicalize=2).fit(W, T)
+
+
+def test_lexicalised_model_too_big_for_one_hmm_decodes_by_chunks(monkeypatch):
+    W, T = random_corpus(16, n_sentences=80)
+    whole = HMMTagger(order=2, lexicalize=3).fit(W, T)
+    monkeypatch.setattr(hmm_module, "MAX_STATES", 10)
+    chunked = HMMTagger(order=2, lexicalize=3).fit(W, T)
+    assert chunked.transmat_ is None and whole.transmat_ is not None
+    assert chunked.predict(W) == whole.predict(W)
 
 
 def test_signatures():

@@ -36,14 +36,16 @@ TRAININGS = ("supervised", "unsupervised")
 INITS = ("frequency", "random")
 COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
 UNK_SYMBOL = "<unk>"
-_COMMON_STATE = ("tags_", "symbols_", "startprob_", "transmat_", "state_emit_", "state_tag_", "lambdas_")
-_SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "state_flag_", "state_word_",
-                     "state_prev_word_", "state_labels_")
+_COMMON_STATE = ("tags_", "symbols_", "lambdas_")
+_SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "ngram_", "label_tag_",
+                     "label_word_", "label_flag_")
+_UNSUPERVISED_STATE = ("startprob_", "transmat_", "emit_table_", "state_emit_", "state_tag_")
 EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 UNIGRAM_PSEUDOCOUNT = 0.1  # every label (e.g. a capitalised tag never seen capitalised) stays reachable
 LEXICAL_MIN_COUNT, LEXICAL_MIN_SHARE = 3, 0.01  # rarer (word, tag) pairs (count, share of the word) get no state
 LEXICAL_LABELS_PER_CHUNK = {1: 48, 2: 6}  # by order: lexicalised labels live in one Viterbi call (speed only)
-MAX_STATES = 4000  # dense S x S transition matrices and O(T S^2) Viterbi beyond this are impractical
+MAX_STATES = 4000  # the whole-model HMM is built only up to this size (dense S x S, O(T S^2) Viterbi)
+MAX_TABLE = 20_000_000  # label n-gram table entries (order 2: (labels + 1)^3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,9 +270,9 @@ class HMMTagger:
         self.symbols_ = _to_unicode(vocab)
         self._derive_emissions()
 
-        # transitions: tag n-grams with BOS (index K as context) and END (index K as outcome)
-        # hidden-state labels z: the tag, or (word, tag) for the `lexicalize` most ambiguous words
-        z, aug_tag, aug_word = y, np.arange(K), np.full(K, -1)
+        # hidden-state labels: the tag, or (word, tag) for the `lexicalize` most ambiguous words,
+        # each optionally split by capitalisation (TnT); their n-grams give the transitions
+        z, label_tag, label_word = y, np.arange(K), np.full(K, -1)
         if self.lexicalize > 0:
             wrong = n_w - C_wt.max(axis=1)  # (V,) tokens a most-frequent-tag guess gets wrong
             special = np.argsort(-wrong, kind="stable")[: self.lexicalize]
@@ -280,47 +282,36 @@ class HMMTagger:
             pair_id = np.full((V, K), -1)
             pair_id[special[pair_w], pair_t] = K + np.arange(len(pair_w))
             z = np.where(pair_id[x, y] >= 0, pair_id[x, y], y)
-            aug_tag = np.concatenate([aug_tag, pair_t])
-            aug_word = np.concatenate([aug_word, special[pair_w]])
-        Z = len(aug_tag)
-        n_states = (2 * Z if self.capitalization else Z) ** self.order + 1
-        if n_states > MAX_STATES:
+            label_tag = np.concatenate([label_tag, pair_t])
+            label_word = np.concatenate([label_word, special[pair_w]])
+        label_flag = np.full(len(label_tag), -1)
+        if self.capitalization:
+            z = 2 * z + _cap_flags(words)
+            label_tag, label_word = np.repeat(label_tag, 2), np.repeat(label_word, 2)
+            label_flag = np.tile([0, 1], len(label_flag))
+        Z = len(label_tag)
+        if (Z + 1) ** (self.order + 1) > MAX_TABLE:
             raise ConfigError(
                 f"model.order={self.order} with model.lexicalize={self.lexicalize} and model.capitalization="
-                f"{self.capitalization} needs about {n_states} hidden states (the limit is {MAX_STATES})",
-                "lower model.lexicalize, drop model.capitalization or use model.order=1")
-        self.state_labels_ = np.arange(2 * Z if self.capitalization else Z)
-        if self.capitalization:  # TnT: labels carry the capitalisation flag of their word
-            f = _cap_flags(words)  # (N,)
-            self.lambdas_, self.startprob_, self.transmat_, aug = self._transitions(2 * z + f, lengths, 2 * Z)
-            aug, self.state_flag_ = aug // 2, aug % 2
-        else:
-            self.lambdas_, self.startprob_, self.transmat_, aug = self._transitions(z, lengths, Z)
-            self.state_flag_ = np.full_like(aug, -1)
-        self.state_emit_ = self.state_tag_ = aug_tag[aug]
-        self.state_word_ = aug_word[aug]  # (S-1,) the only word a lexicalised state emits, else -1
-        # order 2: the word of the state's previous label (state index = prev * labels + current)
-        n_labels = len(self.state_labels_)
-        prev = np.arange(len(aug)) // n_labels if self.order == 2 else np.full(len(aug), n_labels)
-        prev = prev // 2 if self.capitalization else prev
-        self.state_prev_word_ = np.where(prev < Z, aug_word[np.minimum(prev, Z - 1)], -1)
+                f"{self.capitalization} needs a table of {(Z + 1) ** (self.order + 1)} label n-grams "
+                f"(the limit is {MAX_TABLE})", "lower model.lexicalize, drop model.capitalization or use model.order=1")
+        self.label_tag_, self.label_word_, self.label_flag_ = label_tag, label_word, label_flag
+        self.lambdas_, self.ngram_ = self._ngram_table(z, lengths, Z)
+        self._build_full()
 
-    def _transitions(self, y: np.ndarray, lengths: np.ndarray, K: int):
-        """Interpolated transition model written as (startprob (S,), transmat (S, S)); B = S-1."""
+    def _ngram_table(self, y: np.ndarray, lengths: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """Deleted-interpolation weights (order+1,) and P(label | previous order labels), shape
+        (K+1,) * (order+1): contexts 0..K with K = BOS, outcomes 0..K with K = END."""
         n = self.order + 1
         ends = np.cumsum(lengths)
-        starts = ends - lengths
-        # padded tag sequences: BOS^order t_1 .. t_n END, as n-gram windows over one flat array
-        pad = np.full(len(y) + len(lengths) * (self.order + 1), K, dtype=np.int64)
-        pos = np.arange(len(y)) + np.repeat(np.arange(len(lengths)) * (self.order + 1) + self.order, lengths)
+        # padded label sequences BOS^order y_1 .. y_n END in one flat array; n-grams end at every
+        # real token and at every END
+        pad = np.full(len(y) + len(lengths) * n, K, dtype=np.int64)
+        pos = np.arange(len(y)) + np.repeat(np.arange(len(lengths)) * n + self.order, lengths)
         pad[pos] = y
-        # n-grams end at every real token and at every END
-        is_end = np.zeros(len(pad), dtype=bool)
-        is_end[ends + np.arange(1, len(lengths) + 1) * (self.order + 1) - 1] = True
-        gram_end = np.concatenate([pos, np.flatnonzero(is_end)])
-        counts = np.zeros((K + 1,) * n)  # contexts 0..K (K = BOS), outcomes 0..K (K = END)
-        grams = tuple(pad[gram_end - (n - 1 - i)] for i in range(n))
-        np.add.at(counts, grams, 1.0)
+        gram_end = np.concatenate([pos, ends + np.arange(1, len(lengths) + 1) * n - 1])
+        counts = np.zeros((K + 1,) * n)
+        np.add.at(counts, tuple(pad[gram_end - (n - 1 - i)] for i in range(n)), 1.0)
         lambdas = _deleted_interpolation(counts)
 
         uni = counts.sum(axis=tuple(range(n - 1))) + UNIGRAM_PSEUDOCOUNT  # (K+1,) outcomes; none impossible
@@ -328,34 +319,75 @@ class HMMTagger:
         bi = counts.sum(axis=tuple(range(n - 2))) if n > 2 else counts  # (K+1 ctx, K+1 out)
         p2 = _conditional(bi, p1)
         if self.order == 1:
-            S = K + 1
-            B = S - 1
-            A = np.zeros((S, S))
-            start = np.zeros(S)
-            P = lambdas[1] * p2 + lambdas[0] * p1  # (K+1 ctx, K+1 out)
-            A[:K, :K] = P[:K, :K]
-            A[:K, B] = P[:K, K]
-            start[:K] = P[K, :K]
-            state_emit = np.arange(K)
+            return lambdas, lambdas[1] * p2 + lambdas[0] * p1
+        p3 = _conditional(counts, p2[None, :, :])  # unseen pair contexts back off to the bigram
+        return lambdas, lambdas[2] * p3 + lambdas[1] * p2[None] + lambdas[0] * p1
+
+    def _hmm_for(self, live: np.ndarray | None = None):
+        """The supervised model as an HMM over the labels ``live`` (all if None).
+
+        Order 1: a state per label. Order 2: a state per label pair (a, b), a in live + BOS; the
+        pair (a, b) moves to (b, c) with P(c | a, b). The last state is the sentence boundary B; with
+        ``live``, a dead state D after B takes the probability of the labels left out (D emits
+        nothing observable, so no path uses it). Returns startprob (S,), transmat (S, S) and the
+        current and previous label (S_words,) of each word-emitting state (previous = Z for BOS).
+        """
+        P = self.ngram_
+        Z = len(self.label_tag_)
+        lab = np.arange(Z) if live is None else live  # (L,)
+        L = len(lab)
+        if self.order == 1:
+            n_words = L
+            cur, prev = lab, np.full(L, Z)
+            into = P[np.ix_(lab, lab)]  # (L, L) label -> label
+            end = P[lab, Z]  # (L,)
+            first = P[Z, lab]  # (L,)
         else:
-            p3 = _conditional(counts, p2[None, :, :])  # unseen pair contexts back off to the bigram
-            P = lambdas[2] * p3 + lambdas[1] * p2[None] + lambdas[0] * p1  # (K+1, K+1, K+1)
-            # states: every label pair (a, b), a in 0..K (K = BOS), b in 0..K-1, index a*K + b;
-            # (a, b) -> (b, c). Pairs unseen in training stay: pruning them can leave no path.
-            S = (K + 1) * K + 1
-            B = S - 1
-            A = np.zeros((S, S))
-            start = np.zeros(S)
-            a, b, c = np.meshgrid(np.arange(K + 1), np.arange(K), np.arange(K), indexing="ij")
-            A[a * K + b, b * K + c] = P[a, b, c]
-            a2, b2 = np.meshgrid(np.arange(K + 1), np.arange(K), indexing="ij")
-            A[a2 * K + b2, B] = P[a2, b2, K]
-            start[K * K + np.arange(K)] = P[K, K, :K]  # (BOS, c) from the context (BOS, BOS)
-            state_emit = np.arange(S - 1) % K
-        A[B] = start  # after a boundary a new sentence starts
-        A /= A.sum(axis=1, keepdims=True)
+            ctx = np.append(lab, Z)  # (L+1,) previous labels, BOS last
+            n_words = (L + 1) * L
+            prev, cur = np.repeat(ctx, L), np.tile(lab, L + 1)  # state (ia, ib) = ia * L + ib
+            into = np.zeros((n_words, n_words))
+            ib = np.tile(np.arange(L), L + 1)
+            dest = ib[:, None] * L + np.arange(L)[None, :]  # (n_words, L) state (b, c) for each next c
+            into[np.arange(n_words)[:, None], dest] = P[prev[:, None], cur[:, None], lab[None, :]]
+            end = P[prev, cur, Z]
+            first = np.zeros(n_words)
+            first[L * L + np.arange(L)] = P[Z, Z, lab]  # (BOS, c) from the context (BOS, BOS)
+        dead = live is not None
+        S = n_words + 1 + dead
+        B = n_words
+        A = np.zeros((S, S))
+        A[:n_words, :n_words] = into
+        A[:n_words, B] = end
+        start = np.zeros(S)
+        start[:n_words] = first
+        A[B, :n_words] = first
+        if dead:  # the mass of the labels left out goes to D
+            start[-1] = max(0.0, 1.0 - start.sum())
+            A[:-1, -1] = np.maximum(0.0, 1.0 - A[:-1].sum(axis=1))
+            A[-1, -1] = 1.0
         start /= start.sum()
-        return lambdas, start, A, state_emit
+        A /= A.sum(axis=1, keepdims=True)
+        return start, A, cur, prev
+
+    def _build_full(self) -> None:
+        """The HMM over all labels (startprob_, transmat_, state_* arrays) when it is small enough;
+        models with lexicalised labels decode chunk by chunk over the labels present instead."""
+        Z = len(self.label_tag_)
+        n = Z + 1 if self.order == 1 else (Z + 1) * Z + 1
+        if n > MAX_STATES:
+            if not (self.label_word_ >= 0).any():
+                raise ConfigError(
+                    f"model.order={self.order} with model.capitalization={self.capitalization} and "
+                    f"{len(self.tags_)} tags needs {n} hidden states (the limit is {MAX_STATES})",
+                    "drop model.capitalization or use model.order=1")
+            self.startprob_ = self.transmat_ = None  # lexicalised: decoded chunk by chunk
+            return
+        self.startprob_, self.transmat_, cur, prev = self._hmm_for(None)
+        self.state_tag_ = self.state_emit_ = self.label_tag_[cur]
+        self.state_flag_ = self.label_flag_[cur]
+        self.state_word_ = self.label_word_[cur]  # the only word a lexicalised state emits, else -1
+        self.state_prev_word_ = np.where(prev < Z, self.label_word_[np.minimum(prev, Z - 1)], -1)
 
     def _derive_emissions(self) -> None:
         """Emission tables of the supervised tagger from counts, up to a per-word constant (Bayes).
@@ -506,28 +538,42 @@ class HMMTagger:
 
     def _decode_symbols(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray | None = None,
                         flags: np.ndarray | None = None) -> np.ndarray:
-        """Viterbi states (N,) of tokens x (N,) in sentences of ``lengths``, chunk by chunk.
+        """Viterbi decoding of tokens x (N,) in sentences of ``lengths``, chunk by chunk.
 
-        flags (N,): capitalisation of each token when the states carry it (else None). With
-        lexicalised states, a chunk holds sentences that together contain few lexicalised words,
-        and the states of absent words (which can emit nothing there) are left out of its HMM.
+        Returns tag ids (N,) for the supervised tagger, hidden-state ids for the unsupervised one.
+        flags (N,): capitalisation of each token when the labels carry it (else None). With
+        lexicalised labels, a chunk holds sentences that together contain few lexicalised words,
+        and its HMM leaves out the labels of absent words (they could emit nothing there: exact).
         """
         extra = np.zeros((0, self.emit_table_.shape[1])) if extra is None else extra
+        supervised = self.training == "supervised"
         ends = np.cumsum(lengths)
         starts = ends - lengths
-        limit = self.chunk_tokens if len(self.state_emit_) < 100 else max(1, self.chunk_tokens // 10)
-        lexical = self.state_word_[self.state_word_ >= 0] if self.training == "supervised" else np.zeros(0, int)
+        lexical = np.unique(self.label_word_[self.label_word_ >= 0]) if supervised else np.zeros(0, np.int64)
+        small = self.order == 1 and (len(lexical) == 0 or LEXICAL_LABELS_PER_CHUNK[1] < 64)
+        limit = self.chunk_tokens if small else max(1, self.chunk_tokens // 10)
         out = np.empty(len(x), dtype=np.int64)
         for first, last in self._chunks(x, starts, ends, limit, lexical):
             base, stop = starts[first], ends[last - 1]
-            words_here = np.unique(x[base:stop][np.isin(x[base:stop], lexical)]) if len(lexical) else None
+            if supervised and len(lexical):
+                here = np.unique(x[base:stop][np.isin(x[base:stop], lexical)])
+                live = np.flatnonzero((self.label_word_ < 0) | np.isin(self.label_word_, here))
+                start, A, cur, _ = self._hmm_for(live)
+                emit = (self.label_tag_[cur], self.label_flag_[cur], self.label_word_[cur])
+            elif supervised:
+                start, A = self.startprob_, self.transmat_
+                emit = (self.state_tag_, self.state_flag_, self.state_word_)
+            else:
+                start, A = self.startprob_, self.transmat_
+                emit = (self.state_emit_, None, None)
             xc = x[base:stop] if flags is None else 2 * x[base:stop] + flags[base:stop]
-            out[base:stop] = self._decode_chunk(xc, lengths[first:last], extra, flags is not None, words_here)
+            states = self._decode_chunk(xc, lengths[first:last], extra, flags is not None, start, A, *emit)
+            out[base:stop] = emit[0][states] if supervised else states
         return out
 
     def _chunks(self, x, starts, ends, limit: int, lexical: np.ndarray):
-        """(first, last) sentence ranges: at most ``limit`` tokens and, with lexicalised states, at most
-        LEXICAL_LABELS_PER_CHUNK labels of lexicalised words present in the chunk."""
+        """(first, last) sentence ranges of at most ``limit`` tokens and, with lexicalised labels, at
+        most LEXICAL_LABELS_PER_CHUNK[order] labels of the lexicalised words they contain."""
         if not len(lexical):
             first = 0
             while first < len(starts):
@@ -535,19 +581,17 @@ class HMMTagger:
                 yield first, last
                 first = last
             return
-        is_lex = self.state_word_ >= 0
-        distinct = np.unique(np.stack([self.state_word_, self.state_tag_, self.state_flag_])[:, is_lex], axis=1)
-        labels_of = np.bincount(distinct[0], minlength=len(self.symbols_))  # (V,) lexicalised labels per word
+        labels_of = np.bincount(self.label_word_[self.label_word_ >= 0], minlength=len(self.symbols_))  # (V,)
+        budget = LEXICAL_LABELS_PER_CHUNK[self.order]
         lex_tokens = np.flatnonzero(np.isin(x, lexical))
         sentence_of = np.searchsorted(ends, lex_tokens, side="right")
-        per_sentence = [set() for _ in range(len(starts))]
-        for s, w in zip(sentence_of.tolist(), x[lex_tokens].tolist()):
-            per_sentence[s].add(w)
+        per_sentence: list[set[int]] = [set() for _ in range(len(starts))]
+        for i, w in zip(sentence_of.tolist(), x[lex_tokens].tolist()):
+            per_sentence[i].add(w)
         first, current, n_tokens = 0, set(), 0
         for i, here in enumerate(per_sentence):
             merged = current | here
             n = ends[i] - starts[i]
-            budget = LEXICAL_LABELS_PER_CHUNK[self.order]
             if i > first and (labels_of[list(merged)].sum() > budget or n_tokens + n > limit):
                 yield first, i
                 first, merged, n_tokens = i, here, 0
@@ -556,65 +600,55 @@ class HMMTagger:
         yield first, len(starts)
 
     def _decode_chunk(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray, flagged: bool,
-                      words_here: np.ndarray | None = None) -> np.ndarray:
+                      start: np.ndarray, A: np.ndarray, emit_row: np.ndarray, emit_flag: np.ndarray | None,
+                      emit_word: np.ndarray | None) -> np.ndarray:
+        """Viterbi states (N,) of one chunk with hmmlearn's CategoricalHMM.
+
+        start (S,), A (S, S): the first n = len(emit_row) states emit words, then the boundary B,
+        then (if S = n + 2) the dead state D. emit_row (n,): row of emit_table_ for each state;
+        emit_flag (n,): capitalisation it emits (-1 any); emit_word (n,): its only word (-1 any).
+        """
         used, inv = np.unique(x, return_inverse=True)  # U distinct symbols in this chunk
         U = len(used)
-        cols = self._column(used // 2 if flagged else used, extra).T  # (n_emit, U)
-        S = len(self.startprob_)
-        E = np.zeros((S, U + 2))  # columns: U symbols, the boundary, a never-observed slack symbol
-        E[:-1, :U] = cols[self.state_emit_]
+        sym = used // 2 if flagged else used  # (U,)
+        W = self._column(sym, extra).T[emit_row]  # (n, U) emission up to a per-symbol constant
         if flagged:  # a state flagged capitalised emits only capitalised forms, and vice versa
-            E[:-1, :U] *= self.state_flag_[:, None] == (used % 2)[None, :]
-        startprob, transmat = self.startprob_, self.transmat_
-        live = None
-        if words_here is not None:
-            sym = used // 2 if flagged else used  # (U,)
-            lexical = np.isin(sym, self.state_word_)  # columns of lexicalised words
-            own = self.state_word_[:, None] == sym[None, :]  # (S-1, U)
-            base = (self.state_word_ < 0)[:, None]  # (S-1, 1) lexicalised states emit nothing else
-            E[:-1, :U] = np.where(lexical[None, :], own * E[:-1, :U].max(), E[:-1, :U] * base)
-            # states of lexicalised words absent from the chunk can never be on a path: drop them,
-            # sending their probability mass to a dead state D that emits only the slack symbol
-            alive = lambda w: (w < 0) | np.isin(w, words_here)  # noqa: E731
-            live = np.append(np.flatnonzero(alive(self.state_word_) & alive(self.state_prev_word_)), S - 1)
-            L = len(live)  # live states, boundary last; D = L
-            startprob = np.append(startprob[live], 0.0)
-            startprob[L] = max(0.0, 1.0 - startprob.sum())
-            transmat = np.zeros((L + 1, L + 1))
-            transmat[:L, :L] = self.transmat_[np.ix_(live, live)]
-            transmat[:L, L] = np.maximum(0.0, 1.0 - transmat[:L, :L].sum(axis=1))
-            transmat[L, L] = 1.0
-            E = np.concatenate([E[live[:-1]], np.zeros((2, U + 2))])
-            E[L - 1, U] = E[L, U + 1] = 1.0  # boundary emits the boundary symbol, D the slack
-            S = L + 1
-        rows = slice(0, S - 1) if live is None else slice(0, S - 2)  # the word-emitting states
-        E[rows, :U] /= E[rows, :U].sum(axis=1).max() * (1 + 1e-6)  # any per-symbol scale leaves Viterbi unchanged
-        E[rows, U + 1] = 1.0 - E[rows, :U].sum(axis=1)
-        if live is None:
-            E[-1, U] = 1.0
+            W *= (emit_flag[:, None] < 0) | (emit_flag[:, None] == (used % 2)[None, :])
+        if emit_word is not None and (emit_word >= 0).any():
+            lexical = np.isin(sym, emit_word[emit_word >= 0])  # (U,) columns of lexicalised words
+            own = emit_word[:, None] == sym[None, :]  # (n, U)
+            W = np.where(lexical[None, :], own * W.max(), W * (emit_word < 0)[:, None])
+        W /= W.sum(axis=1).max() * (1 + 1e-6)  # any per-symbol scale leaves Viterbi unchanged
+        n, S = len(emit_row), len(start)
+        E = np.zeros((S, U + 2))  # columns: U symbols, the boundary, a never-observed slack symbol
+        E[:n, :U] = W
+        E[:n, U + 1] = 1.0 - W.sum(axis=1)
+        E[n, U] = 1.0  # B emits the boundary
+        E[n + 1:, U + 1] = 1.0  # D emits only the slack
         hmm = CategoricalHMM(n_components=S, init_params="", params="", algorithm="viterbi")
         hmm.n_features = U + 2
-        hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = startprob, transmat, E
+        hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = start, A, E
         seq = self._with_boundaries(inv, lengths, boundary=U)
         logprob, states = hmm.decode(seq[:, None])
         if not np.isfinite(logprob):  # cannot happen with smoothed parameters; never return garbage
             raise RuntimeError("Viterbi found no path with non-zero probability; the model is broken")
         keep = np.ones(len(seq), dtype=bool)
         keep[np.cumsum(lengths) + np.arange(len(lengths))] = False
-        return states[keep] if live is None else live[states[keep]]
+        return states[keep]
 
     def predict(self, words: list[list[str]]) -> list[list[str]]:
         """Most likely tag sequence (Viterbi) of every sentence; empty sentences give []."""
-        if not hasattr(self, "transmat_"):
+        if not hasattr(self, "tags_"):
             raise ConfigError("HMMTagger.predict called before fit", "call fit(words, tags) first")
         lengths = np.array([len(s) for s in words], dtype=np.int64)
         if lengths.sum() == 0:
             return [[] for _ in words]
         nonempty = lengths > 0
         x, extra = self._symbols(words)
-        flags = _cap_flags(words) if self.training == "supervised" and self.capitalization else None
-        states = self._decode_symbols(x, lengths[nonempty], extra, flags)
-        tags = self.tags_[self.state_tag_[states]].tolist()
+        supervised = self.training == "supervised"
+        flags = _cap_flags(words) if supervised and self.capitalization else None
+        ids = self._decode_symbols(x, lengths[nonempty], extra, flags)
+        tags = self.tags_[ids if supervised else self.state_tag_[ids]].tolist()
         out, i = [], 0
         for n in lengths.tolist():
             out.append(tags[i:i + n])
@@ -632,7 +666,7 @@ class HMMTagger:
         """
         K = len(self.tags_)
         if self.training == "supervised":
-            Z = len(self.state_labels_)  # hidden-state labels: tags, (word, tag) pairs, capitalisation flags
+            Z = len(self.label_tag_)  # hidden-state labels: tags, (word, tag) pairs, capitalisation flags
             contexts = sum((Z + 1) ** k for k in range(self.order + 1))
             return int(contexts * Z + (len(self.lambdas_) - 1)
                        + (self.word_tag_counts_.shape[0] + self.suffix_prob_.shape[0]) * (K - 1))
@@ -651,7 +685,7 @@ class HMMTagger:
             "n_iter": np.array(self.n_iter), "tol": np.array(float(self.tol)), "init": np.array(self.init),
             "random_state": np.array(self.random_state), "chunk_tokens": np.array(self.chunk_tokens),
         }
-        for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else ("emit_table_",)):
+        for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else _UNSUPERVISED_STATE):
             d[name] = np.asarray(getattr(self, name))
         return d
 
@@ -669,10 +703,11 @@ class HMMTagger:
 
     def load_state_dict(self, d) -> "HMMTagger":
         """Set the learned arrays from ``state_dict()`` output (hyperparameters must match)."""
-        for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else ("emit_table_",)):
+        for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else _UNSUPERVISED_STATE):
             setattr(self, name, np.array(d[name]))
         if self.training == "supervised":
             self._derive_emissions()
+            self._build_full()
         else:
             self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
         return self
