@@ -189,122 +189,40 @@ def _put_state(state, new, cols, N):
     return full
 
 
-class RNNForecaster(_RecurrentModel):
-    """Many-to-one regression: a window (T, N, D) of past values -> the value ``horizon`` steps ahead."""
-
-    def __init__(self, n_features: int, cfg, rng: np.random.Generator, dtype=np.float32):
-        super().__init__(n_features, n_features, cfg, rng, dtype)
-
-    def _summary(self, h: np.ndarray) -> np.ndarray:
-        """The window's summary vector: forward state at the last step [; reverse state at the first]. (N, H)"""
-        if not self.cfg.bidirectional:
-            return h[-1]
-        Hd = self.cfg.hidden_size
-        return np.concatenate([h[-1, :, :Hd], h[0, :, Hd:]], axis=-1)
-
-    def _run(self, X: np.ndarray, train: bool, rng):
-        """X (N, T, D) -> h (T, N, H), cache, carrying the state through chunks of bptt_steps without gradient."""
-        x = np.ascontiguousarray(X.transpose(1, 0, 2), dtype=self.dtype)  # (T, N, D)
-        T, N, _ = x.shape
-        steps = self.cfg.bptt_steps
-        state = None
-        if steps and steps < T and not self.cfg.bidirectional:
-            head = T - steps  # no gradient flows into the first T - steps values (truncation bias)
-            _, state, _ = self.rnn.forward(x[:head], np.ones((head, N), bool))
-            x = x[head:]
-        h, _, cache = self.rnn.forward(x, np.ones(x.shape[:2], bool), state, train=train, rng=rng)
-        return h, cache
-
-    def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
-        """x (T, N, D) and an all-true mask for a batch (X (N, T, D), y) of windows."""
-        x = np.ascontiguousarray(batch[0].transpose(1, 0, 2), dtype=self.dtype)
-        return x, np.ones(x.shape[:2], bool)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """X (N, T, D) windows -> (N,) forecasts (first feature) in the task's scaled units."""
-        h, _ = self._run(X, False, None)
-        return (self._summary(h) @ self.params["out.weight"].T + self.params["out.bias"])[:, 0]
-
-    def loss_and_grads(self, batch, rng: np.random.Generator | None = None):
-        """batch = (X (N, T, D), y (N,)): squared-error loss and gradients."""
-        X, y = batch
-        p = self.params
-        h, cache = self._run(X, rng is not None, rng)
-        z = self._summary(h)  # (N, H)
-        o = z @ p["out.weight"].T + p["out.bias"]  # (N, D)
-        loss, do = mse(o[:, 0], y.astype(self.dtype))
-        do_full = np.zeros_like(o)
-        do_full[:, 0] = do
-        grads = {"out.weight": do_full.T @ z, "out.bias": do_full.sum(axis=0)}
-        dz = do_full @ p["out.weight"]  # (N, H)
-        dh = np.zeros_like(h)
-        if self.cfg.bidirectional:
-            Hd = self.cfg.hidden_size
-            dh[-1, :, :Hd] = dz[:, :Hd]
-            dh[0, :, Hd:] = dz[:, Hd:]
-        else:
-            dh[-1] = dz
-        _, rnn_grads, _ = self.rnn.backward(dh, cache)
-        self._rnn_grads(grads, rnn_grads)
-        return loss, grads
-
-
-class RNNClassifier(_RecurrentModel):
-    """Many-to-one classifier: symbol ids (T, N) -> one class per sequence, from the state after the last step.
-
-        x_t = E[s_t];  h_t = Recurrent(x_1..x_T)_t;  o = c + V h_T;  loss = mean over sequences of -log softmax(o)[y]
-    (bidirectional: h_T of the forward direction and h_1 of the reverse one). Sequences in a batch
-    have equal length (no padding). ``bptt_steps`` = k < T runs the first T - k steps without gradient.
-    """
-
-    def __init__(self, vocab_size: int, n_classes: int, cfg, rng: np.random.Generator, dtype=np.float32):
-        super().__init__(cfg.embedding_size, n_classes, cfg, rng, dtype)
-        self.params["embed.symbol"] = (cfg.init_scale * rng.standard_normal((vocab_size, cfg.embedding_size))).astype(self.dtype)
+class _ManyToOne(_RecurrentModel):
+    """A whole sequence x (T, N, D) -> one output o = c + V z per sequence, where z (N, H) is the
+    forward state at the last step [; the reverse state at the first]. Sequences in a batch have equal
+    length (no padding). ``bptt_steps`` = k < T runs the first T - k steps without gradient (the
+    truncation bias: nothing is learnt about dependencies longer than k)."""
 
     def _summary(self, h: np.ndarray) -> np.ndarray:
-        """(N, H): forward state at the last step [; reverse state at the first]."""
         if not self.cfg.bidirectional:
             return h[-1]
         Hd = self.cfg.hidden_size
         return np.concatenate([h[-1, :, :Hd], h[0, :, Hd:]], axis=-1)
 
     def _run(self, x: np.ndarray, train: bool, rng):
-        """x (T, N, D) -> h (T', N, H), cache, head: the first ``head`` steps ran without gradient."""
+        """x (T, N, D) -> h (T - head, N, H), cache, head (the first ``head`` steps carry no gradient)."""
         T, N, _ = x.shape
         steps, state, head = self.cfg.bptt_steps, None, 0
         if steps and steps < T and not self.cfg.bidirectional:
-            head = T - steps  # no gradient reaches the first T - steps inputs (truncation bias)
+            head = T - steps
             _, state, _ = self.rnn.forward(x[:head], np.ones((head, N), bool))
         h, _, cache = self.rnn.forward(x[head:], np.ones((T - head, N), bool), state, train=train, rng=rng)
         return h, cache, head
 
-    def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
-        """x (T, N, D) and an all-true mask for a batch (X (T, N) symbol ids, y)."""
-        x = self.params["embed.symbol"][batch[0]]
-        return x, np.ones(x.shape[:2], bool)
-
-    def logits(self, X: np.ndarray) -> np.ndarray:
-        """X (T, N) symbol ids -> o (N, C)."""
-        h, _, _ = self._run(self.params["embed.symbol"][X], False, None)
+    def _output(self, x: np.ndarray) -> np.ndarray:
+        """o (N, C) for inputs x (T, N, D), no dropout."""
+        h, _, _ = self._run(x, False, None)
         return self._summary(h) @ self.params["out.weight"].T + self.params["out.bias"]
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """X (T, N) symbol ids -> (N,) most likely class."""
-        return self.logits(X).argmax(axis=-1)
-
-    def loss_and_grads(self, batch, rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray]]:
-        """batch = (X (T, N) symbol ids, y (N,) classes): cross-entropy at the last step and its gradients."""
-        X, y = batch
+    def _forward_backward(self, x: np.ndarray, loss_fn, rng):
+        """Loss and gradients for inputs x (T, N, D); ``loss_fn(o) -> (loss, do)``. Returns (loss, grads, dx)."""
         p = self.params
-        x = p["embed.symbol"][X]  # (T, N, D)
-        keep_x = _dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
-        if keep_x is not None:
-            x = x * keep_x
         h, cache, head = self._run(x, rng is not None, rng)
         z = self._summary(h)  # (N, H)
         o = z @ p["out.weight"].T + p["out.bias"]  # o = c + V z, (N, C)
-        loss, do = softmax_cross_entropy(o[None], y[None], np.ones((1, len(y)), bool))
-        do = do[0]  # (N, C)
+        loss, do = loss_fn(o)
         grads = {"out.weight": do.T @ z, "out.bias": do.sum(axis=0)}
         dz = do @ p["out.weight"]  # into z: V^T do, (N, H)
         dh = np.zeros_like(h)
@@ -318,9 +236,79 @@ class RNNClassifier(_RecurrentModel):
         self._rnn_grads(grads, rnn_grads)
         dx = np.zeros_like(x)
         dx[head:] = dx_tail
+        return loss, grads, dx
+
+
+class RNNForecaster(_ManyToOne):
+    """Many-to-one regression: a window (N, T, D) of past values -> the value ``horizon`` steps ahead,
+    squared error on the first feature."""
+
+    def __init__(self, n_features: int, cfg, rng: np.random.Generator, dtype=np.float32):
+        super().__init__(n_features, n_features, cfg, rng, dtype)
+
+    def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """x (T, N, D) and an all-true mask for a batch (X (N, T, D), y) of windows."""
+        x = np.ascontiguousarray(batch[0].transpose(1, 0, 2), dtype=self.dtype)
+        return x, np.ones(x.shape[:2], bool)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """X (N, T, D) windows -> (N,) forecasts (first feature) in the task's scaled units."""
+        return self._output(self.recurrent_inputs((X, None))[0])[:, 0]
+
+    def loss_and_grads(self, batch, rng: np.random.Generator | None = None):
+        """batch = (X (N, T, D), y (N,)): squared-error loss and gradients."""
+        x, _ = self.recurrent_inputs(batch)
+        y = batch[1].astype(self.dtype)
+
+        def squared_error(o):
+            loss, d = mse(o[:, 0], y)
+            do = np.zeros_like(o)
+            do[:, 0] = d
+            return loss, do
+
+        loss, grads, _ = self._forward_backward(x, squared_error, rng)
+        return loss, grads
+
+
+class RNNClassifier(_ManyToOne):
+    """Many-to-one classifier: symbol ids (T, N) -> one class per sequence.
+
+        x_t = E[s_t];  h_t = Recurrent(x_1..x_T)_t;  o = c + V z;  loss = mean over sequences of -log softmax(o)[y]
+    """
+
+    def __init__(self, vocab_size: int, n_classes: int, cfg, rng: np.random.Generator, dtype=np.float32):
+        super().__init__(cfg.embedding_size, n_classes, cfg, rng, dtype)
+        self.params["embed.symbol"] = (cfg.init_scale * rng.standard_normal((vocab_size, cfg.embedding_size))).astype(self.dtype)
+
+    def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """x (T, N, D) and an all-true mask for a batch (X (T, N) symbol ids, y)."""
+        x = self.params["embed.symbol"][batch[0]]
+        return x, np.ones(x.shape[:2], bool)
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """X (T, N) symbol ids -> o (N, C)."""
+        return self._output(self.params["embed.symbol"][X])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """X (T, N) symbol ids -> (N,) most likely class."""
+        return self.logits(X).argmax(axis=-1)
+
+    def loss_and_grads(self, batch, rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray]]:
+        """batch = (X (T, N) symbol ids, y (N,) classes): cross-entropy at the last step and its gradients."""
+        X, y = batch
+        x = self.params["embed.symbol"][X]  # (T, N, D)
+        keep_x = _dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
+        if keep_x is not None:
+            x = x * keep_x
+
+        def cross_entropy(o):
+            loss, do = softmax_cross_entropy(o[None], y[None], np.ones((1, len(y)), bool))
+            return loss, do[0]
+
+        loss, grads, dx = self._forward_backward(x, cross_entropy, rng)
         if keep_x is not None:
             dx *= keep_x
-        dE = np.zeros_like(p["embed.symbol"])  # dE[v] = sum of dx_t over the steps reading symbol v
+        dE = np.zeros_like(self.params["embed.symbol"])  # dE[v] = sum of dx_t over the steps reading symbol v
         np.add.at(dE, X.reshape(-1), dx.reshape(-1, dx.shape[-1]))
         grads["embed.symbol"] = dE
         return loss, grads
