@@ -96,17 +96,21 @@ def _pos_predictions_writer(corpus, predicted) -> Callable[[Path], None]:
     return write
 
 
+def _hmm_tagger(config: Config):
+    from harness.models.hmm import HMMTagger
+
+    m = config.model
+    return HMMTagger(order=m.order, smoothing=m.smoothing, rare_threshold=m.rare_threshold, training=m.training,
+                     n_states=m.n_states, n_iter=m.n_iter, random_state=config.seed)  # fmt: skip
+
+
 def prepare_pos(config: Config, rng: np.random.Generator):
     from harness.tasks.pos import load_pos
 
     data = load_pos(config.task, config.seed)
     m = config.model
     if model_family(m) == "hmm":
-        from harness.models.hmm import HMMTagger
-
-        model = HMMTagger(order=m.order, smoothing=m.smoothing, rare_threshold=m.rare_threshold, training=m.training,
-                          n_states=m.n_states, n_iter=m.n_iter, random_state=config.seed)  # fmt: skip
-        return data, model, None
+        return data, _hmm_tagger(config), None
     from harness.models.rnn import RNNTagger
 
     vocabs = data.vocabularies(m.features)
@@ -243,11 +247,7 @@ def prepare_longrange(config: Config, rng: np.random.Generator):
     data = load_longrange(config.task, config.seed)
     m = config.model
     if model_family(m) == "hmm":
-        from harness.models.hmm import HMMTagger
-
-        model = HMMTagger(order=m.order, smoothing=m.smoothing, rare_threshold=m.rare_threshold, training=m.training,
-                          n_states=m.n_states, n_iter=m.n_iter, random_state=config.seed)  # fmt: skip
-        return data, model, None
+        return data, _hmm_tagger(config), None
     from harness.models.rnn import RNNClassifier
 
     return data, RNNClassifier(data.n_symbols, data.n_classes, m, rng), True
