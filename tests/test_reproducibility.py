@@ -101,17 +101,19 @@ def test_same_seed_same_results(case, series_csv, tracking_store, tmp_path):
     assert_same(first, second)
 
 
-@pytest.mark.parametrize("case", ["rnn-pos", "rnn-timeseries"])
+@pytest.mark.parametrize("case", ["rnn-pos", "rnn-timeseries", "hmm-timeseries"])
 def test_different_seed_different_results(case, series_csv, tracking_store, tmp_path):
     # pos: the corpus is pinned by task.synthetic.seed, so only the model's initialisation and the batch
-    # order change with the seed; timeseries: the CSV is fixed
+    # order change with the seed; timeseries: the CSV is fixed. (The supervised HMM tagger only counts:
+    # on fixed data it is the same for every seed, as it should be.)
     args = overrides(case, series_csv) + (["task.synthetic.seed=5"] if case.endswith("pos") else [])
     a = recorded(run_job(args + ["seed=0"], "seed0"), tmp_path)
     b = recorded(run_job(args + ["seed=1"], "seed1"), tmp_path)
     pos = case.endswith("pos")
     same_data = "baseline_test_accuracy" if pos else "baseline_naive_test_rmse"
     assert a["metrics"][same_data] == b["metrics"][same_data]  # the seed did not change the data
-    assert a["train_loss"] != b["train_loss"]
+    if case.startswith("rnn"):
+        assert a["train_loss"] != b["train_loss"]
     assert any(not np.array_equal(a["weights"][k], b["weights"][k]) for k in a["weights"])
     if not pos:  # a continuous score; (tiny) accuracies may tie by chance
         assert a["metrics"]["test_rmse"] != b["metrics"]["test_rmse"]
