@@ -111,7 +111,8 @@ def precheck(argv: list[str]) -> None:
     from harness.sweep import expand_sweep, split_overrides
 
     if any(a.startswith("hydra/sweeper=") and a != "hydra/sweeper=basic" for a in argv):
-        compose_checked(split_overrides(overrides)[0])  # another sweeper's search space: jobs check themselves
+        plain = compose_checked(split_overrides(overrides)[0])  # another sweeper's search space: jobs check themselves
+        _check_reachable(tracking_uri(plain.tracking_uri))
         return
     params = sweeper_params(overrides)
     params.update({a.split("=", 1)[0][len("hydra.sweeper.params."):]: a.split("=", 1)[1]
