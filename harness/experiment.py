@@ -323,14 +323,15 @@ def _log_gradient_diagnostic(tracker: Tracker, model, batch, config: Config, fol
         tracker.log_artifact(path, "diagnostics")
 
 
-def _checkpoint_folder() -> Path:
-    """Hydra's output folder for this job, or a temporary folder outside Hydra (tests, notebooks)."""
+def _checkpoint_folder(stack: contextlib.ExitStack) -> Path:
+    """Hydra's output folder for this job, or outside Hydra (tests, notebooks) a temporary folder that
+    ``stack`` removes when the run ends (the checkpoint is in MLflow either way)."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
         return Path(HydraConfig.get().runtime.output_dir)
     except Exception:
-        return Path(tempfile.mkdtemp(prefix="harness-"))
+        return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="harness-")))
 
 
 def _check_resumable(uri: str, run_id: str, params: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -362,12 +363,13 @@ def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None
             "dataset": config.task.dataset, "seed": str(config.seed)}  # fmt: skip
     run_id = config.resume
     try:
-        with _sigterm_as_interrupt(), Tracker(uri, experiment, run_name, tags, parent_run_id, config.resume) as tracker:
+        with contextlib.ExitStack() as stack, _sigterm_as_interrupt(), \
+                Tracker(uri, experiment, run_name, tags, parent_run_id, config.resume) as tracker:  # fmt: skip
             run_id = tracker.run_id
             if resume_state is None:
                 tracker.log_params(params)
                 tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
-            folder = _checkpoint_folder()
+            folder = _checkpoint_folder(stack)
             hooks = Hooks(log=lambda epoch, values: tracker.log_metrics(values, step=epoch),
                           checkpoint=lambda state: tracker.log_checkpoint(state, folder),
                           resume=resume_state, progress=config.progress)  # fmt: skip

@@ -99,8 +99,6 @@ def test_readme_mlflow_ui_binds_to_localhost():
         assert "--host 127.0.0.1" in command, command
 
 
-@pytest.mark.xfail(strict=True, reason="experiment._checkpoint_folder() outside Hydra uses tempfile.mkdtemp and never "
-                   "removes it (one /tmp/harness-* folder per in-process run); fix: a TemporaryDirectory for the run")
 def test_in_process_run_leaves_no_temporary_files(tmp_path, tracking_store, monkeypatch):
     from harness.cli import compose_checked
     from harness.config import to_config
