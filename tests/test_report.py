@@ -124,7 +124,7 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     assert "python -m harness -m model=rnn,hmm seed=0,1,2" in md  # the sweep command, from the parent run
     # time series: lowest RMSE is best (here the ARIMA baseline), forecasts against truth drawn
     ts = md[md.index("## timeseries"):]
-    assert "| rnn | 12 | – | 1 | **6** |" in ts and "| arima *(baseline)* | **10** | – | 1 |" in ts and "| naive *(baseline)* | 20 |" in ts
+    assert "| rnn | 12.00 | – | 1 | **6.000** |" in ts and "| arima *(baseline)* | **10.00** | – | 1 |" in ts and "| naive *(baseline)* | 20.00 |" in ts
     assert "](forecasts_timeseries_sunspots.png)" in ts and (md_path.parent / "forecasts_timeseries_sunspots.png").is_file()
     # self-contained HTML: every image inline
     html = (md_path.parent / "report.html").read_text(encoding="utf-8")

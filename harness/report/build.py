@@ -95,6 +95,8 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
         first = finished.sort_values("seed").groupby("variant", sort=False).head(1)
         fc = _read_predictions(store, first, "test_forecasts.csv", pd.read_csv)
         figs.append(plots.forecasts(fc, task, out))
+    norms = _read_predictions(store, finished, "gradient_norms.csv", pd.read_csv)
+    figs.append(plots.gradient_by_steps_back(norms, task, out))
     section.figures = [f for f in figs if f is not None]
 
     # how to reproduce each row

@@ -228,3 +228,21 @@ def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | Non
     name = _save(fig, out, f"forecasts_{_slug(task)}.png")
     return Figure(name, f"Test forecasts against truth ({task})",
                   "One seed per model (the lowest); grey dashed and dotted lines are the baselines; coloured dots, if present, are HMM regimes.")  # fmt: skip
+
+
+def gradient_by_steps_back(norms: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
+    """The runs' ``gradient_norms.csv`` (steps_back, grad_norm): how much gradient reaches k steps back."""
+    if not norms:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for i, (variant, d) in enumerate(norms.items()):
+        curve = d.groupby("steps_back").grad_norm.mean()
+        ax.semilogy(curve.index, np.maximum(curve.to_numpy(), 1e-30), color=COLORS[i % 10], label=variant)
+    ax.set_xlabel("steps back from the last step (k)")
+    ax.set_ylabel("||dL_T / dx_{T-k}||")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    name = _save(fig, out, f"gradient_by_steps_back_{_slug(task)}.png")
+    return Figure(name, f"Vanishing gradients: gradient norm vs steps back ({task})",
+                  "Norm of the gradient of a loss at the last step with respect to the input k steps earlier, "
+                  "measured on the trained model; mean over seeds.")  # fmt: skip

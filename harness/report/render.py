@@ -44,7 +44,7 @@ def _spread(s) -> float:
 def _p(row: Row, table: Table) -> str:
     if row.label == table.best_label:
         return "best"
-    if row.kind == "ceiling":
+    if row.kind in ("ceiling", "floor"):
         return ""
     if not math.isfinite(row.p_value):
         return f"– (n={row.p_pairs})"
@@ -58,7 +58,7 @@ def table_cells(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
     rows = []
     for r in table.rows:
         s = r.cells.get(m)
-        label = r.label + (" *(baseline)*" if r.kind == "baseline" else " *(ceiling)*" if r.kind == "ceiling" else "")
+        label = r.label + {"baseline": " *(baseline)*", "ceiling": " *(ceiling)*", "floor": " *(reference)*"}.get(r.kind, "")
         cells = [(label, False)]
         if s is not None and s.n:
             lo, hi = s.ci95()
@@ -89,7 +89,7 @@ def render_markdown(report) -> str:
     if report.sweep_command:
         out += ["", "Produced by:", "", "```sh", report.sweep_command, "```"]
     out += ["", "Rebuild this report from the same MLflow store:", "", "```sh", report.rebuild, "```", ""]
-    out.append("Bold marks the best value of each column (baselines compete; the Bayes-optimal ceiling does not). "
+    out.append("Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling or chance do not). "
                "The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed "
                "of each row against the best row on the main metric.")  # fmt: skip
     for s in report.sections:
@@ -132,7 +132,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; white-
 th, td:last-child { white-space: normal; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
-tr.baseline td { color: #555; background: #fafafa; } tr.ceiling td { color: #777; font-style: italic; }
+tr.baseline td { color: #555; background: #fafafa; } tr.ceiling td, tr.floor td { color: #777; font-style: italic; }
 td.best { font-weight: bold; background: #e8f4e8; }
 pre { background: #f6f8fa; padding: 0.7em; overflow-x: auto; font-size: 0.85em; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
@@ -142,7 +142,7 @@ figcaption { font-size: 0.85em; color: #555; } .fail td { background: #fdecea; t
 <p>Generated {{ r.generated }} by <code>harness</code> from MLflow: {{ selection }}.</p>
 {% if r.sweep_command %}<p>Produced by:</p><pre>{{ r.sweep_command }}</pre>{% endif %}
 <p>Rebuild this report from the same MLflow store:</p><pre>{{ r.rebuild }}</pre>
-<p>Bold marks the best value of each column (baselines compete; the Bayes-optimal ceiling does not).
+<p>Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling or chance do not).
 The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed of each
 row against the best row on the main metric.</p>
 {% for s in sections %}
@@ -174,7 +174,7 @@ def render_html(report, folder: Path) -> str:
     sections = []
     for s in report.sections:
         header, rows = table_cells(s.table)
-        rows = [(r.kind, [(t.replace("*(baseline)*", "(baseline)").replace("*(ceiling)*", "(ceiling)"), b) for t, b in cells])
+        rows = [(r.kind, [(re.sub(r"\*\((\w+)\)\*", r"(\1)", t), b) for t, b in cells])
                 for r, cells in zip(s.table.rows, rows)]  # fmt: skip
         figures = [{"title": f.title, "caption": f.caption,
                     "data": base64.b64encode((folder / f.file).read_bytes()).decode("ascii")} for f in s.figures]  # fmt: skip

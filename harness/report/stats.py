@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+MAJORITY = {"pos": "majority tag per word", "longrange": "majority class"}  # label of baseline_test_<metric>
 LOWER_IS_BETTER = ("rmse", "mae", "mase", "loss", "seconds", "bic")
 
 
@@ -74,7 +75,7 @@ def paired_p(a: Summary, b: Summary) -> tuple[float, int]:
 @dataclass
 class Row:
     label: str
-    kind: str  # model | baseline | ceiling
+    kind: str  # model | baseline | ceiling | floor (ceiling and floor are references, never "best")
     cells: dict[str, Summary] = field(default_factory=dict)  # metric -> summary
     p_value: float = math.nan
     p_pairs: int = 0
@@ -112,13 +113,15 @@ def _baselines(g: pd.DataFrame, main: str, metrics: list[str]) -> list[Row]:
         metric = "test_" + metric
         if metric not in wanted:
             continue
-        label = who.rstrip("_").replace("_", " ") or ("majority tag per word" if g.task.iloc[0] == "pos" else "baseline")
+        label = who.rstrip("_").replace("_", " ") or MAJORITY.get(str(g.task.iloc[0]), "baseline")
         rows.setdefault(label, Row(label, "baseline")).cells[metric] = Summary(_per_seed(g, col))
     out = [r for r in rows.values() if any(s.n for s in r.cells.values())]
-    if "metric.bayes_optimal_accuracy" in g.columns and main == "test_accuracy":
-        ceiling = Summary(_per_seed(g, "metric.bayes_optimal_accuracy"))
-        if ceiling.n:
-            out.append(Row("Bayes-optimal (synthetic data)", "ceiling", {main: ceiling}))
+    for column, label, kind in (("bayes_optimal_accuracy", "Bayes-optimal (synthetic data)", "ceiling"),
+                                ("chance_accuracy", "chance", "floor")):  # fmt: skip
+        if f"metric.{column}" in g.columns and main == "test_accuracy":
+            reference = Summary(_per_seed(g, f"metric.{column}"))
+            if reference.n:
+                out.append(Row(label, kind, {main: reference}))
     return out
 
 
@@ -134,13 +137,13 @@ def comparison_table(g: pd.DataFrame, metrics_order: list[str]) -> Table:
     table = Table(str(g.task.iloc[0]), str(g.dataset.iloc[0]), main, metrics, rows)
     for m in [main] + metrics:
         direction = higher_is_better(m)
-        scored = [(r.cells[m].mean, r.label) for r in rows if r.kind != "ceiling" and m in r.cells and r.cells[m].n]
+        scored = [(r.cells[m].mean, r.label) for r in rows if r.kind in ("model", "baseline") and m in r.cells and r.cells[m].n]
         if direction is None or len(scored) < 2:
             continue
         table.best[m] = (max(scored) if direction else min(scored))[1]
     table.best_label = table.best.get(main, rows[0].label if rows else "")
     best = next((r for r in rows if r.label == table.best_label), None)
     for r in rows:
-        if best is not None and r is not best and r.kind != "ceiling" and main in r.cells:
+        if best is not None and r is not best and r.kind in ("model", "baseline") and main in r.cells:
             r.p_value, r.p_pairs = paired_p(r.cells[main], best.cells[main])
     return table
