@@ -215,7 +215,8 @@ def system_info(threads: int) -> dict:
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
         "loadavg_start": os.getloadavg()[0],
         "blas": [
-            {k: d.get(k) for k in ("user_api", "internal_api", "version", "architecture", "threading_layer", "num_threads")}
+            {k: d.get(k) for k in ("user_api", "internal_api", "version", "architecture", "threading_layer",
+                                   "num_threads")}
             for d in threadpool_info()
         ],
     }
@@ -352,7 +353,8 @@ def main(argv=None) -> int:
     print(f"harness.bench: threads={args.threads} repeats={repeats}{' quick' if args.quick else ''}", flush=True)
     out = run(args.threads, args.quick, repeats, cells, not args.no_torch)
     info = out["system"]
-    print(f"numpy {info['numpy']} on {info['cpu']} ({info['cpus']} cpus), OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}")
+    print(f"numpy {info['numpy']} on {info['cpu']} ({info['cpus']} cpus), "
+          f"OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}")
     for b in info["blas"]:
         print(f"  BLAS {b['internal_api']} {b['version']} kernel={b['architecture']} threads={b['num_threads']}")
     print(f"  float32 GEMM (1024^3): {info['gemm_f32_gflops']:.1f} GFLOP/s; "

@@ -31,7 +31,8 @@ def torch_layer(cell, nl, bi, layers):
 def test_outputs_and_gradients_match_torch(cell, nl, bi, layers):
     torch.manual_seed(0)
     ref = torch_layer(cell, nl, bi, layers).double()
-    ours = Recurrent.from_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()}, cell, nonlinearity=nl)
+    weights = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    ours = Recurrent.from_state_dict(weights, cell, nonlinearity=nl)
     assert ours.dtype == np.float64 and set(ours.params) == set(ref.state_dict())
 
     rng = np.random.default_rng(0)

@@ -311,7 +311,9 @@ class Recurrent:
         order = cache["order"]
         dy = np.asarray(dy, dtype=self.dtype)
         if dy.shape != (T, N, self.output_size):
-            raise DataError(f"dy must have shape {(T, N, self.output_size)}, got {dy.shape}", "pass dL/dy of forward's y")
+            raise DataError(
+                f"dy must have shape {(T, N, self.output_size)}, got {dy.shape}", "pass dL/dy of forward's y"
+            )
         n_states = 2 if self.cell == "lstm" else 1
         if dstateT is None:
             dsT = [np.zeros((self.num_layers * dirs, N, H), self.dtype) for _ in range(n_states)]
@@ -389,7 +391,9 @@ class Recurrent:
         for d in range(dirs):
             rows = slice(d * G * H, (d + 1) * G * H)
             dyd = dy[:, :, d * H : (d + 1) * H]  # (T, N, H)
-            hidden.append(self._direction_backward(dyd, lc["dirs"][d], ws[d][1], da[:, rows], bool(d), bs, dfinals[d], records[d]))
+            hidden.append(
+                self._direction_backward(dyd, lc["dirs"][d], ws[d][1], da[:, rows], bool(d), bs, dfinals[d], records[d])
+            )
         # weight gradients: one GEMM each over all steps, (G*H, T*N) x (T*N, .)
         da2 = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(dirs * G * H, T * N)
         g_ih = da2 @ inp.reshape(T * N, -1)  # (dirs*G*H, D_k)
@@ -653,7 +657,10 @@ def hidden_grad_norms(layer: Recurrent, x, mask, dy_last, state0=None) -> np.nda
 
 
 def steps_back(values: np.ndarray, mask) -> np.ndarray:
-    """Re-index (T, N) per-step values so row k is k steps back from each sequence's last real step (NaN past its start)."""
+    """Re-index (T, N) per-step values: row k is k steps back from each sequence's last real step.
+
+    Entries past a sequence's first step are NaN.
+    """
     mask = np.asarray(mask, dtype=bool)
     T, N = mask.shape
     lengths = mask.sum(0)
