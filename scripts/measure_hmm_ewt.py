@@ -4,8 +4,9 @@
 
 DIR holds ``*-ud-train.conllu``, ``*-ud-dev.conllu`` and ``*-ud-test.conllu`` (e.g. UD English
 EWT). Every model is fitted on train and scored on ``--split``. OOV = a form not seen in train.
-Throughput is end to end (``predict`` on the raw word lists), the best of ``--repeats`` runs.
-The machine may be shared: speeds vary with its load.
+Throughput is end to end (``predict`` on the raw word lists), the best of ``--repeats`` runs,
+printed next to hmmlearn's Viterbi alone on a random model with as many states and tokens (the
+machine may be shared: compare the two columns, not runs on different days).
 """
 
 from __future__ import annotations
@@ -19,19 +20,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hmmlearn.hmm import CategoricalHMM  # noqa: E402
+
 from harness.data.readers import find_split, read_conllu  # noqa: E402
 from harness.models.hmm import HMMTagger  # noqa: E402
 
 CONFIGS = {
     "order1": dict(order=1),
     "order2": dict(order=2),
-    "order1-lex40": dict(order=1, lexicalize=40),
-    "order2-lex3": dict(order=2, lexicalize=3),
     "order1-caps": dict(order=1, capitalization=True),
+    "order1-lex40": dict(order=1, lexicalize=40),
+    "order1-lex100": dict(order=1, lexicalize=100),
+    "order2-lex10": dict(order=2, lexicalize=10),
+    "order2-lex40": dict(order=2, lexicalize=40),
+    "order2-lex100": dict(order=2, lexicalize=100),
     "unsupervised": dict(training="unsupervised", n_iter=50, random_state=0),
     "unsupervised-45": dict(training="unsupervised", n_states=45, n_iter=50, random_state=0),
 }
-DEFAULT = "order1,order2,order1-lex40,unsupervised"
+DEFAULT = "order1,order1-lex100,order2,order2-lex40,unsupervised"
 
 
 def score(pred, gold, words, vocab) -> dict[str, float]:
@@ -41,6 +47,24 @@ def score(pred, gold, words, vocab) -> dict[str, float]:
     sentence = np.mean([a == b for a, b in zip(pred, gold)])
     return {"accuracy": float((p == g).mean()), "oov_accuracy": float((p == g)[oov].mean()),
             "oov_rate": float(oov.mean()), "sentence_accuracy": float(sentence)}
+
+
+def hmmlearn_alone(n_states: int, n_tokens: int, repeats: int) -> float:
+    """Tokens/s of hmmlearn's Viterbi by itself (random model, one sequence): the yardstick for
+    the end-to-end figure on a machine whose load varies."""
+    rng = np.random.default_rng(0)
+    hmm = CategoricalHMM(n_components=n_states, init_params="", params="")
+    hmm.n_features = 2000
+    hmm.startprob_ = rng.dirichlet(np.ones(n_states))
+    hmm.transmat_ = rng.dirichlet(np.ones(n_states), size=n_states)
+    hmm.emissionprob_ = rng.dirichlet(np.ones(2000), size=n_states)
+    X = rng.integers(0, 2000, size=(n_tokens, 1))
+    best = np.inf
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        hmm.decode(X)
+        best = min(best, time.perf_counter() - t0)
+    return n_tokens / best
 
 
 def main(argv=None) -> None:
@@ -57,7 +81,7 @@ def main(argv=None) -> None:
     print(f"train {len(train)} sentences / {train.n_tokens} tokens; {args.split} {len(evaluation)} / "
           f"{evaluation.n_tokens}")
     print(f"{'config':<16} {'acc':>7} {'oov_acc':>7} {'oov%':>5} {'sent':>6} {'fit_s':>6} {'tok/s':>9} "
-          f"{'states':>6} {'n_params':>9}")
+          f"{'states':>6} {'n_params':>9} {'hmmlearn_alone_tok/s':>20}")
     for name in args.configs.split(","):
         kwargs = CONFIGS[name]
         t0 = time.perf_counter()
@@ -69,9 +93,13 @@ def main(argv=None) -> None:
             pred = model.predict(evaluation.words)
             best = min(best, time.perf_counter() - t0)
         m = score(pred, evaluation.tags, evaluation.words, vocab)
+        # whole-model HMM size; lexicalised second-order models only exist chunk by chunk
+        n_states = "chunks" if model.startprob_ is None else str(len(model.startprob_))
+        alone = "" if model.startprob_ is None or len(model.startprob_) > 400 else \
+            f"{hmmlearn_alone(len(model.startprob_), evaluation.n_tokens, args.repeats):20.0f}"
         print(f"{name:<16} {m['accuracy']:7.4f} {m['oov_accuracy']:7.4f} {100 * m['oov_rate']:5.1f} "
               f"{m['sentence_accuracy']:6.3f} {fit_s:6.2f} {evaluation.n_tokens / best:9.0f} "
-              f"{len(model.startprob_):6d} {model.n_params:9d}", flush=True)
+              f"{n_states:>6} {model.n_params:9d} {alone}", flush=True)
 
 
 if __name__ == "__main__":
