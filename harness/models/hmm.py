@@ -695,7 +695,8 @@ class HMMTagger:
         n_states = int(d["n_states"])
         model = cls(order=int(d["order"]), smoothing=float(d["smoothing"]), rare_threshold=int(d["rare_threshold"]),
                     max_suffix=int(d["max_suffix"]), case_weight=float(d["case_weight"]),
-                    capitalization=bool(d["capitalization"]), lexicalize=int(d["lexicalize"]), training=str(d["training"]),
+                    capitalization=bool(d["capitalization"]), lexicalize=int(d["lexicalize"]),
+                    training=str(d["training"]),
                     n_states=None if n_states < 0 else n_states, n_iter=int(d["n_iter"]), tol=float(d["tol"]),
                     init=str(d["init"]), random_state=int(d["random_state"]), chunk_tokens=int(d["chunk_tokens"]))
         model.load_state_dict(d)
