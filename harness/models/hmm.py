@@ -1,23 +1,30 @@
 """Hidden Markov models on hmmlearn: a part-of-speech tagger and a Gaussian-HMM forecaster.
 
-``HMMTagger`` (supervised) is a TnT-style tagger (Brants 2000): maximum-likelihood tag n-grams
-smoothed by deleted interpolation, lexical probabilities from counts, and a successive-abstraction
-suffix model for unknown words. The counted parameters are written into an hmmlearn
-``CategoricalHMM`` (``init_params=""``, no ``fit``) and decoded with its Viterbi. With
-``training="unsupervised"`` the same machinery runs Baum-Welch (``CategoricalHMM.fit``) instead.
+``HMMTagger`` (supervised) is a TnT-style tagger (Brants 2000): maximum-likelihood label n-grams
+(order 1 or 2) smoothed by deleted interpolation, lexical probabilities from counts, and a
+successive-abstraction suffix model for unknown words. The counted parameters are written into an
+hmmlearn ``CategoricalHMM`` (``init_params=""``, parameters set directly, no ``fit``) and decoded
+with its Viterbi. Hidden-state *labels* are the tags, optionally (word, tag) pairs for the most
+ambiguous words (``lexicalize``) and capitalisation flags (``capitalization``); second order makes
+one state per label pair. With ``training="unsupervised"`` Baum-Welch (``CategoricalHMM.fit``)
+estimates the HMM from the words alone.
 
 ``GaussianHMMForecaster`` fits an hmmlearn ``GaussianHMM`` and forecasts from the *filtered* state
 distribution (forward pass only; hmmlearn's ``predict_proba`` smooths with the future and is never
 used here).
 
-Letters: K tags, S hidden states, V symbols (word types), N windows / tokens, W window length,
-D series dimensions, U symbols used in one decoding call.
+Letters: K tags, Z labels, S hidden states, V symbols (word types), M suffix rows, N windows or
+tokens, W window length, D series dimensions, U distinct symbols in one decoding call.
 
-Decoding trick shared by both taggers: sentences are concatenated into one sequence with a
-boundary symbol after each sentence, emitted (with probability 1) only by a dedicated boundary
-state B. Every path must pass through B at each boundary, so one Viterbi call over the whole
-sequence equals per-sentence decoding, and the transitions into B are the end-of-sentence
-probabilities P(</s> | tag) that TnT uses.
+Decoding: sentences are concatenated into one sequence with a boundary symbol after each sentence,
+emitted (with probability 1) only by a dedicated boundary state B. Every path passes through B at
+each boundary, so one Viterbi call over many sentences equals per-sentence decoding, and the
+transitions into B are TnT's end-of-sentence probabilities P(</s> | labels). hmmlearn pitfalls
+are avoided by construction: the symbols of a call are renumbered 0..U-1 (no id >= n_features,
+no negative id wrapping around), and every column has a non-zero emission in some state (all
+tags are smoothed; unknown forms get suffix-model columns), so no NaN and no -inf path. Emission
+columns only need to be right up to a per-symbol constant (every path emits the same symbols),
+so each is P(t|w)/P(t); a never-observed slack symbol takes up each row's remaining mass.
 """
 
 from __future__ import annotations
