@@ -4,7 +4,8 @@
 store (a fresh sqlite file must not be created by parallel jobs racing each other), the experiment
 and the parent run, and writes ``<sweep dir>/mlflow_parent.json`` for the jobs. ``on_multirun_end``
 ends the parent run and writes ``reports/<name>/report.{md,html}``, also logged to the parent run.
-If the sweep dies before its end (Ctrl-C, a launcher error), the parent run is ended KILLED at exit.
+If the sweep dies before its end (Ctrl-C, SIGTERM, a launcher error), the parent run is ended KILLED
+at exit.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import atexit
 import os
 import shlex
+import signal
+import threading
 import sys
 import time
 from pathlib import Path
@@ -60,6 +63,7 @@ class SweepCallback(Callback):
         os.environ[PARENT_ENV] = str(path)
         self.label = label
         atexit.register(self._end_if_unfinished)
+        _sigterm_as_interrupt()
         print(f"harness: sweep of {len(combos)} jobs; parent MLflow run {tracker.run_id} in experiment {experiment!r}",
               file=sys.stderr, flush=True)  # fmt: skip
 
@@ -101,3 +105,15 @@ class SweepCallback(Callback):
             MlflowClient(tracking_uri=self.parent.tracking_uri).set_terminated(self.parent.run_id, status="KILLED")
         except Exception:
             pass
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM between jobs (a scheduler's kill) unwinds like Ctrl-C, so the exit hook ends the parent run."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, interrupt)

@@ -118,3 +118,31 @@ def test_submitit_local_sweep(run_cli, tracking_store, tmp_path):
     parents, children = _runs(tracking_store)
     assert len(parents) == 1 and len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     assert (tmp_path / "sweep" / ".submitit").is_dir()  # the jobs really went through submitit
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_sweep_and_its_parent_run_killed(tracking_store, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = _sweep_args(tmp_path, "model=rnn", "seed=0,1,2", report=False)  # default sizes: each job runs for a while
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "sweep of 3 jobs" not in proc.stderr.readline():
+            pass
+        while time.monotonic() < deadline and not _runs(tracking_store)[1]:  # the first job's run has started
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    parents, children = _runs(tracking_store)
+    assert [p.info.status for p in parents] == ["KILLED"], err[-2000:]
+    assert children and all(c.info.status in ("FINISHED", "KILLED") for c in children)
+    assert len(children) < 3  # the sweep stopped
