@@ -125,6 +125,8 @@ class LongRangeTaskConfig:
     distance: int = 10  # steps from the cue (first symbol) to the query (last symbol), where the label is due
     n_classes: int = 4  # cue symbols = labels; chance accuracy = 1 / n_classes
     n_distractors: int = 8  # distractor symbols drawn uniformly between cue and query
+    cue_distractors: bool = False  # true: the cue symbols recur among the distractors (recall the first cue)
+    min_distance: Optional[int] = None  # set: the gap varies uniformly in [min_distance, distance]; None = fixed
     n_train: int = 2000  # sequences
     n_dev: int = 500
     n_test: int = 1000
@@ -265,6 +267,9 @@ def check_config(config: Config) -> None:
             check_positive(getattr(t, key), f"task.{key}")
         if t.n_classes < 2:
             raise ConfigError(f"task.n_classes must be >= 2, got {t.n_classes}", "set task.n_classes=2 or more")
+        if t.min_distance is not None and not 1 <= t.min_distance <= t.distance:
+            raise ConfigError(f"task.min_distance must lie in [1, task.distance={t.distance}], got {t.min_distance}",
+                              "set task.min_distance=null (fixed gap) or a value up to task.distance")  # fmt: skip
     else:
         from harness.data.series import DATASETS, MISSING_POLICIES
         from harness.tasks.timeseries import TRANSFORMS

@@ -15,18 +15,37 @@ from harness.tasks.longrange import OTHER, load_longrange
 
 
 @pytest.mark.parametrize("distance", [1, 2, 7])
-def test_label_is_the_cue_and_nothing_else_carries_it(distance):
+@pytest.mark.parametrize("cue_distractors", [False, True])
+def test_label_is_the_first_cue_and_nothing_else_carries_it(distance, cue_distractors):
     C, D = 3, 5
-    s = sample(600, distance, C, D, np.random.default_rng(0))
+    s = sample(600, distance, C, D, np.random.default_rng(0), cue_distractors)
     assert s.symbols.shape == (600, distance + 1)
     np.testing.assert_array_equal(s.symbols[:, 0], s.labels)  # label = deterministic function of the cue
     assert (s.symbols[:, -1] == C + D).all()  # the query, `distance` steps after the cue
     middle = s.symbols[:, 1:-1]
-    assert ((middle >= C) & (middle < C + D)).all()  # distractors only between
+    low = 0 if cue_distractors else C  # cue symbols recur in the middle only with cue_distractors
+    assert ((middle >= low) & (middle < C + D)).all()
     if distance > 2:  # the distractors are independent of the label
+        assert (middle < C).any() == cue_distractors
         for y in range(C):
-            counts = np.bincount(middle[s.labels == y].ravel() - C, minlength=D)
+            counts = np.bincount(middle[s.labels == y].ravel() - low, minlength=C + D - low)
             assert counts.min() > 0.6 * counts.mean()
+
+
+@pytest.mark.parametrize("cue_distractors", [False, True])
+def test_min_distance_varies_the_gap_and_the_first_cue_is_still_the_answer(cue_distractors):
+    C, D, distance = 3, 5, 9
+    s = sample(3000, distance, C, D, np.random.default_rng(0), cue_distractors, min_distance=4)
+    gap = distance - s.cue_position
+    assert gap.min() == 4 and gap.max() == 9  # every gap in [min_distance, distance] occurs
+    np.testing.assert_array_equal(s.symbols[np.arange(3000), s.cue_position], s.labels)
+    is_cue = s.symbols < C
+    assert (np.argmax(is_cue, axis=1) == s.cue_position).all()  # nothing cue-like before the cue
+    assert (s.symbols[:, -1] == C + D).all()
+    data = load_longrange(LongRangeTaskConfig(distance=5, min_distance=2, n_train=5, n_dev=5, n_test=40), seed=0)
+    words, tags = data.tagged("test")
+    for ws, ts, y, p in zip(words, tags, data.test.labels, data.test.cue_position):
+        assert ws[p] == f"c{y}" and ts[p] == ts[-1] == f"y{y}" and ts.count(OTHER) == 4
 
 
 def test_chance_level_is_one_over_the_number_of_classes():
@@ -104,7 +123,9 @@ def test_tiny_lstm_run_end_to_end_records_accuracy_and_chance(tmp_path, tracking
     assert run.data.params["task.distance"] == "3"
 
 
-def test_hmm_refuses_nothing_but_bad_longrange_knobs_fail_before_work(tmp_path, tracking_store, run_cli):
-    out = run_cli(["model=hmm", "task=longrange", "task.n_classes=1"], cwd=tmp_path)
+@pytest.mark.parametrize("override, message", [("task.n_classes=1", "task.n_classes must be >= 2, got 1"),
+                                               ("task.min_distance=11", "task.min_distance must lie in [1, task.distance=10], got 11")])  # fmt: skip
+def test_bad_longrange_knobs_fail_before_work(tmp_path, tracking_store, run_cli, override, message):
+    out = run_cli(["model=hmm", "task=longrange", override], cwd=tmp_path)
     assert out.returncode == 2
-    assert "task.n_classes must be >= 2, got 1" in out.stderr and "Traceback" not in out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr

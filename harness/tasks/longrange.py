@@ -7,7 +7,7 @@ Two views of the same sequences:
 - recurrent models read symbol ids (T, N) and are trained by cross-entropy on the label at the
   last step only (``RNNClassifier``, many-to-one; no loss anywhere else).
 - the HMM tagger reads the symbols as words with *local* tags: the cue is tagged with its class,
-  each distractor ``O``, the query with the label. The prediction is the tag it gives the query
+  each distractor ``O`` (a cue symbol recurring as a distractor too), the query with the label. The prediction is the tag it gives the query
   (a query tagged ``O`` counts as wrong). The tags carry no memory of the cue, so a first-order HMM
   can only answer at distance 1 (an order-2 HMM at distance <= 2) and is at chance beyond: the
   textbook point that an HMM's memory is its current state. (Tagging every step with the class
@@ -70,7 +70,8 @@ class LongRangeData:
         names = np.array(self.symbols, dtype=object)
         words = names[s.symbols].tolist()
         T = s.symbols.shape[1]
-        tags = [[self.class_name(y)] + [OTHER] * (T - 2) + [self.class_name(y)] for y in s.labels.tolist()]
+        tags = [[OTHER] * p + [self.class_name(y)] + [OTHER] * (T - 2 - p) + [self.class_name(y)]
+                for y, p in zip(s.labels.tolist(), s.cue_position.tolist())]  # fmt: skip
         return words, tags
 
     def labels_from_tags(self, tags: list[list[str]]) -> np.ndarray:
