@@ -99,10 +99,12 @@ class NumpyTagger:
         db = dlogits.sum(0)
         dy = (dlogits @ self.W).reshape(T, N, -1)
         dx, grads, _ = self.rnn.backward(dy, cache)
-        rows, inv = np.unique(ids[mask], return_inverse=True)  # sparse embedding gradient
-        dE = np.zeros((len(rows), self.E.shape[1]), np.float32)
-        np.add.at(dE, inv, dx[mask])
-        return loss, ((rows, dE), dW, db, grads)
+        flat = ids[mask]  # sparse embedding gradient: sum the rows of dx per word id
+        order = np.argsort(flat, kind="stable")
+        fs = flat[order]
+        starts = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
+        dE = np.add.reduceat(dx[mask][order], starts, axis=0)  # (n_distinct, emb)
+        return loss, ((fs[starts], dE), dW, db, grads)
 
     def infer(self, ids, mask):
         T, N = ids.shape
