@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from harness import config as config_module
 from harness.config import register_configs, to_config
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, HarnessError, RunFailed
 
 register_configs()
 
@@ -158,9 +158,9 @@ def sweep_job(cfg: DictConfig, overrides: list[str], sweep_dir: str, run) -> flo
             config.tracking_uri = config.tracking_uri or parent.tracking_uri
             config.experiment_name = config.experiment_name or parent.experiment_name
         return run(config, cfg, parent_run_id=parent.run_id if parent else None)
-    except HarnessError as error:  # raised before the job's own run starts: record the failure
+    except HarnessError as error:
         print(f"harness: job failed [{label}]: {error}", file=sys.stderr, flush=True)
-        if parent is not None:
+        if parent is not None and not isinstance(error, RunFailed):  # it stopped before its own run: record it
             try:
                 record_failed_job(parent, cfg, overrides, error)
             except Exception as exc:  # e.g. the tracking server went away: the stderr line stays

@@ -146,3 +146,16 @@ def test_sigterm_ends_the_sweep_and_its_parent_run_killed(tracking_store, tmp_pa
     assert [p.info.status for p in parents] == ["KILLED"], err[-2000:]
     assert children and all(c.info.status in ("FINISHED", "KILLED") for c in children)
     assert len(children) < 3  # the sweep stopped
+
+
+@pytest.mark.slow
+def test_a_diverging_job_fails_alone_and_is_reported_once(run_cli, tracking_store, tmp_path):
+    args = _sweep_args(tmp_path, "model=rnn", "model.lr=0.003,1e30", "model.clip_norm=0", "model.epochs=3", *TINY_POS)
+    out = run_cli(args, cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "diverged (training loss became nan" in out.stderr
+    _, children = _runs(tracking_store)
+    status = {c.data.params["model.lr"]: c.info.status for c in children}
+    assert status == {"0.003": "FINISHED", "1e+30": "FAILED"}  # one run each: the failure is not recorded twice
+    md = (tmp_path / "reports" / "t" / "report.md").read_text(encoding="utf-8")
+    assert "| rnn lr=1e+30 seed=0 | pos | FAILED |" in md and "| rnn lr=0.003 | " in md
