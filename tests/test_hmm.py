@@ -409,6 +409,10 @@ def test_forecaster_deterministic_round_trip_and_shapes(tmp_path):
     assert a.predict(X).shape == (len(X),)
     assert a.state_path(x).shape == (300,) and set(np.unique(a.state_path(x))) <= {0, 1}
     assert np.isfinite(a.bic(x)) and a.n_params == 1 + 2 + 2 + 2
+    table = a.regime_table(x)
+    assert sorted(table) == ["p_state0", "p_state1", "state", "state_mean", "t", "value"]
+    np.testing.assert_array_equal(table["state_mean"], a.means_[a.state_path(x), 0])
+    assert all(len(v) == 300 for v in table.values())
     np.testing.assert_allclose(a.bic(x), -2 * a.hmm_.score(x[:, None]) + a.n_params * np.log(300))
 
 

@@ -855,6 +855,20 @@ class GaussianHMMForecaster:
         self._check_fitted()
         return self.hmm_.predict(self._as_2d(series))
 
+    def regime_table(self, series: np.ndarray) -> dict[str, np.ndarray]:
+        """Columns for a regime CSV/plot: time index, value(s), Viterbi state, that state's mean,
+        and the filtered probability of every state (``p_state<k>``); arrays of length T."""
+        X = self._as_2d(series)
+        path = self.state_path(series)
+        table = {"t": np.arange(len(X)), "state": path}
+        for d in range(X.shape[1]):
+            suffix = "" if X.shape[1] == 1 else str(d)
+            table["value" + suffix] = X[:, d]
+            table["state_mean" + suffix] = self.means_[path, d]
+        for k, column in enumerate(self.filtered_state_probs(series).T):
+            table[f"p_state{k}"] = column
+        return table
+
     @property
     def n_params(self) -> int:
         """Free parameters: start K-1, transitions K(K-1), means K*D, covariances by type."""
