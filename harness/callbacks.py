@@ -34,6 +34,8 @@ class SweepCallback(Callback):
         self.report_dir = report_dir  # None = <project root>/reports
         self.report_name = report_name  # None = <preset or experiment>-<sweep start time>
         self.parent: Parent | None = None
+        self.started = ""  # sweep start time, names the report
+        self.label = ""  # preset or experiment name, names the report
         self._ended = False
 
     # -- launching process ----------------------------------------------------------------------

@@ -84,7 +84,8 @@ def expand_sweep(
         if error is None:
             runnable.append(combo)
         else:
-            print(f"harness: will skip {' '.join(combo)}: {error.problem}", file=sys.stderr)
+            print(f"harness: {' '.join(combo)} cannot run ({error.problem}); it will be recorded as a failed job",
+                  file=sys.stderr)  # fmt: skip
     if not runnable:
         raise ConfigError("no combination in this sweep can run", "check the model and task lists")
     return runnable
