@@ -256,3 +256,23 @@ def test_hidden_grad_norms_vanish_for_rnn_and_survive_for_lstm():
         assert np.isnan(back[30, 1]) and back[0, 1] == norms[29, 1]
         out[cell] = back[20] / back[0]
     assert np.all(out["rnn"] < 1e-4) and np.all(out["lstm"] > out["rnn"])
+
+
+@pytest.mark.parametrize("cell,nl", CELLS)
+def test_float32_path_matches_float64(cell, nl):
+    ref = make(cell, nl, True, 2)
+    f32 = Recurrent.from_state_dict(ref.state_dict(), cell, nonlinearity=nl, dtype=np.float32)
+    assert all(v.dtype == np.float32 for v in f32.params.values())
+    mask = ragged_mask(LENGTHS)
+    x = np.random.default_rng(6).standard_normal((*mask.shape, D))
+    y64, _, c64 = ref.forward(x, mask)
+    y32, _, c32 = f32.forward(x, mask)
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, atol=1e-5)
+    dy = np.random.default_rng(7).standard_normal(y64.shape)
+    dx64, g64, _ = ref.backward(dy, c64)
+    dx32, g32, _ = f32.backward(dy, c32)
+    np.testing.assert_allclose(dx32, dx64, atol=1e-4)
+    for k in g64:
+        assert g32[k].dtype == np.float32
+        np.testing.assert_allclose(g32[k], g64[k], atol=1e-4, err_msg=k)
