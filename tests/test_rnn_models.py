@@ -168,3 +168,13 @@ def test_word_dropout_trains_the_unknown_embedding_on_rare_words_only():
     assert g_unk > 0 and g_rare > 0  # about half of the singleton's occurrences train <unk>
     _, grads = model.loss_and_grads(batch)  # no rng: evaluation, no dropout
     assert np.abs(grads["embed.word"][1]).sum() == 0
+
+
+def test_embedding_backward_sums_rows_per_id_and_skips_padding():
+    from harness.models.nn.embedding import embedding_backward
+
+    ids = np.array([[1, 0], [3, 1]])
+    dx = np.arange(8, dtype=float).reshape(2, 2, 2)  # (T, N, D)
+    dE = embedding_backward(ids, dx, 5)
+    np.testing.assert_array_equal(dE, [[0, 0], [0 + 6, 1 + 7], [0, 0], [4, 5], [0, 0]])
+    assert embedding_backward(ids, dx, 5, skip_padding=False)[0].tolist() == [2, 3]

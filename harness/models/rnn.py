@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.models.nn.embedding import embedding_backward
 from harness.models.nn.losses import mse, softmax_cross_entropy
 from harness.models.nn.recurrent import Recurrent
 
@@ -162,12 +163,8 @@ class RNNTagger(_RecurrentModel):
         """dE_f[v] = sum of dx_t over the steps whose feature f is v (padding row stays 0)."""
         start = 0
         for f in self.features:
-            E = self.params[f"embed.{f}"]
-            width = E.shape[1]
-            dE = np.zeros_like(E)
-            np.add.at(dE, inputs[f].reshape(-1), dx[..., start : start + width].reshape(-1, width))
-            dE[0] = 0.0
-            grads[f"embed.{f}"] = dE
+            V, width = self.params[f"embed.{f}"].shape
+            grads[f"embed.{f}"] = embedding_backward(inputs[f], dx[..., start : start + width], V)
             start += width
 
 
@@ -308,7 +305,5 @@ class RNNClassifier(_ManyToOne):
         loss, grads, dx = self._forward_backward(x, cross_entropy, rng)
         if keep_x is not None:
             dx *= keep_x
-        dE = np.zeros_like(self.params["embed.symbol"])  # dE[v] = sum of dx_t over the steps reading symbol v
-        np.add.at(dE, X.reshape(-1), dx.reshape(-1, dx.shape[-1]))
-        grads["embed.symbol"] = dE
+        grads["embed.symbol"] = embedding_backward(X, dx, len(self.params["embed.symbol"]), skip_padding=False)
         return loss, grads
