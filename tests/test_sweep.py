@@ -86,7 +86,7 @@ def test_sweep_parent_children_failures_and_report(run_cli, tracking_store, tmp_
 
     md = (tmp_path / "reports" / "t" / "report.md").read_text(encoding="utf-8")
     for model in ("rnn", "hmm"):  # one row per model, n = number of seeds
-        row = next(line for line in md.splitlines() if line.startswith(f"| {model} train_size=20.0 |"))
+        row = next(line for line in md.splitlines() if line.startswith(f"| {model} train_size=20 |"))
         assert row.split("|")[4].strip() == "2"
     assert md.count("| FAILED | DataError: task.train_size=500.0 asks") == 4
     assert (tmp_path / "reports" / "t" / "report.html").is_file()

@@ -155,6 +155,7 @@ def variants(df: pd.DataFrame) -> pd.Series:
         for a in axes:
             v = row.get(f"param.{a}")
             if isinstance(v, str):
+                v = v[:-2] if v.endswith(".0") and v[:-2].lstrip("-").isdigit() else v  # 300.0 -> 300
                 parts.append(f"{a.split('.')[-1]}={v}")
         return " ".join(parts)
 

@@ -99,6 +99,9 @@ def versus_axis(g: pd.DataFrame, axis: str, metric: str, task: str, out: Path) -
     short = axis.split(".")[-1]
     if short == "train_size" and d.x.max() / max(d.x.min(), 1e-9) >= 10:
         ax.set_xscale("log")
+    ticks = sorted(d.x.unique())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     ax.set_xlabel(axis)
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
