@@ -23,6 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from harness.errors import ConfigError
 from harness.sweep import PARENT_ENV, Parent, split_overrides, sweep_combinations, sweep_experiment_name
 
 
@@ -45,7 +46,11 @@ class SweepCallback(Callback):
         hc = config.hydra
         task_overrides = list(hc.overrides.task)
         params = {str(k): str(v) for k, v in (hc.sweeper.get("params") or {}).items()}
-        combos = sweep_combinations(task_overrides, params)
+        try:
+            combos = sweep_combinations(task_overrides, params)
+            n_jobs = str(len(combos))
+        except ConfigError:  # another sweeper's search space (e.g. optuna's interval(...)): jobs not known yet
+            combos, n_jobs = [task_overrides], "?"
         experiment = sweep_experiment_name(config, combos)
         preset = OmegaConf.select(config, "hydra.runtime.choices.experiment", default=None)
         self.started = time.strftime("%Y-%m-%d_%H-%M-%S")
@@ -53,7 +58,7 @@ class SweepCallback(Callback):
         sweep_dir = Path(str(hc.sweep.dir)).resolve()
         command = "python -m harness -m " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a not in ("-m", "--multirun"))
         tags = {"harness.sweep": "true", "harness.sweep_command": command[:5000], "harness.sweep_dir": str(sweep_dir),
-                "harness.sweep_jobs": str(len(combos)), "harness.preset": str(preset or ""),
+                "harness.sweep_jobs": n_jobs, "harness.preset": str(preset or ""),
                 "harness.launcher": str(OmegaConf.select(config, "hydra.runtime.choices.hydra/launcher", default="basic"))}  # fmt: skip
         uri = tracking_uri(OmegaConf.select(config, "tracking_uri", default=None))
         tracker = Tracker(uri, experiment, f"sweep-{label}-{self.started}", tags)
@@ -66,7 +71,7 @@ class SweepCallback(Callback):
         self.label = label
         atexit.register(self._end_if_unfinished)
         _sigterm_as_interrupt()
-        print(f"harness: sweep of {len(combos)} jobs; parent MLflow run {tracker.run_id} in experiment {experiment!r}",
+        print(f"harness: sweep of {n_jobs} jobs; parent MLflow run {tracker.run_id} in experiment {experiment!r}",
               file=sys.stderr, flush=True)  # fmt: skip
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -137,9 +137,10 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     assert {"report/report.md", "report/report.html", "report/confusion_pos_synthetic.png"} <= logged
 
 
-def test_report_selects_by_experiment_and_tags(sweep_store, tmp_path):
-    uri, _ = sweep_store
-    md = build_report(uri, experiment="pos", tags={"model": "rnn"}, name="rnn-only", out_dir=tmp_path).read_text()
+def test_report_command_line_selects_by_experiment_and_tags(sweep_store, tmp_path, capsys):
+    assert report_main(["--experiment", "pos", "--tag", "model=rnn", "--name", "rnn-only", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "rnn-only" / "report.md")
+    md = (tmp_path / "rnn-only" / "report.md").read_text(encoding="utf-8")
     assert "| rnn | **0.8200 ± 0.0200** |" in md and "| hmm |" not in md and "sweep-test" not in md
 
 
