@@ -418,11 +418,18 @@ class HMMTagger:
         form = word.lower() if cls in "CA" else word
         get = self._sfx_index.get
         prefix = cls + SEP
-        for i in range(min(len(form), self.max_suffix), 0, -1):  # longest suffix first (see suffix_keys)
-            r = get(prefix + form[-i:])
-            if r is not None:
-                return r
-        return get(prefix, 0)
+        best = get(prefix, 0)
+        # every suffix of a stored suffix is stored too, so "stored" is monotone in the length:
+        # binary search for the longest stored one
+        lo, hi = 1, min(len(form), self.max_suffix)
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            r = get(prefix + form[-mid:])
+            if r is None:
+                hi = mid - 1
+            else:
+                best, lo = r, mid + 1
+        return best
 
     def _fit_unsupervised(self, words, y: np.ndarray, lengths: np.ndarray) -> None:
         K = len(self.tags_)
@@ -492,7 +499,7 @@ class HMMTagger:
         """
         get = self._index.get
         flat = list(itertools.chain.from_iterable(words))
-        x = np.array([get(w, -1) for w in flat], dtype=np.int64)
+        x = np.fromiter(map(get, flat, itertools.repeat(-1)), dtype=np.int64, count=len(flat))
         unknown = np.flatnonzero(x < 0)
         extra: list[np.ndarray] = []
         if len(unknown):
