@@ -564,8 +564,7 @@ class HMMTagger:
         ends = np.cumsum(lengths)
         starts = ends - lengths
         lexical = np.unique(self.label_word_[self.label_word_ >= 0]) if supervised else np.zeros(0, np.int64)
-        small = self.order == 1 and (len(lexical) == 0 or LEXICAL_LABELS_PER_CHUNK[1] < 64)
-        limit = self.chunk_tokens if small else max(1, self.chunk_tokens // 10)
+        limit = self.chunk_tokens if self.order == 1 else max(1, self.chunk_tokens // 10)  # memory: T x S lattices
         out = np.empty(len(x), dtype=np.int64)
         for first, last in self._chunks(x, starts, ends, limit, lexical):
             base, stop = starts[first], ends[last - 1]
