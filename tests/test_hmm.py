@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hmmlearn.hmm import GaussianHMM
+from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 
 import harness.models.hmm as hmm_module
 from harness.errors import ConfigError, DataError
@@ -151,6 +151,25 @@ def test_second_order_beats_first_order_when_the_tag_two_back_matters():
     second = HMMTagger(order=2).fit(W, T).predict(test_w)
     assert second == test_t
     assert first[1] != test_t[1]  # a bigram model can only pick the more frequent R after Q
+
+
+def test_supervised_tagger_decodes_with_hmmlearn_and_never_fits_it(monkeypatch):
+    calls = {"decode": 0, "fit": 0}
+    decode = CategoricalHMM.decode
+
+    def counting_decode(self, *args, **kwargs):
+        calls["decode"] += 1
+        return decode(self, *args, **kwargs)
+
+    def no_fit(self, *args, **kwargs):
+        calls["fit"] += 1
+        raise AssertionError("the supervised tagger must not call CategoricalHMM.fit")
+
+    monkeypatch.setattr(CategoricalHMM, "decode", counting_decode)
+    monkeypatch.setattr(CategoricalHMM, "fit", no_fit)
+    W, T = random_corpus(17)
+    HMMTagger(order=2).fit(W, T).predict(W)
+    assert calls == {"decode": 1, "fit": 0}  # all sentences in one Viterbi call
 
 
 # ----------------------------------------------------------------------------------------------
@@ -359,6 +378,19 @@ def test_forecaster_has_no_look_ahead():
     np.testing.assert_array_equal(p0[: last_unchanged + 1], p1[: last_unchanged + 1])
     # whereas hmmlearn's smoothed posteriors at t do change: they use the future
     assert not np.allclose(model.hmm_.predict_proba(x[:, None])[t], model.hmm_.predict_proba(changed[:, None])[t])
+
+
+def test_forecasts_never_touch_hmmlearn_smoothing(monkeypatch):
+    x, _, _ = two_regime_series(200, seed=5)
+    model = GaussianHMMForecaster(n_states=2).fit(x)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("forward-backward smoothing uses the future")
+
+    for name in ("predict_proba", "score_samples"):
+        monkeypatch.setattr(GaussianHMM, name, forbidden)
+    assert np.isfinite(model.predict(windows_of(x, 12), horizon=2)).all()
+    assert np.isfinite(model.filtered_state_probs(x)).all()
 
 
 def test_filtered_probabilities_are_normalised_and_match_hmmlearn_at_the_last_step():
