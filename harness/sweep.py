@@ -5,6 +5,11 @@ A sweep's jobs are the cartesian product of the comma lists among ``hydra.sweepe
 an ``+experiment=NAME`` preset) and the command-line overrides, exactly as Hydra's basic sweeper
 builds them: a command-line override replaces a preset's sweep of the same key.
 
+Before Hydra starts, ``harness.cli.precheck`` composes and validates every combination this way
+(once per combination for all seeds), so a typo in a preset or override stops the sweep before any
+job. With another sweeper (``hydra/sweeper=optuna``) the search space is that sweeper's: only the
+plain overrides are prechecked, each job validates itself, and a job that fails is recorded.
+
 The parent run is created once, in the launching process, by ``harness.callbacks.SweepCallback``,
 which writes ``<sweep dir>/mlflow_parent.json``; each job reads it with ``read_parent``.
 """
