@@ -185,6 +185,7 @@ def test_distributions_are_normalised(kwargs):
     np.testing.assert_allclose(model.suffix_prob_.sum(axis=1), 1.0)  # P(t | suffix)
     np.testing.assert_allclose((model.emit_table_ * model.p_t_).sum(axis=1), 1.0)  # P(t | w)
     np.testing.assert_allclose(model.lambdas_.sum(), 1.0)
+    np.testing.assert_allclose(model.ngram_.sum(axis=-1), 1.0)  # P(label | context), END included
     assert len(model.lambdas_) == model.order + 1
     assert (model.transmat_ >= 0).all() and (model.emit_table_ > 0).all()
 
