@@ -155,6 +155,7 @@ class Config:
     tracking_uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI or sqlite:///<project>/mlflow.db
     progress: bool = True  # tqdm bar per epoch (shown only on a terminal)
     resume: Optional[str] = None  # an MLflow run id: continue that run from its last checkpoint
+    threads: int = 1  # BLAS threads; the per-step products are small, so 1 is fastest (and sweeps run jobs side by side)
 
 
 def register_configs() -> None:
@@ -185,6 +186,7 @@ def to_config(cfg: DictConfig) -> Config:
         tracking_uri=cfg.tracking_uri,
         progress=cfg.progress,
         resume=cfg.resume,
+        threads=cfg.threads,
     )
     check_config(config)
     return config
@@ -205,6 +207,7 @@ def check_config(config: Config) -> None:
             f"model={m.name} does not support task={task}",
             f"choose a task among: {', '.join(sorted(COMPATIBLE[family]))}",
         )
+    check_positive(config.threads, "threads")
     if config.seed < 0:
         raise ConfigError(f"seed must be >= 0, got {config.seed}", "set seed=<a non-negative integer>")
     if family == "recurrent":

@@ -348,6 +348,13 @@ def _check_resumable(uri: str, run_id: str, params: dict[str, Any]) -> dict[str,
 
 def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None = None) -> float:
     """Train and evaluate one model on one task, record it in MLflow, print a summary line."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=config.threads):
+        return _run(config, cfg, parent_run_id)
+
+
+def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> float:
     rng = np.random.default_rng(config.seed)  # one stream: init, then shuffling and dropout
     prepare, train = TASKS[config.task.name]
     data, model, extra = prepare(config, rng)

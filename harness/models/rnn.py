@@ -135,7 +135,7 @@ class RNNTagger(_RecurrentModel):
         boundary (the truncation bias: dependencies longer than ``steps`` get no learning signal)."""
         mask, T = batch.mask, x.shape[0]
         n_real = max(int(mask.sum()), 1)
-        grads: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in self.params.items()}
+        grads = {k: np.zeros_like(v) for k, v in self.params.items() if not k.startswith("embed.")}
         dx = np.zeros_like(x)
         state, loss = None, 0.0
         for s in range(0, T, steps):
