@@ -166,6 +166,7 @@ class HiddenMarkovProcess:
         K, V, k = len(self.tags), len(self.words), self.long_range
         step_cdf = np.cumsum(self._step_probs(), axis=-1)  # (3, 1+K, K+1)
         step_cdf[..., -1] = 1.0  # no rounding gap at the top
+        step_cdf[:, 0, K - 1] = 1.0  # and a sentence never ends before its first word
         emit_cdf = np.cumsum(self.emit, axis=1)  # (K, V)
         z = self._flavours()
         vocab = np.array(self.words, dtype=object)
