@@ -223,6 +223,10 @@ def test_lower_case_fallback_uses_the_known_lower_case_word():
     model = HMMTagger().fit(W, T)
     assert model.predict([["WE", "run"]]) == [["PRON", "VERB"]]  # 'WE' unseen, 'we' known
     assert HMMTagger(case_weight=0).fit(W, T).predict([["WE", "run"]]) == [["PROPN", "VERB"]]  # shape alone
+    W2 = W + [["Wendy", "runs"]] * 3 + [["the", "dogs", "run"], ["dogs", "sleep"]]
+    T2 = T + [["PROPN", "VERB"]] * 3 + [["DET", "NOUN", "VERB"], ["NOUN", "VERB"]]
+    assert HMMTagger().fit(W2, T2).predict([["wendy", "runs"]]) == [["PROPN", "VERB"]]  # 'Wendy' known
+    assert HMMTagger(case_weight=0).fit(W2, T2).predict([["wendy", "runs"]]) != [["PROPN", "VERB"]]
 
 
 def test_chunked_decoding_equals_one_call():

@@ -136,9 +136,9 @@ class HMMTagger:
     rare_threshold : words seen at most this often in training feed the suffix model (supervised)
         or are replaced by shape signatures (unsupervised), standing in for unseen words.
     max_suffix : longest suffix used by the unknown-word model.
-    case_weight : an unknown form whose lower-case form is known (``CALL``, sentence-initial
-        ``Interesting``) takes P(t|w) = (c(lower,t) + case_weight * P_suffix(t|w)) / (c(lower) +
-        case_weight); 0 ignores the lower-case form.
+    case_weight : an unknown form whose lower-case (else capitalised) form is known (``CALL``,
+        sentence-initial ``Interesting``, ``wendy``) takes P(t|w) = (c(other,t) + case_weight *
+        P_suffix(t|w)) / (c(other) + case_weight); 0 ignores the other-case form.
     capitalization : TnT's capitalisation flags: each state is a (tag, capitalised?) pair, so
         transitions see whether neighbouring words are capitalised (doubles the states).
     lexicalize : give the this many most ambiguous training words (most tokens a
@@ -492,9 +492,9 @@ class HMMTagger:
     def _symbols(self, words) -> tuple[np.ndarray, np.ndarray]:
         """Symbol ids (N,) of every token and extra emission columns (X, n_emit) they may refer to.
 
-        Supervised: a known form is its vocabulary id v < V. An unknown form whose lower-case form
-        is known (``CALL``, sentence-initial ``Interesting``) gets an extra column
-        (id >= V + M) mixing the lower-case word's counts with its own suffix model; any other
+        Supervised: a known form is its vocabulary id v < V. An unknown form whose lower-case (else
+        capitalised) form is known (``CALL``, sentence-initial ``Interesting``, ``wendy``) gets an
+        extra column (id >= V + M) mixing that word's counts with its own suffix model; any other
         unknown form is V + its suffix row. Unsupervised: unknown forms map to their signature.
         """
         get = self._index.get
@@ -511,9 +511,12 @@ class HMMTagger:
                     r = cache.get(w)
                     if r is None:
                         r = V + self._suffix_row(w)
-                        lower = get(w.lower(), -1) if w.lower() != w else -1
-                        if lower >= 0 and self.case_weight > 0:
-                            extra.append(self._case_fallback(lower, r - V))
+                        other = -1  # the same word in another case: "CALL" -> "call", "wendy" -> "Wendy"
+                        for variant in (w.lower(), w.capitalize()):
+                            if variant != w and other < 0:
+                                other = get(variant, -1)
+                        if other >= 0 and self.case_weight > 0:
+                            extra.append(self._case_fallback(other, r - V))
                             r = V + M + len(extra) - 1
                         cache[w] = r
                     x[i] = r
@@ -523,10 +526,10 @@ class HMMTagger:
                     x[i] = get(signature(flat[i]), unk)
         return x, (np.stack(extra) if extra else np.zeros((0, len(self.tags_))))
 
-    def _case_fallback(self, lower: int, row: int) -> np.ndarray:
-        """Emission ∝ P(t|w)/P(t) with P(t|w) = (c(lower,t) + c P_suffix(t|w)) / (n(lower) + c), c = case_weight."""
+    def _case_fallback(self, other: int, row: int) -> np.ndarray:
+        """Emission ∝ P(t|w)/P(t), P(t|w) = (c(other,t) + c P_suffix(t|w)) / (n(other) + c), c = case_weight."""
         c = self.case_weight
-        counts = self.word_tag_counts_[lower]  # (K,)
+        counts = self.word_tag_counts_[other]  # (K,)
         return (counts + c * self.suffix_prob_[row]) / (counts.sum() + c) / self.p_t_
 
     @staticmethod
