@@ -32,7 +32,9 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from harness.models.nn.recurrent import Recurrent
+from harness.config import RecurrentConfig
+from harness.models.rnn import RNNForecaster, RNNTagger
+from harness.tasks.pos import Batch
 
 CELLS = ("rnn", "lstm", "gru")
 POS = dict(vocab=20_000, emb=100, hidden=128, tags=17, batch=32, min_len=5, max_len=50)
@@ -70,75 +72,36 @@ def ts_batches(n_batches: int, rng: np.random.Generator):
 
 # ---------------------------------------------------------------------------- numpy models
 class NumpyTagger:
-    """Embedding -> Recurrent -> linear -> softmax cross-entropy (mean over real tokens)."""
+    """The harness's own RNNTagger (embedding -> Recurrent -> linear -> masked softmax cross-entropy,
+    sparse embedding gradient), so the figures are those of ``python -m harness`` training."""
 
     def __init__(self, cell, bi, rng):
         p = POS
-        self.E = (0.1 * rng.standard_normal((p["vocab"], p["emb"]))).astype(np.float32)
-        self.rnn = Recurrent(cell, p["emb"], p["hidden"], bidirectional=bi, rng=rng)
-        self.W = (0.1 * rng.standard_normal((p["tags"], self.rnn.output_size))).astype(np.float32)
-        self.b = np.zeros(p["tags"], np.float32)
+        cfg = RecurrentConfig(cell=cell, bidirectional=bi, embedding_size=p["emb"], hidden_size=p["hidden"])
+        self.model = RNNTagger({"word": p["vocab"]}, p["tags"], cfg, rng)
 
     def train_step(self, ids, tags, mask):
-        T, N = ids.shape
-        x = self.E[ids]  # (T, N, emb)
-        y, _, cache = self.rnn.forward(x, mask, train=True)
-        y2 = y.reshape(T * N, -1)
-        logits = y2 @ self.W.T + self.b  # (T*N, tags)
-        logits -= logits.max(1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(1, keepdims=True)
-        m = mask.reshape(-1)
-        t = np.where(m, tags.reshape(-1), 0)
-        n_real = m.sum()
-        loss = -np.log(p[np.arange(T * N), t][m]).sum() / n_real
-        dlogits = p
-        dlogits[np.arange(T * N), t] -= 1.0
-        dlogits *= (m / n_real).astype(np.float32)[:, None]
-        dW = dlogits.T @ y2
-        db = dlogits.sum(0)
-        dy = (dlogits @ self.W).reshape(T, N, -1)
-        dx, grads, _ = self.rnn.backward(dy, cache)
-        flat = ids[mask]  # sparse embedding gradient: sum the rows of dx per word id
-        order = np.argsort(flat, kind="stable")
-        fs = flat[order]
-        starts = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
-        dE = np.add.reduceat(dx[mask][order], starts, axis=0)  # (n_distinct, emb)
-        return loss, ((fs[starts], dE), dW, db, grads)
+        return self.model.loss_and_grads(Batch({"word": ids}, np.where(mask, tags, 0), mask, np.arange(ids.shape[1])))
 
     def infer(self, ids, mask):
-        T, N = ids.shape
-        y, _, _ = self.rnn.forward(self.E[ids], mask)
-        return (y.reshape(T * N, -1) @ self.W.T + self.b).argmax(1)
+        return self.model.predict({"word": ids}, mask)
 
 
 class NumpyForecaster:
-    """Recurrent -> linear on the last hidden state -> MSE."""
+    """The harness's own RNNForecaster (Recurrent -> linear on the last state -> squared error)."""
 
     def __init__(self, cell, bi, rng):
         p = TS
-        self.rnn = Recurrent(cell, p["features"], p["hidden"], bidirectional=bi, rng=rng)
-        self.W = (0.1 * rng.standard_normal((1, self.rnn.output_size))).astype(np.float32)
-        self.mask = np.ones((p["window"], p["batch"]), bool)
+        cfg = RecurrentConfig(cell=cell, bidirectional=bi, hidden_size=p["hidden"])
+        self.model = RNNForecaster(p["features"], cfg, rng)
 
     def train_step(self, x, target):
-        y, _, cache = self.rnn.forward(x, self.mask, train=True)
-        pred = y[-1] @ self.W.T  # (N, 1)
-        err = pred - target
-        loss = float(np.mean(err * err))
-        dpred = 2.0 * err / err.size
-        dW = dpred.T @ y[-1]
-        dy = np.zeros(y.shape, np.float32)
-        dy[-1] = dpred @ self.W
-        _, grads, _ = self.rnn.backward(dy, cache)
-        return loss, (dW, grads)
+        return self.model.loss_and_grads((x.transpose(1, 0, 2), target[:, 0]))  # x (T, N, F) -> windows (N, T, F)
 
     def infer(self, x):
-        y, _, _ = self.rnn.forward(x, self.mask)
-        return y[-1] @ self.W.T
+        return self.model.predict(x.transpose(1, 0, 2))
 
 
-# ---------------------------------------------------------------------------- torch twins
 def torch_models(torch):
     nn = torch.nn
 
