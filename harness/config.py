@@ -92,7 +92,7 @@ class PosTaskConfig:
     dataset: str = "synthetic"  # synthetic | conllu | two_column | ud_english_ewt
     path: Optional[str] = None  # conllu: folder with *-ud-{train,dev,test}.conllu; two_column: folder with {train,dev,test}.tsv
     tagset: str = "upos"  # upos | xpos (CoNLL-U column)
-    train_size: Optional[float] = None  # None = all; < 1 = fraction; >= 1 = count of training sentences
+    train_size: Optional[float] = None  # None = all; <= 1 = fraction (1 = all); > 1 = count of training sentences (nested subsets)
     synthetic: SyntheticPosConfig = field(default_factory=SyntheticPosConfig)
 
 

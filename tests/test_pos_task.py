@@ -139,5 +139,9 @@ def test_train_size_count_and_fraction_are_seeded_subsets():
     a = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 0.25}), 0)
     b = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 0.25}), 0)
     assert len(a.train) == 25 and a.train.words == b.train.words
+    assert len(load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 1.0}), 0).train) == 100  # 1 = all
+    small = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 20}), 0).train.words
+    large = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 60}), 0).train.words
+    assert all(s in large for s in small)  # nested subsets
     with pytest.raises(DataError, match="train_size=500"):
         load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 500}), 0)

@@ -154,8 +154,8 @@ def _pos_cfg(train_size):
     return PosTaskConfig(train_size=train_size, synthetic=SyntheticPosConfig(n_train=200, n_dev=20, n_test=20, vocab_size=300))
 
 
-@pytest.mark.parametrize("train_size, expected", [(None, 200), (0.25, 50), (0.999, 200), (1.0, 1), (37, 37), (200, 200)])
-def test_train_size_takes_a_fraction_below_one_and_a_count_from_one(train_size, expected):
+@pytest.mark.parametrize("train_size, expected", [(None, 200), (0.25, 50), (0.999, 200), (1.0, 200), (37, 37), (200, 200)])
+def test_train_size_takes_a_fraction_up_to_one_and_a_count_above_one(train_size, expected):
     from harness.tasks.pos import load_pos
 
     data = load_pos(_pos_cfg(train_size), seed=0)

@@ -173,16 +173,20 @@ def batches(
         yield Batch(inputs, tags, mask, idx)
 
 
-def _limit(corpus: TaggedCorpus, train_size: float | None, rng: np.random.Generator) -> TaggedCorpus:
+def _limit(corpus: TaggedCorpus, train_size: float | None, seed: int) -> TaggedCorpus:
+    """The first n sentences of one seeded permutation: n = train_size x len if train_size <= 1 (a
+    fraction; 1 = all), else n = train_size (a count). Sizes are nested: the 300-sentence subset
+    holds the 100-sentence one, so learning curves compare like with like."""
     if train_size is None:
         return corpus
-    n = round(train_size * len(corpus)) if train_size < 1 else int(train_size)
+    n = round(train_size * len(corpus)) if train_size <= 1 else int(train_size)
     if n > len(corpus):
         raise DataError(
-            f"task.train_size={train_size} asks for {n} sentences but the training set has {len(corpus)}",
+            f"task.train_size={train_size:g} asks for {n} sentences but the training set has {len(corpus)}",
             "lower task.train_size",
         )
-    return corpus.subset(np.sort(rng.choice(len(corpus), size=max(n, 1), replace=False)))
+    order = np.random.default_rng([seed, 0x7A1]).permutation(len(corpus))
+    return corpus.subset(np.sort(order[: max(n, 1)]))
 
 
 def load_pos(cfg, seed: int) -> PosData:
@@ -208,7 +212,7 @@ def load_pos(cfg, seed: int) -> PosData:
         source = f"two_column:{folder}"
     else:  # config validation makes this unreachable
         raise DataError(f"unknown POS data set {cfg.dataset!r}", "see task.dataset choices")
-    train = _limit(train, cfg.train_size, np.random.default_rng(seed))
+    train = _limit(train, cfg.train_size, seed)
     tags = Vocab.build((t for ts in train.tags for t in ts), specials=(PAD,))
     unseen = sorted({t for c in (dev, test) for ts in c.tags for t in ts} - set(tags.itos))
     if unseen:
