@@ -444,7 +444,7 @@ class HMMTagger:
         self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
         x, _ = self._symbols(words)  # (N,)
         V = len(self.symbols_)
-        seq = self._with_boundaries(x, lengths, boundary=V)  # (N + n_sentences,)
+        seq = np.append(V, self._with_boundaries(x, lengths, boundary=V))  # (1 + N + n_sentences,) B first
 
         rng = np.random.default_rng(self.random_state)
         S = S_tags + 1
@@ -453,7 +453,7 @@ class HMMTagger:
         A[:S_tags, :] = rng.dirichlet(np.ones(S), size=S_tags)
         A[B, :S_tags] = rng.dirichlet(np.ones(S_tags))
         start = np.zeros(S)
-        start[:S_tags] = rng.dirichlet(np.ones(S_tags))
+        start[B] = 1.0  # the sequence opens with a boundary, so every sentence starts from B's row
         E = np.zeros((S, V + 1))  # last column: the boundary symbol
         if self.init == "frequency":
             freq = np.bincount(x, minlength=V) + 1.0
@@ -476,7 +476,7 @@ class HMMTagger:
         E = hmm.emissionprob_[:S_tags, :V] + EMISSION_FLOOR  # (S_tags, V) no symbol impossible anywhere
         E /= E.sum(axis=1, keepdims=True)
         self.emit_table_ = E.T  # (V, S_tags)
-        self.startprob_ = hmm.startprob_.copy()
+        self.startprob_ = hmm.transmat_[B].copy()  # decoding chunks open with a sentence, i.e. after B
         self.transmat_ = hmm.transmat_.copy()
         self.state_emit_ = np.arange(S_tags)
         self.lambdas_ = np.zeros(0)
