@@ -470,7 +470,8 @@ class HMMTagger:
         with threadpool_limits(1):  # tiny matrix products: BLAS threads only add contention
             hmm.fit(seq[:, None])
         self.n_iter_ = int(hmm.monitor_.iter)
-        self.converged_ = bool(hmm.monitor_.converged)
+        history = list(hmm.monitor_.history)  # hmmlearn's `converged` is also True after n_iter iterations
+        self.converged_ = len(history) >= 2 and history[-1] - history[-2] < self.tol
         self.log_likelihood_ = float(hmm.monitor_.history[-1]) if hmm.monitor_.history else float("nan")
 
         E = hmm.emissionprob_[:S_tags, :V] + EMISSION_FLOOR  # (S_tags, V) no symbol impossible anywhere
