@@ -782,7 +782,8 @@ class GaussianHMMForecaster:
             hmm.fit(X)
         self._set_hmm(hmm)
         self.n_iter_ = int(hmm.monitor_.iter)
-        self.converged_ = bool(hmm.monitor_.converged)
+        history = list(hmm.monitor_.history)  # hmmlearn's `converged` is also True after n_iter iterations
+        self.converged_ = len(history) >= 2 and history[-1] - history[-2] < self.tol
         return self
 
     def _set_hmm(self, hmm: GaussianHMM) -> None:
