@@ -60,11 +60,17 @@ class HMMConfig:
     name: str = "hmm"
     order: int = 1  # tagger: 1 = bigram, 2 = trigram (tag-pair states)
     training: str = "supervised"  # tagger: supervised | unsupervised (Baum-Welch)
-    smoothing: float = 1.0  # tagger: add-k smoothing of emissions
-    rare_threshold: int = 1  # tagger: words seen <= this often train the unknown-word model
+    smoothing: float = 1.0  # tagger: weight of the suffix model in known words' P(tag|word); 0 = TnT's plain counts
+    rare_threshold: int = 10  # tagger: words seen <= this often train the unknown-word (suffix) model
+    max_suffix: int = 10  # tagger: longest suffix the unknown-word model reads
+    case_weight: float = 1.0  # tagger: weight of a known other-case form (CALL -> call) for an unknown word
+    capitalization: bool = False  # tagger: TnT's capitalisation flags (states = (tag, capitalised?))
+    lexicalize: int = 0  # tagger: the N most ambiguous words get their own states (more accurate, slower)
+    init: str = "frequency"  # unsupervised tagger: frequency | random initial emissions
     n_states: Optional[int] = None  # unsupervised tagger (None = number of tags) / forecaster (None = 3)
     covariance_type: str = "diag"  # forecaster: spherical | diag | full | tied
     n_iter: int = 100  # Baum-Welch iterations
+    tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood)
 
 
 MODEL_SCHEMAS = {"recurrent": RecurrentConfig, "hmm": HMMConfig}
@@ -244,8 +250,11 @@ def check_config(config: Config) -> None:
         _check_choice(m.covariance_type, "model.covariance_type", ("spherical", "diag", "full", "tied"))
         if m.order not in (1, 2):
             raise ConfigError(f"model.order must be 1 or 2, got {m.order}", "set model.order=1 or model.order=2")
-        if m.smoothing <= 0:
-            raise ConfigError(f"model.smoothing must be > 0, got {m.smoothing}", "set model.smoothing to e.g. 1.0")
+        _check_choice(m.init, "model.init", ("frequency", "random"))
+        for key in ("smoothing", "case_weight", "lexicalize", "tol"):
+            if getattr(m, key) < 0:
+                raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}", f"set model.{key}=0 or more")
+        check_positive(m.max_suffix, "model.max_suffix")
         check_positive(m.n_iter, "model.n_iter")
         if m.n_states is not None:
             check_positive(m.n_states, "model.n_states")

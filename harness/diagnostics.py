@@ -1,4 +1,7 @@
-"""Vanishing-gradient diagnostic (the textbook lesson, measured on a trained model).
+"""Per-run diagnostics saved as artifacts: the vanishing-gradient curve of a recurrent model and
+the regimes of a Gaussian-HMM forecaster.
+
+Vanishing gradients (the textbook lesson, measured on a trained model).
 
 For a batch of sequences and a unit vector u, let L_T = u . h_T be a loss read at each sequence's
 last step only (forward direction of the top layer). ``gradient_by_steps_back`` returns, for
@@ -50,6 +53,36 @@ def write_gradient_artifacts(norms: np.ndarray, folder: Path, title: str) -> lis
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     png = folder / "gradient_norms.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return [csv, png]
+
+
+def write_regime_artifacts(table: dict[str, np.ndarray], folder: Path, title: str) -> list[Path]:
+    """regimes.csv (the forecaster's ``regime_table``: time, value, Viterbi state, its mean, filtered
+    state probabilities) and regimes.png (the series coloured by state, with the state means)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    csv = folder / "regimes.csv"
+    names = list(table)
+    rows = zip(*(table[n] for n in names))
+    csv.write_text(",".join(names) + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in rows),
+                   encoding="utf-8")  # fmt: skip
+    t, value, state = table["t"], table.get("value"), table["state"]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    if value is not None:
+        ax.plot(t, value, color="0.7", lw=0.8, label="series (scaled)")
+        for k in np.unique(state):
+            on = state == k
+            ax.scatter(t[on], value[on], s=6, label=f"state {k}")
+        ax.step(t, table["state_mean"], where="mid", color="k", lw=1, label="state mean")
+    ax.set(xlabel="t (training part)", title=title)
+    ax.legend(fontsize=7, ncol=4, loc="upper left")
+    fig.tight_layout()
+    png = folder / "regimes.png"
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return [csv, png]

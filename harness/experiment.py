@@ -100,8 +100,10 @@ def _hmm_tagger(config: Config):
     from harness.models.hmm import HMMTagger
 
     m = config.model
-    return HMMTagger(order=m.order, smoothing=m.smoothing, rare_threshold=m.rare_threshold, training=m.training,
-                     n_states=m.n_states, n_iter=m.n_iter, random_state=config.seed)  # fmt: skip
+    return HMMTagger(order=m.order, smoothing=m.smoothing, rare_threshold=m.rare_threshold, max_suffix=m.max_suffix,
+                     case_weight=m.case_weight, capitalization=m.capitalization, lexicalize=m.lexicalize,
+                     training=m.training, n_states=m.n_states, n_iter=m.n_iter, tol=m.tol, init=m.init,
+                     random_state=config.seed)  # fmt: skip
 
 
 def prepare_pos(config: Config, rng: np.random.Generator):
@@ -232,7 +234,16 @@ def train_timeseries(config: Config, data, model, gradient, rng, hooks: Hooks) -
                 f.write(",".join(f"{v:.6g}" for v in row) + "\n")
 
     diagnostic = (data.dev.X[:64], data.dev.y[:64]) if gradient is not None else None
-    return Outcome(metrics, "test_rmse", {"test_forecasts.csv": write_forecasts}, model.state_dict(), diagnostic)
+    artifacts = {"test_forecasts.csv": write_forecasts}
+    if gradient is None:  # the HMM's regimes on the training part: Viterbi path, state means, filtered probabilities
+
+        def write_regimes(path: Path) -> None:
+            from harness.diagnostics import write_regime_artifacts
+
+            write_regime_artifacts(model.regime_table(data.train_series), path.parent, f"Gaussian HMM regimes, {data.name}")
+
+        artifacts["regimes.csv"] = write_regimes
+    return Outcome(metrics, "test_rmse", artifacts, model.state_dict(), diagnostic)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -385,7 +396,8 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> f
             with tempfile.TemporaryDirectory() as tmp:
                 for name, write in outcome.artifacts.items():
                     write(Path(tmp) / name)
-                    tracker.log_artifact(Path(tmp) / name)
+                for path in sorted(Path(tmp).iterdir()):  # a writer may add companions (a plot beside its CSV)
+                    tracker.log_artifact(path)
                 np.savez(Path(tmp) / "model.npz", **outcome.model_state)
                 tracker.log_artifact(Path(tmp) / "model.npz")
                 if outcome.diagnostic_batch is not None:

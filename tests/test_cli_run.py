@@ -78,3 +78,22 @@ def test_pyproject_lists_every_package():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.relative_to(ROOT).parent.parts) for p in (ROOT / "harness").rglob("__init__.py")}
     assert found | {"harness.conf"} == listed
+
+
+def test_hmm_forecaster_logs_bic_and_regimes_and_recurrent_runs_log_the_gradient_diagnostic(tmp_path):
+    from harness.config import Config, HMMConfig, RecurrentConfig, TimeSeriesTaskConfig
+    from harness.experiment import run
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    task = TimeSeriesTaskConfig(dataset="synthetic_regime", n_points=300, window=12)
+    run(Config(model=HMMConfig(n_states=3), task=task, tracking_uri=uri, progress=False))
+    run(Config(model=RecurrentConfig(name="gru", cell="gru", hidden_size=8, epochs=2), task=task, tracking_uri=uri, progress=False))
+    client = MlflowClient(uri)
+    runs = {r.data.tags["model"]: r for r in client.search_runs([client.get_experiment_by_name("timeseries").experiment_id])}
+    hmm, gru = runs["hmm"], runs["gru"]
+    assert np.isfinite(hmm.data.metrics["bic"]) and "baseline_arima_test_rmse" in hmm.data.metrics
+    assert {"regimes.csv", "regimes.png", "test_forecasts.csv"} <= {a.path for a in client.list_artifacts(hmm.info.run_id)}
+    curve = sorted(client.get_metric_history(gru.info.run_id, "grad_norm_steps_back"), key=lambda m: m.step)
+    assert [m.step for m in curve] == list(range(12)) and all(m.value >= 0 for m in curve)
+    names = {a.path for a in client.list_artifacts(gru.info.run_id, "diagnostics")}
+    assert names == {"diagnostics/gradient_norms.csv", "diagnostics/gradient_norms.png"}
