@@ -71,7 +71,7 @@ def test_sweep_parent_children_failures_and_report(run_cli, tracking_store, tmp_
     args = _sweep_args(tmp_path, "model=rnn,hmm", "seed=0,1", "task.train_size=20,500", *TINY_POS)
     out = run_cli(args, cwd=tmp_path, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stderr.count("harness: job failed [") == 4 and "task.train_size=500.0 asks for 500 sentences" in out.stderr
+    assert out.stderr.count("harness: job failed [") == 4 and "task.train_size=500 asks for 500 sentences" in out.stderr
     assert "Traceback" not in out.stderr
 
     parents, children = _runs(tracking_store)
@@ -88,7 +88,7 @@ def test_sweep_parent_children_failures_and_report(run_cli, tracking_store, tmp_
     for model in ("rnn", "hmm"):  # one row per model, n = number of seeds
         row = next(line for line in md.splitlines() if line.startswith(f"| {model} train_size=20 |"))
         assert row.split("|")[4].strip() == "2"
-    assert md.count("| FAILED | DataError: task.train_size=500.0 asks") == 4
+    assert md.count("| FAILED | DataError: task.train_size=500 asks") == 4
     assert (tmp_path / "reports" / "t" / "report.html").is_file()
     assert f"sweep done: 4 failed, 4 finished [parent run {parent}]" in out.stderr
 
