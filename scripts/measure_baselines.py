@@ -14,41 +14,21 @@ import argparse
 import itertools
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import List, Optional
 
 import numpy as np
 
+from harness.config import TimeSeriesTaskConfig
 from harness.data.series import load_series
 from harness.tasks.timeseries import load_timeseries
 
 RECOMMENDED_WINDOWS = {"sunspots": 24, "co2": 24, "nile": 10, "elnino": 24}
 
 
-@dataclass
-class TaskCfg:
-    """The task fields of harness.config, with their defaults."""
-
-    dataset: str = "sunspots"
-    path: Optional[str] = None
-    time_column: Optional[str] = None
-    value_column: Optional[str] = None
-    window: int = 24
-    horizon: int = 1
-    dev_fraction: float = 0.15
-    test_fraction: float = 0.15
-    transform: str = "none"
-    missing: str = "interpolate"
-    season: Optional[int] = None
-    arima_order: Optional[List[int]] = None
-    n_points: int = 600
-
-
 def measure(names: list[str], horizon: int) -> None:
     print(f"{'data set':<10} {'W':>3} {'N test':>6} {'ARIMA order':<20} {'naive':>9} {'seasonal':>9} {'ARIMA':>9}   (test RMSE, original units)")
     for name in names:
         t0 = time.perf_counter()
-        d = load_timeseries(TaskCfg(dataset=name, window=RECOMMENDED_WINDOWS.get(name, 24), horizon=horizon), seed=0)
+        d = load_timeseries(TimeSeriesTaskConfig(dataset=name, window=RECOMMENDED_WINDOWS.get(name, 24), horizon=horizon), seed=0)
         b = d.baselines()
         seasonal = b.get("baseline_seasonal_naive_test_rmse", float("nan"))
         order = str(list(d.arima_order)) + (f" m={d.season}" if len(d.arima_order) == 6 else "")

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import List, Optional
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from harness.config import TimeSeriesTaskConfig
 from harness.data.series import Series, handle_missing, load_series, regime_hmm
 from harness.errors import ConfigError, DataError
 from harness.tasks.timeseries import make_timeseries, load_timeseries
 
 
-@dataclass
-class TaskCfg:
-    dataset: str = "csv"
-    path: Optional[str] = None
-    time_column: Optional[str] = None
-    value_column: Optional[str] = None
-    window: int = 4
-    horizon: int = 1
-    dev_fraction: float = 0.2
-    test_fraction: float = 0.2
-    transform: str = "none"
-    missing: str = "interpolate"
-    season: Optional[int] = None
-    arima_order: List[int] = field(default_factory=lambda: [1, 0, 0])
-    n_points: int = 60
+def TaskCfg(**overrides) -> TimeSeriesTaskConfig:
+    """The real task schema with small-data defaults for these tests."""
+    small = {"dataset": "csv", "window": 4, "dev_fraction": 0.2, "test_fraction": 0.2, "arima_order": [1, 0, 0],
+             "n_points": 60}  # fmt: skip
+    return TimeSeriesTaskConfig(**{**small, **overrides})
 
 
 def _series(x, season=None) -> Series:
