@@ -138,6 +138,7 @@ class LongRangeTaskConfig:
     n_distractors: int = 8  # distractor symbols drawn uniformly between cue and query
     cue_distractors: bool = False  # true: the cue symbols recur among the distractors (recall the first cue)
     min_distance: Optional[int] = None  # set: the gap varies uniformly in [min_distance, distance]; None = fixed
+    vary_gap: bool = False  # true (and min_distance unset): the gap varies in [distance // 2, distance], no fixed clock
     n_train: int = 2000  # sequences
     n_dev: int = 500
     n_test: int = 1000

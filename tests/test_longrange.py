@@ -129,3 +129,9 @@ def test_bad_longrange_knobs_fail_before_work(tmp_path, tracking_store, run_cli,
     out = run_cli(["model=hmm", "task=longrange", override], cwd=tmp_path)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_vary_gap_draws_the_gap_between_half_the_distance_and_the_distance():
+    data = load_longrange(LongRangeTaskConfig(distance=10, vary_gap=True, n_train=400, n_dev=5, n_test=5), seed=0)
+    gaps = 10 - data.train.cue_position  # the query is always the last step
+    assert gaps.min() == 5 and gaps.max() == 10

@@ -76,5 +76,6 @@ def generate(cfg, seed: int) -> tuple[CueSequences, CueSequences, CueSequences]:
     """train, dev, test for ``cfg`` (LongRangeTaskConfig); ``cfg.seed`` overrides the run's seed."""
     rng = np.random.default_rng(seed if cfg.seed is None else cfg.seed)
     sizes = (cfg.n_train, cfg.n_dev, cfg.n_test)
-    knobs = dict(cue_distractors=bool(cfg.cue_distractors), min_distance=cfg.min_distance)
+    min_distance = max(1, cfg.distance // 2) if cfg.vary_gap and cfg.min_distance is None else cfg.min_distance
+    knobs = dict(cue_distractors=bool(cfg.cue_distractors), min_distance=min_distance)
     return tuple(sample(n, cfg.distance, cfg.n_classes, cfg.n_distractors, rng, **knobs) for n in sizes)
