@@ -125,6 +125,7 @@ def train_pos(config: Config, data, model, vocabs, rng, hooks: Hooks) -> Outcome
 
     m = config.model
     metrics: dict[str, float] = {}
+    diagnostic = None
     start = time.perf_counter()
     if vocabs is None:  # HMM: counted (or Baum-Welch) in one go
         model.fit(data.train.words, data.train.tags)
@@ -150,6 +151,7 @@ def train_pos(config: Config, data, model, vocabs, rng, hooks: Hooks) -> Outcome
         t0 = time.perf_counter()
         test_pred = _tag_corpus(model, test_enc, itos)
         metrics["predict_tokens_per_second"] = data.test.n_tokens / max(time.perf_counter() - t0, 1e-9)
+        diagnostic = next(batches(dev_enc, 64))  # the longest dev sentences, for the gradient diagnostic
     scores = data.score(data.test, test_pred)
     baseline = data.score(data.test, data.majority_baseline()(data.test.words))
     metrics.update({f"test_{k}": v for k, v in scores.items()})
@@ -163,7 +165,6 @@ def train_pos(config: Config, data, model, vocabs, rng, hooks: Hooks) -> Outcome
         metrics.update(oracle_metrics(config.task.synthetic, config.seed, data.test))
         metrics["gap_to_bayes_optimal"] = metrics["bayes_optimal_accuracy"] - metrics["test_accuracy"]
     metrics["n_params"] = model.n_params
-    diagnostic = next(batches(data.encode(data.dev, vocabs), 64)) if vocabs is not None else None  # longest first
     return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": _pos_predictions_writer(data.test, test_pred)},
                    model.state_dict(), diagnostic)  # fmt: skip
 
@@ -197,10 +198,11 @@ def train_timeseries(config: Config, data, model, gradient, rng, hooks: Hooks) -
         metrics["train_seconds"] = time.perf_counter() - start
 
         def predict(w):
+            if data.cumulative_target:  # differenced target: the change over h steps = sum of the next h values
+                return sum(model.predict(w.X[..., 0], k) for k in range(1, data.horizon + 1))
             return model.predict(w.X[..., 0], data.horizon)
 
-        if hasattr(model, "bic"):
-            metrics["bic"] = float(model.bic(data.train_series))
+        metrics["bic"] = float(model.bic(data.train_series))
     else:
         tr = data.train
 
@@ -245,8 +247,6 @@ def train_timeseries(config: Config, data, model, gradient, rng, hooks: Hooks) -
         artifacts["regimes.csv"] = write_regimes
     return Outcome(metrics, "test_rmse", artifacts, model.state_dict(), diagnostic)
 
-
-# ----------------------------------------------------------------------------------------------
 
 # ----------------------------------------------------------------------------------------------
 # long-range recall (harness.tasks.longrange)
