@@ -31,6 +31,10 @@ def _pos_run(uri: str, parent: str, model: str, seed: int, acc: float, tmp: Path
         if model == "rnn":
             for epoch in (1, 2, 3):
                 t.log_metrics({"dev_accuracy": acc - 0.1 / epoch, "train_loss": 1.0 / epoch, "grad_norm": 2.0 / epoch}, step=epoch)
+            t.log_metrics_history("grad_norm_steps_back", [1.0, 0.5, 0.25])  # as experiment.run logs it
+            norms = tmp / "gradient_norms.csv"
+            norms.write_text("steps_back,grad_norm\n0,1\n1,0.5\n2,0.25\n", encoding="utf-8")
+            t.log_artifact(norms, "diagnostics")
         t.log_metrics({"test_accuracy": acc, "test_oov_accuracy": acc - 0.3, "test_oov_rate": 0.1,
                        "test_sentence_accuracy": acc / 2, "baseline_test_accuracy": 0.75 + 0.01 * seed,
                        "bayes_optimal_accuracy": 0.99, "train_seconds": 1.5, "n_params": 1000 if model == "rnn" else 500})  # fmt: skip
@@ -115,7 +119,8 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     assert rows["Bayes-optimal (synthetic data) *(ceiling)*"][0].startswith("0.9900")
     # figures beside the report, linked from it
     for png in ("learning_curves_pos-synthetic", "grad_norm_pos-synthetic", "confusion_pos-synthetic",
-                "per_tag_accuracy_pos-synthetic", "accuracy_by_length_pos-synthetic", "oov_pos-synthetic"):  # fmt: skip
+                "per_tag_accuracy_pos-synthetic", "accuracy_by_length_pos-synthetic", "oov_pos-synthetic",
+                "gradient_by_steps_back_pos-synthetic"):  # fmt: skip
         name = png.replace("-", "_") + ".png"
         assert (md_path.parent / name).stat().st_size > 1000 and f"]({name})" in md
     # the failed job is listed with its reason; reproduce commands hold only the non-default values
@@ -128,7 +133,7 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     assert "](forecasts_timeseries_sunspots.png)" in ts and (md_path.parent / "forecasts_timeseries_sunspots.png").is_file()
     # self-contained HTML: every image inline
     html = (md_path.parent / "report.html").read_text(encoding="utf-8")
-    assert html.count('src="data:image/png;base64,') == 7 and 'src="http' not in html and ".png\"" not in html
+    assert html.count('src="data:image/png;base64,') == 8 and 'src="http' not in html and ".png\"" not in html
     assert '<td class="best">0.9200 ± 0.0265</td>' in html
     # both files (and the figures) attached to the parent run
     from mlflow.tracking import MlflowClient

@@ -80,7 +80,8 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
     task = f"{table.task}-{table.dataset}" if table.dataset else table.task
 
     # figures: learning curves, gradient norms, swept parameters, task-specific ones
-    hist_metrics = [m for m in HISTORY] + [c[7:] for c in finished.columns if c.startswith("metric.grad_norm")]
+    hist_metrics = [m for m in HISTORY] + [c[7:] for c in finished.columns
+                                           if c.startswith("metric.grad_norm") and c != "metric.grad_norm_steps_back"]  # fmt: skip
     hist = history_table(store, finished, hist_metrics)
     hist = hist[hist.step >= 1]  # step 0 holds the final values
     figs = [plots.learning_curves(hist, task, out), plots.metric_history(hist, task, "grad_norm", out)]
@@ -95,7 +96,7 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
         first = finished.sort_values("seed").groupby("variant", sort=False).head(1)
         fc = _read_predictions(store, first, "test_forecasts.csv", pd.read_csv)
         figs.append(plots.forecasts(fc, task, out))
-    norms = _read_predictions(store, finished, "gradient_norms.csv", pd.read_csv)
+    norms = _read_predictions(store, finished, "diagnostics/gradient_norms.csv", pd.read_csv)
     figs.append(plots.gradient_by_steps_back(norms, task, out))
     section.figures = [f for f in figs if f is not None]
 

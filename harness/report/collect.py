@@ -89,7 +89,8 @@ class RunStore:
         """Local copy of a run's artifact, or None if the run has none by that name."""
         import mlflow
 
-        if name not in {f.path for f in self.client.list_artifacts(run_id)}:
+        folder = name.rpartition("/")[0] or None  # list the artifact's own folder (e.g. diagnostics/)
+        if name not in {f.path for f in self.client.list_artifacts(run_id, folder)}:
             return None
         dst = self._artifact_dir / run_id
         dst.mkdir(parents=True, exist_ok=True)
