@@ -14,14 +14,8 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import TrackingError
+from harness.paths import project_root
 
-
-def project_root() -> Path:
-    """The source checkout holding this package (editable install), else the current directory."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "pyproject.toml").is_file() and (here / "conf").is_dir():
-        return here
-    return Path.cwd()
 
 
 def tracking_uri(configured: str | None = None) -> str:

@@ -198,8 +198,9 @@ def test_cache_dir_precedence(tmp_path, monkeypatch):
     assert cache_dir(tmp_path / "arg") == tmp_path / "arg"
     assert cache_dir() == tmp_path / "env"
     monkeypatch.delenv("HARNESS_DATA_DIR")
-    root = registry.project_root()
-    assert cache_dir() == (root / "datasets" if root else Path.cwd() / "datasets")
+    from harness.paths import project_root
+
+    assert cache_dir() == project_root() / "datasets"  # the checkout's datasets/, or ./datasets when installed
 
 
 def test_mirror_url_from_environment(server, tmp_path, monkeypatch):

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import DataError
+from harness.paths import project_root
 
 CHUNK = 1 << 16
 TIMEOUT_SECONDS = 30.0
@@ -75,11 +76,6 @@ def get_dataset(name: str) -> Dataset:
     return REGISTRY[name]
 
 
-def project_root() -> Path | None:
-    """The checkout this package runs from, or None when it is installed elsewhere."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "pyproject.toml").is_file() and (root / "harness").is_dir() else None
-
 
 def cache_dir(data_dir: str | Path | None = None) -> Path:
     """The cache folder (see the module docstring for the order of precedence)."""
@@ -87,8 +83,7 @@ def cache_dir(data_dir: str | Path | None = None) -> Path:
         return Path(data_dir)
     if os.environ.get("HARNESS_DATA_DIR"):
         return Path(os.environ["HARNESS_DATA_DIR"])
-    root = project_root()
-    return root / "datasets" if root is not None else Path.cwd() / "datasets"
+    return project_root() / "datasets"
 
 
 def sha256_of(path: Path) -> str:

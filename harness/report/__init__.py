@@ -16,6 +16,6 @@ __all__ = ["build_report", "default_reports_dir"]
 
 
 def default_reports_dir() -> Path:
-    from harness.tracking import project_root
+    from harness.paths import project_root
 
     return project_root() / "reports"
