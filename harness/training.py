@@ -98,10 +98,10 @@ def fit(
         history.best_epoch, history.seconds = int(resume["best_epoch"]), float(resume["seconds"])
         history.n_train_items = int(resume["n_train_items"])
         first_epoch = int(resume["epoch"]) + 1
+        if cfg.patience and bad_epochs >= cfg.patience:
+            first_epoch = cfg.epochs + 1  # it had already stopped early (killed while testing)
     elif checkpoint is not None:
         checkpoint(pack_state(model, optimizer, rng, 0, best_state, best_score, bad_epochs, history))
-        if cfg.patience and bad_epochs >= cfg.patience:
-            first_epoch = cfg.epochs + 1  # it had already stopped early
     start = time.perf_counter() - history.seconds
     for epoch in range(first_epoch, cfg.epochs + 1):
         # one pass over the shuffled training batches

@@ -128,3 +128,21 @@ def test_checkpoint_files_hold_no_pickles(tmp_path):
     state = load_checkpoint(uri, r.info.run_id)  # np.load(..., allow_pickle=False) inside
     assert all(v.dtype != object for v in state.values())
     assert np.array_equal(state["model.out.bias"], state["best.out.bias"])  # one epoch: the best is the last
+
+
+def test_resuming_a_run_that_had_already_stopped_early_trains_no_further():
+    from harness import training
+
+    rng = np.random.default_rng(0)
+    cfg = RecurrentConfig(cell="rnn", hidden_size=4, embedding_size=3, epochs=10, patience=2)
+    from harness.models.rnn import RNNTagger
+
+    model = RNNTagger({"word": 5}, 3, cfg, rng)
+    states = []
+    scores = iter([0.5, 0.4, 0.3] + [0.9] * 10)  # best at epoch 1, then two worse: stops after epoch 3
+    history = training.fit(model, cfg, lambda r: [], lambda b: 0, lambda: next(scores), rng, checkpoint=states.append,
+                           progress=False)  # fmt: skip
+    assert len(history.dev_score) == 3 and int(states[-1]["epoch"]) == 3
+    resumed = training.fit(model, cfg, lambda r: [], lambda b: 0, lambda: next(scores), np.random.default_rng(1),
+                           resume=states[-1], progress=False)  # fmt: skip
+    assert len(resumed.dev_score) == 3 and resumed.best_epoch == 1  # no fourth epoch
