@@ -115,15 +115,13 @@ class Tracker:
         _check_reachable(uri)
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-        import mlflow
         from mlflow.tracking import MlflowClient
 
         self.uri, self.experiment, self.run_name = uri, experiment, run_name
         self.client = MlflowClient(tracking_uri=uri)
-        self._mlflow = mlflow
         if resume_run_id:  # continue the same run: its params, history and artifacts stay
             self.run = self.client.get_run(resume_run_id)
-            self.run_id = resume_run_id
+            self.run_id, self.experiment_id = resume_run_id, self.run.info.experiment_id
             self.client.update_run(resume_run_id, status="RUNNING")
             self.client.set_tag(resume_run_id, "resumed", "true")
             return
@@ -169,19 +167,18 @@ class Tracker:
             self.client.log_batch(self.run_id, params=items[i : i + 100])
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items() if v is not None]
-        for i in range(0, len(items), 1000):
-            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+        self._log_points([(k, v, step or 0) for k, v in metrics.items() if v is not None])
 
     def log_metrics_history(self, key: str, values) -> None:
         """One metric as a series, step = position (e.g. a curve over distance)."""
+        self._log_points([(key, v, k) for k, v in enumerate(values)])
+
+    def _log_points(self, points: list[tuple[str, float, int]]) -> None:
+        """(key, value, step) triples in batches of MLflow's limit of 1000 metrics."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(key, float(v), now, k) for k, v in enumerate(values)]
+        items = [Metric(k, float(v), now, step) for k, v, step in points]
         for i in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
 

@@ -31,15 +31,6 @@ class RowGrad:
         self.values *= scale
         return self
 
-    def __iadd__(self, other: "RowGrad") -> "RowGrad":
-        """Accumulate another batch chunk's rows (truncated BPTT)."""
-        rows = np.union1d(self.rows, other.rows)
-        values = np.zeros((len(rows), self.values.shape[1]), self.values.dtype)
-        values[np.searchsorted(rows, self.rows)] += self.values
-        values[np.searchsorted(rows, other.rows)] += other.values
-        self.rows, self.values = rows, values
-        return self
-
 
 def _vdot(g) -> float:
     v = g.values if isinstance(g, RowGrad) else g
