@@ -157,13 +157,9 @@ def train_pos(config: Config, data, model, vocabs, rng, hooks: Hooks) -> Outcome
     metrics.update({f"test_{k}": v for k, v in scores.items()})
     metrics["baseline_test_accuracy"] = baseline["accuracy"]
     metrics["baseline_test_oov_accuracy"] = baseline["oov_accuracy"]
-    if data.bayes_optimal_accuracy is not None:
-        metrics["bayes_optimal_accuracy"] = data.bayes_optimal_accuracy
-    if config.task.dataset == "synthetic":  # bayes_optimal_*: see harness.data.synthetic
-        from harness.data.synthetic import oracle_metrics
-
-        metrics.update(oracle_metrics(config.task.synthetic, config.seed, data.test))
-        metrics["gap_to_bayes_optimal"] = metrics["bayes_optimal_accuracy"] - metrics["test_accuracy"]
+    if data.oracle:  # synthetic data: bayes_optimal_* (see harness.data.synthetic)
+        metrics.update(data.oracle)
+        metrics["gap_to_bayes_optimal"] = data.oracle["bayes_optimal_accuracy"] - metrics["test_accuracy"]
     metrics["n_params"] = model.n_params
     return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": _pos_predictions_writer(data.test, test_pred)},
                    model.state_dict(), diagnostic)  # fmt: skip

@@ -99,7 +99,7 @@ class PosData:
     tags: Vocab  # no unknown tag: itos[0] is padding
     train_forms: set[str]
     source: str  # e.g. "synthetic", "conllu:/path"
-    bayes_optimal_accuracy: float | None = None
+    oracle: dict[str, float] = field(default_factory=dict)  # synthetic data: bayes_optimal_* figures of the test set
 
     @property
     def n_tags(self) -> int:
@@ -191,11 +191,14 @@ def _limit(corpus: TaggedCorpus, train_size: float | None, seed: int) -> TaggedC
 
 def load_pos(cfg, seed: int) -> PosData:
     """Train/dev/test for ``cfg`` (PosTaskConfig). The seed fixes synthetic data and train_size subsets."""
-    bayes = None
+    oracle: dict[str, float] = {}
     if cfg.dataset == "synthetic":
         from harness.data.synthetic import generate
 
-        train, dev, test, bayes = generate(cfg.synthetic, seed)
+        from harness.data.synthetic import oracle_metrics
+
+        train, dev, test, _ = generate(cfg.synthetic, seed)
+        oracle = oracle_metrics(cfg.synthetic, seed, test)
         source = "synthetic"
     elif cfg.dataset in ("conllu", "ud_english_ewt"):
         if cfg.dataset == "ud_english_ewt":
@@ -218,4 +221,4 @@ def load_pos(cfg, seed: int) -> PosData:
     if unseen:
         tags = Vocab(tags.itos + unseen)  # tags never seen in training can still be scored (as errors)
     forms = {w for s in train.words for w in s}
-    return PosData(train, dev, test, tags, forms, source, bayes)
+    return PosData(train, dev, test, tags, forms, source, oracle)
