@@ -13,8 +13,6 @@ from __future__ import annotations
 import atexit
 import os
 import shlex
-import signal
-import threading
 import sys
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import ConfigError
+from harness.interrupts import install, shielded
 from harness.sweep import PARENT_ENV, Parent, split_overrides, sweep_combinations, sweep_experiment_name
 
 
@@ -70,7 +69,7 @@ class SweepCallback(Callback):
         os.environ[PARENT_ENV] = str(path)
         self.label = label
         atexit.register(self._end_if_unfinished)
-        _sigterm_as_interrupt()
+        install()  # SIGTERM between jobs (a scheduler's kill) unwinds like Ctrl-C; the exit hook ends the parent
         print(f"harness: sweep of {n_jobs} jobs; parent MLflow run {tracker.run_id} in experiment {experiment!r}",
               file=sys.stderr, flush=True)  # fmt: skip
 
@@ -97,7 +96,8 @@ class SweepCallback(Callback):
                 where = f"; report: {path}"
             except Exception as exc:  # the sweep's runs are safe in MLflow; the report can be rebuilt
                 where = f"; report failed ({type(exc).__name__}: {exc}); rebuild with python -m harness.report --parent {self.parent.run_id}"
-        client.set_terminated(self.parent.run_id, status="FINISHED" if counts.get("FINISHED") else "FAILED")
+        with shielded():
+            client.set_terminated(self.parent.run_id, status="FINISHED" if counts.get("FINISHED") else "FAILED")
         self._ended = True
         os.environ.pop(PARENT_ENV, None)
         summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "no runs"
@@ -109,18 +109,8 @@ class SweepCallback(Callback):
         try:
             from mlflow.tracking import MlflowClient
 
-            MlflowClient(tracking_uri=self.parent.tracking_uri).set_terminated(self.parent.run_id, status="KILLED")
+            with shielded():
+                MlflowClient(tracking_uri=self.parent.tracking_uri).set_terminated(self.parent.run_id, status="KILLED")
         except Exception:
             pass
 
-
-def _sigterm_as_interrupt() -> None:
-    """SIGTERM between jobs (a scheduler's kill) unwinds like Ctrl-C, so the exit hook ends the parent run."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, interrupt)

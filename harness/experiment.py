@@ -7,10 +7,8 @@ never leaves a run behind that looks like a result.
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness import training
 from harness.config import Config, flatten, model_family
 from harness.errors import ConfigError, RunFailed
+from harness.interrupts import signals_as_interrupt
 from harness.tracking import Tracker, tracking_uri
 
 
@@ -302,23 +301,6 @@ TASKS = {"pos": (prepare_pos, train_pos), "timeseries": (prepare_timeseries, tra
          "longrange": (prepare_longrange, train_longrange)}  # fmt: skip
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (a scheduler's kill, a closed session) ends the run like Ctrl-C: KILLED, checkpoint kept."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _log_gradient_diagnostic(tracker: Tracker, model, batch, config: Config, folder: Path) -> None:
     """||dL_T/dx_{T-k}|| by k, as the metric history ``grad_norm_steps_back`` (step = k) and CSV + PNG."""
     from harness.diagnostics import gradient_by_steps_back, write_gradient_artifacts
@@ -377,7 +359,7 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> f
             "dataset": config.task.dataset, "seed": str(config.seed)}  # fmt: skip
     run_id = config.resume
     try:
-        with contextlib.ExitStack() as stack, _sigterm_as_interrupt(), \
+        with contextlib.ExitStack() as stack, signals_as_interrupt(), \
                 Tracker(uri, experiment, run_name, tags, parent_run_id, config.resume) as tracker:  # fmt: skip
             run_id = tracker.run_id
             if resume_state is None:

@@ -5,6 +5,8 @@ The only module that imports MLflow besides the report reader. Models never see 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import subprocess
 import tempfile
@@ -14,6 +16,7 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import TrackingError
+from harness.interrupts import shielded
 from harness.paths import project_root
 
 
@@ -107,6 +110,18 @@ def load_checkpoint(uri: str, run_id: str) -> dict:
             return {k: f[k] for k in f.files}
 
 
+def _write(method):
+    """A Tracker method that writes to a local SQLite store runs shielded from SIGINT/SIGTERM (see
+    harness.interrupts); against a server a request can be cut short safely, so Ctrl-C acts at once."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with shielded() if self.uri.startswith("sqlite:") else contextlib.nullcontext():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Tracker:
     """One MLflow run: ``with Tracker(...) as t: t.log_params(...); t.log_metrics(...)``."""
 
@@ -119,6 +134,11 @@ class Tracker:
 
         self.uri, self.experiment, self.run_name = uri, experiment, run_name
         self.client = MlflowClient(tracking_uri=uri)
+        self._open(experiment, run_name, tags, parent_run_id, resume_run_id)
+
+    @_write
+    def _open(self, experiment: str, run_name: str, tags: dict[str, str] | None, parent_run_id: str | None,
+              resume_run_id: str | None) -> None:  # fmt: skip
         if resume_run_id:  # continue the same run: its params, history and artifacts stay
             self.run = self.client.get_run(resume_run_id)
             self.run_id, self.experiment_id = resume_run_id, self.run.info.experiment_id
@@ -145,6 +165,7 @@ class Tracker:
     def __enter__(self) -> "Tracker":
         return self
 
+    @_write
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.end("FINISHED")
@@ -155,9 +176,11 @@ class Tracker:
             self.set_tags({"failure": f"{exc_type.__name__}: {exc}"[:5000]})
             self.end("FAILED")
 
+    @_write
     def end(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status)
 
+    @_write
     def log_params(self, params: dict[str, Any]) -> None:
         """All params in one batch (MLflow caps a batch at 100, so chunk)."""
         from mlflow.entities import Param
@@ -173,6 +196,7 @@ class Tracker:
         """One metric as a series, step = position (e.g. a curve over distance)."""
         self._log_points([(key, v, k) for k, v in enumerate(values)])
 
+    @_write
     def _log_points(self, points: list[tuple[str, float, int]]) -> None:
         """(key, value, step) triples in batches of MLflow's limit of 1000 metrics."""
         from mlflow.entities import Metric
@@ -182,10 +206,12 @@ class Tracker:
         for i in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
 
+    @_write
     def set_tags(self, tags: dict[str, str]) -> None:
         for k, v in tags.items():
             self.client.set_tag(self.run_id, k, str(v))
 
+    @_write
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 

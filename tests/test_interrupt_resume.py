@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from harness.config import Config, PosTaskConfig, RecurrentConfig, SyntheticPosConfig, TimeSeriesTaskConfig
 from harness.errors import RunFailed
 from harness.experiment import run
+from harness.interrupts import shielded, signals_as_interrupt
 from harness.tracking import Tracker, load_checkpoint
 
 SMALL = SyntheticPosConfig(n_train=120, n_dev=30, n_test=30, vocab_size=300)
@@ -119,6 +120,45 @@ def test_sigterm_from_outside_ends_the_run_killed_with_exit_130(tmp_path):
     (killed,) = runs(uri)[1]
     assert killed.info.status == "KILLED"
     assert int(load_checkpoint(uri, killed.info.run_id)["epoch"]) >= 1
+
+
+def test_a_signal_during_a_tracking_write_waits_for_the_write_then_ends_the_run_killed(tmp_path):
+    # A signal raised inside an SQLite transaction left the store locked, so writing KILLED failed
+    # ("database is locked") and the job exited 1 with its run still RUNNING.
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    with signals_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        with Tracker(uri, "exp", "r") as tracker:
+            write = tracker.client.log_batch
+
+            def log_batch_hit_by_sigterm(*args, **kwargs):
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, in the middle of the write
+                return write(*args, **kwargs)
+
+            tracker.client.log_batch = log_batch_hit_by_sigterm
+            tracker.log_metrics({"dev_accuracy": 0.5}, step=1)
+            pytest.fail("the interrupt did not arrive at the end of the write")
+    _, (r,) = runs(uri)
+    assert r.info.status == "KILLED" and r.data.metrics["dev_accuracy"] == 0.5
+
+
+def test_signals_outside_shielded_blocks_interrupt_at_once_and_handlers_are_restored():
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    reached = []
+    with signals_as_interrupt():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes of the main thread
+                time.sleep(0.001)
+            reached.append("after the signal")
+        with pytest.raises(KeyboardInterrupt):
+            with shielded():
+                with shielded():
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(0.01)
+                    reached.append("inner block")
+                reached.append("outer block")
+    assert reached == ["inner block", "outer block"]
+    assert {s: signal.getsignal(s) for s in before} == before
 
 
 def test_checkpoint_files_hold_no_pickles(tmp_path):

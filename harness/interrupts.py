@@ -1,0 +1,69 @@
+"""SIGINT and SIGTERM unwind a run as ``KeyboardInterrupt`` — but never from inside a tracking write.
+
+A signal raised in the middle of an SQLite transaction leaves the store locked, and the KILLED
+status written on the way out then fails with "database is locked" (the run would stay RUNNING
+and the process exit 1). Code inside ``shielded()`` therefore defers a signal to the end of its
+block; anywhere else the signal is raised at once, as Python does for Ctrl-C.
+
+    with signals_as_interrupt():       # around a run (main thread only)
+        ...                            # training: interrupted at once
+        with shielded():               # an MLflow write: interrupted when it is complete
+            client.log_batch(...)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_depth = 0  # nesting of shielded() blocks
+_pending: int | None = None  # a signal that arrived inside one
+
+
+def _interrupt(signum: int, frame) -> None:
+    global _pending
+    if _depth:
+        _pending = signum
+        return
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """A block no signal cuts in half (also usable as a decorator)."""
+    global _depth, _pending
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if not _depth and _pending is not None:
+            signum, _pending = _pending, None
+            raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """Within the block SIGINT and SIGTERM raise ``KeyboardInterrupt`` (outside shielded sections);
+    the previous handlers come back after it. A no-op off the main thread, where Python allows none."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _interrupt) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def install() -> None:
+    """For the rest of the process (a sweep's launcher), where no one else has set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for s in SIGNALS:
+        if signal.getsignal(s) in (signal.SIG_DFL, signal.default_int_handler, None):
+            signal.signal(s, _interrupt)
