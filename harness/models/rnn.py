@@ -89,7 +89,7 @@ class RNNTagger(_RecurrentModel):
 
     def logits(self, inputs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
         """o (T, N, C) for every step (padding included; mask it)."""
-        h, _, _ = self.rnn.forward(self._embed(inputs), mask)  # (T, N, H)
+        h, _, _ = self.rnn.forward(self._embed(inputs), mask, grad=False)  # (T, N, H)
         return h @ self.params["out.weight"].T + self.params["out.bias"]
 
     def predict(self, inputs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
@@ -198,19 +198,20 @@ class _ManyToOne(_RecurrentModel):
         Hd = self.cfg.hidden_size
         return np.concatenate([h[-1, :, :Hd], h[0, :, Hd:]], axis=-1)
 
-    def _run(self, x: np.ndarray, train: bool, rng):
-        """x (T, N, D) -> h (T - head, N, H), cache, head (the first ``head`` steps carry no gradient)."""
+    def _run(self, x: np.ndarray, train: bool, rng, grad: bool = True):
+        """x (T, N, D) -> h (T - head, N, H), cache (None unless grad), head (the first ``head`` steps carry
+        no gradient)."""
         T, N, _ = x.shape
         steps, state, head = self.cfg.bptt_steps, None, 0
         if steps and steps < T and not self.cfg.bidirectional:
             head = T - steps
-            _, state, _ = self.rnn.forward(x[:head], np.ones((head, N), bool))
-        h, _, cache = self.rnn.forward(x[head:], np.ones((T - head, N), bool), state, train=train, rng=rng)
+            _, state, _ = self.rnn.forward(x[:head], np.ones((head, N), bool), grad=False)
+        h, _, cache = self.rnn.forward(x[head:], np.ones((T - head, N), bool), state, train=train, rng=rng, grad=grad)
         return h, cache, head
 
     def _output(self, x: np.ndarray) -> np.ndarray:
         """o (N, C) for inputs x (T, N, D), no dropout."""
-        h, _, _ = self._run(x, False, None)
+        h, _, _ = self._run(x, False, None, grad=False)
         return self._summary(h) @ self.params["out.weight"].T + self.params["out.bias"]
 
     def _forward_backward(self, x: np.ndarray, loss_fn, rng):

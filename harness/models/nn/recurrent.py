@@ -241,11 +241,12 @@ class Recurrent:
         return out
 
     # ------------------------------------------------------------------ forward / backward
-    def forward(self, x, mask, state0=None, train=False, rng=None):
+    def forward(self, x, mask, state0=None, train=False, rng=None, grad=True):
         """Run the stack over a padded batch.
 
         Inputs: x (T, N, D); mask (T, N) bool, left-aligned; state0 like torch's h_0 (L*dirs, N, H),
-        or (h_0, c_0) for lstm, None = zeros; train enables dropout between layers (rng or self.rng).
+        or (h_0, c_0) for lstm, None = zeros; train enables dropout between layers (rng or self.rng);
+        grad=False keeps nothing for backward (inference: less memory traffic, cache None).
         Returns (y (T, N, H*dirs), zero at padding, read-only; stateT like torch's h_n [/ c_n]:
         forward direction at each sequence's own last real step, reverse after reading step 0;
         cache for backward).
@@ -277,7 +278,7 @@ class Recurrent:
             else:
                 keep = None
             inits = [[None if s is None else s[layer * dirs + d] for s in s0] for d in range(dirs)]
-            outs, dcaches = self._layer_forward(inp, layer, lengths, bs, inits)
+            outs, dcaches = self._layer_forward(inp, layer, lengths, bs, inits, grad)
             for d, dc in enumerate(dcaches):
                 for j, s in enumerate(dc["final"]):
                     h_n[j][layer * dirs + d] = s
@@ -287,9 +288,11 @@ class Recurrent:
                 y = np.concatenate(outs, axis=2)  # (T, N, 2H)
                 if s0[0] is not None:
                     y[~(np.arange(T)[:, None] < lengths[None, :])] = 0.0  # placed reverse h0 sits at padding
-            layers.append({"x": inp, "keep": keep, "dirs": dcaches})
+            if grad:
+                layers.append({"x": inp, "keep": keep, "dirs": dcaches})
             inp = y
         cache = {"layers": layers, "lengths": lengths, "bs": bs, "order": None if sorted_ else order, "shape": x.shape}
+        cache = cache if grad else None
         if not sorted_:
             inv = np.argsort(order)
             y = y[:, inv]
@@ -306,6 +309,8 @@ class Recurrent:
         forward; dstateT gradient w.r.t. stateT (same structure, None = zeros).
         Returns (dx (T, N, D), grads {name: array like params}, dstate0 like state0).
         """
+        if cache is None:
+            raise DataError("backward got no cache", "run forward with grad=True (the default) before backward")
         T, N, _ = cache["shape"]
         H, dirs = self.hidden_size, self.num_directions
         order = cache["order"]
@@ -357,25 +362,35 @@ class Recurrent:
             ps = [p[perm] for p in ps]
         return ps
 
-    def _layer_forward(self, inp, layer, lengths, bs, inits):
-        """Both directions of one layer: the input projections of all steps and directions at once."""
-        H, G, dirs = self.hidden_size, GATES[self.cell], self.num_directions
-        ws = [self._internal(layer, bool(d)) for d in range(dirs)]
-        # sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: the inner 0.5 is folded into the sigmoid gates' rows,
-        # so each step needs one tanh over all gates, then (* 0.5 + 0.5) on the sigmoid block
-        scale = np.ones((G * H, 1), self.dtype)
-        scale[: {"rnn": 0, "lstm": 3 * H, "gru": 2 * H}[self.cell]] = 0.5
-        w_in = np.concatenate([w[0] * scale for w in ws])  # (dirs*G*H, D_k)
-        bias = np.concatenate([_input_bias(self.cell, w[2], w[3], H)[:, None] * scale for w in ws])
-        if inp.shape[2] <= 4:  # a GEMM with a tiny inner dimension is slow in BLAS (e.g. 1 feature)
-            xp = np.einsum("gd,tnd->tgn", w_in, inp)  # (T, dirs*G*H, N)
+    def _step_matrix(self, layer, reverse):
+        """W = [W_hh | W_ih | b], (G*H (+H for gru), H + D_k + 1), applied to the stacked [h_{t-1}; x_t; 1].
+
+        Rows in the internal order: lstm i f o g; gru r z n_h n_x, with n_h = W_hn h + b_hn and
+        n_x = W_in x + b_in apart since n = tanh(n_x + r * n_h) (the n_x rows, zero on h, are applied
+        to all steps at once before the loop). sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: the inner 0.5 is
+        folded into the sigmoid gates' rows, so each step needs one tanh over all sigmoid gates (and
+        lstm's g), then (* 0.5 + 0.5) on the sigmoid block.
+        """
+        w_ih, w_hh, b_ih, b_hh = self._internal(layer, reverse)
+        H, D = self.hidden_size, w_ih.shape[1]
+        if self.cell == "gru":
+            zh, zx = np.zeros((H, H), self.dtype), np.zeros((H, D), self.dtype)
+            w = np.block([
+                [w_hh[: 2 * H], w_ih[: 2 * H], (b_ih + b_hh)[: 2 * H, None]],  # r z
+                [w_hh[2 * H :], zx, b_hh[2 * H :, None]],  # n_h
+                [zh, w_ih[2 * H :], b_ih[2 * H :, None]],  # n_x
+            ])  # fmt: skip
         else:
-            xp = np.matmul(w_in, inp.transpose(0, 2, 1))  # (T, dirs*G*H, N): T GEMMs
-        xp += bias
+            w = np.concatenate([w_hh, w_ih, (b_ih + b_hh)[:, None]], axis=1)
+        w[: {"rnn": 0, "lstm": 3 * H, "gru": 2 * H}[self.cell]] *= 0.5
+        return w
+
+    def _layer_forward(self, inp, layer, lengths, bs, inits, grad):
+        """Both directions of one layer: ([y_d (T, N, H)], [direction cache])."""
         outs, dcs = [], []
-        for d in range(dirs):
-            rows = slice(d * G * H, (d + 1) * G * H)
-            out, dc = self._direction_forward(xp[:, rows], ws[d][1] * scale, ws[d][3], bool(d), lengths, bs, inits[d])
+        for d in range(self.num_directions):
+            w = self._step_matrix(layer, bool(d))
+            out, dc = self._direction_forward(inp, w, bool(d), lengths, bs, inits[d], grad)
             outs.append(out)
             dcs.append(dc)
         return outs, dcs
@@ -414,28 +429,33 @@ class Recurrent:
             ds0.append(ds)
         return dx, grads, ds0
 
-    def _direction_forward(self, xp, w_s, b_hh, reverse, lengths, bs, init):
+    def _direction_forward(self, inp, w, reverse, lengths, bs, init, grad):
         """One direction of one layer over the length-sorted batch.
 
-        xp (T, G*H, N) scaled input projections (+ biases), overwritten with the gate activations;
-        w_s (G*H, H) scaled recurrent weights; b_hh (internal order) for the gru's b_hn.
-        Buffers are indexed by "slot": step t writes slot t+1 and reads slot t (forward) or t+2
-        (reverse); the initial state sits in slot 0 (forward) or slot L_n+1 (reverse).
+        inp (T, N, D_k); w from ``_step_matrix``. Each step is one GEMM
+        w @ [h_{t-1}; x_t; 1] (input projection and biases included) plus in-place elementwise ops.
+        The stacked columns live in slots: step t writes h_t into slot t+1 and reads slot t (forward)
+        or t+2 (reverse), where x_t is placed; the initial state sits in slot 0 (forward) or slot
+        L_n+1 (reverse). With grad=False the gate activations go to scratch (nothing kept for backward).
         Returns (y (T, N, H) view, zero at padding; direction cache).
         """
-        T, _, N = xp.shape
+        T, N, D = inp.shape
         H, G, cell = self.hidden_size, GATES[self.cell], self.cell
         cols = np.arange(N)
-        hb = np.zeros((T + 2, H, N), self.dtype)  # slots of h, (H, N) each
+        off = 2 if reverse else 0
+        hx = np.zeros((T + 2, H + D + 1, N), self.dtype)  # slots of [h; x; 1], (H + D + 1, N) each
+        hx[off : off + T, H : H + D] = inp.transpose(0, 2, 1)
+        hx[:, H + D] = 1.0
+        hb = hx[:, :H]  # the h part of the slots
         h0, c0 = (init + [None])[:2]
         if h0 is not None:
             if reverse:
                 hb[lengths + 1, :, cols] = h0
             else:
                 hb[0] = h0.T
-        dc = {"xp": xp, "hb": hb}
+        acts = np.empty((T if grad else 1, G * H + (H if cell == "gru" else 0), N), self.dtype)  # gate activations
+        dc = {"acts": acts, "hb": hb}
         steps = range(T - 1, -1, -1) if reverse else range(T)
-        off = 2 if reverse else 0
         if cell == "rnn":
             act = np.tanh if self.nonlinearity == "tanh" else _relu
             for t in steps:
@@ -443,8 +463,7 @@ class Recurrent:
                 if b == 0:
                     continue
                 hw = hb[t + 1, :, :b]  # (H, b)
-                np.matmul(w_s, hb[t + off, :, :b], out=hw)
-                hw += xp[t, :, :b]
+                np.matmul(w, hx[t + off, :, :b], out=hw)
                 act(hw, out=hw)
         elif cell == "lstm":
             cb = np.zeros((T + 2, H, N), self.dtype)  # slots of c
@@ -453,47 +472,41 @@ class Recurrent:
                     cb[lengths + 1, :, cols] = c0
                 else:
                     cb[0] = c0.T
-            tc = np.empty((T, H, N), self.dtype)  # tanh(c_t)
-            scr = np.empty((G * H, N), self.dtype)
+            tc = np.empty((T if grad else 1, H, N), self.dtype)  # tanh(c_t)
             ig = np.empty((H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :, :b]  # (4H, b) pre-activations -> activations i f o g, in place
-                a += np.matmul(w_s, hb[t + off, :, :b], out=scr[:, :b])
+                k = t if grad else 0
+                a = np.matmul(w, hx[t + off, :, :b], out=acts[k, :, :b])  # (4H, b) pre-activations i f o g
                 np.tanh(a, out=a)
                 sg = a[: 3 * H]
                 sg *= 0.5
                 sg += 0.5
                 c = np.multiply(a[H : 2 * H], cb[t + off, :, :b], out=cb[t + 1, :, :b])  # c = f c_prev + i g
                 c += np.multiply(a[:H], a[3 * H :], out=ig[:, :b])
-                np.multiply(a[2 * H : 3 * H], np.tanh(c, out=tc[t, :, :b]), out=hb[t + 1, :, :b])  # h = o tanh(c)
+                np.multiply(a[2 * H : 3 * H], np.tanh(c, out=tc[k, :, :b]), out=hb[t + 1, :, :b])  # h = o tanh(c)
             dc.update(cb=cb, tc=tc)
         else:  # gru
-            b_hn = b_hh[2 * H :, None]
-            hn = np.empty((T, H, N), self.dtype)  # W_hn h_{t-1} + b_hn
-            scr = np.empty((G * H, N), self.dtype)
+            w, nx = w[: 3 * H], np.matmul(w[3 * H :, H:], hx[off : off + T, H:])  # n_x = W_in x + b_in, (T, H, N)
+            tmp = np.empty((H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :, :b]  # (3H, b) -> r z n, in place
                 hp = hb[t + off, :, :b]
-                s = np.matmul(w_s, hp, out=scr[:, :b])  # 0.5 W_hr h, 0.5 W_hz h, W_hn h
-                rz = a[: 2 * H]
-                rz += s[: 2 * H]
+                a = acts[t if grad else 0, :, :b]  # (4H, b) r z n_h n
+                rz = np.matmul(w, hx[t + off, :, :b], out=a[: 3 * H])[: 2 * H]
                 np.tanh(rz, out=rz)
                 rz *= 0.5
                 rz += 0.5
-                hnt = np.add(s[2 * H :], b_hn, out=hn[t, :, :b])
-                n = a[2 * H :]
-                n += np.multiply(rz[:H], hnt, out=s[:H])
-                np.tanh(n, out=n)
+                n = np.add(nx[t, :, :b], np.multiply(rz[:H], a[2 * H : 3 * H], out=tmp[:, :b]), out=a[3 * H :])
+                np.tanh(n, out=n)  # n = tanh(n_x + r * n_h)
                 hw = np.subtract(hp, n, out=hb[t + 1, :, :b])  # h = n + z (h_prev - n)
                 hw *= rz[H:]
                 hw += n
-            dc.update(hn=hn)
+            dc.update(hn=acts[:, 2 * H : 3 * H])
         if reverse:
             final = [hb[1].T] + ([cb[1].T] if cell == "lstm" else [])
         else:
@@ -510,7 +523,7 @@ class Recurrent:
         T, N, H = dyd.shape
         G, cell = GATES[self.cell], self.cell
         w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, G*H)
-        xp, hb = dc["xp"], dc["hb"]
+        xp, hb = dc["acts"], dc["hb"]  # activations, h slots
         off = 2 if reverse else 0
         steps = range(T) if reverse else range(T - 1, -1, -1)
         dyt = np.ascontiguousarray(dyd.transpose(0, 2, 1))  # (T, H, N)
@@ -580,8 +593,8 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :, :b]  # r z n (3H, b)
-                r, z, n = a[:H], a[H : 2 * H], a[2 * H :]
+                a = xp[t, :, :b]  # r z n_h n (4H, b)
+                r, z, n = a[:H], a[H : 2 * H], a[3 * H :]
                 hp = hb[t + off, :, :b]
                 dhb = dh[:, :b]
                 dhb += dyt[t, :, :b]
