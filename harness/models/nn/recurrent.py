@@ -283,7 +283,7 @@ class Recurrent:
                 for j, s in enumerate(dc["final"]):
                     h_n[j][layer * dirs + d] = s
             if dirs == 1:
-                y = np.ascontiguousarray(outs[0])  # (T, N, H)
+                y = np.ascontiguousarray(outs[0]) if grad else outs[0]  # (T, N, H); a strided view (no grad)
             else:
                 y = np.concatenate(outs, axis=2)  # (T, N, 2H)
                 if s0[0] is not None:
@@ -466,9 +466,9 @@ class Recurrent:
                 np.matmul(w, hx[t + off, :, :b], out=hw)
                 act(hw, out=hw)
         elif cell == "lstm":
-            cb = np.zeros((T + 2, H, N), self.dtype)  # slots of c
+            cb = np.zeros((T + 2 if grad else 1, H, N), self.dtype)  # slots of c, or (no grad) the running c
             if c0 is not None:
-                if reverse:
+                if reverse and grad:
                     cb[lengths + 1, :, cols] = c0
                 else:
                     cb[0] = c0.T
@@ -478,13 +478,13 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                k = t if grad else 0
+                k, cp, cn = (t, t + off, t + 1) if grad else (0, 0, 0)  # slots: activations, c_prev, c
                 a = np.matmul(w, hx[t + off, :, :b], out=acts[k, :, :b])  # (4H, b) pre-activations i f o g
                 np.tanh(a, out=a)
                 sg = a[: 3 * H]
                 sg *= 0.5
                 sg += 0.5
-                c = np.multiply(a[H : 2 * H], cb[t + off, :, :b], out=cb[t + 1, :, :b])  # c = f c_prev + i g
+                c = np.multiply(a[H : 2 * H], cb[cp, :, :b], out=cb[cn, :, :b])  # c = f c_prev + i g
                 c += np.multiply(a[:H], a[3 * H :], out=ig[:, :b])
                 np.multiply(a[2 * H : 3 * H], np.tanh(c, out=tc[k, :, :b]), out=hb[t + 1, :, :b])  # h = o tanh(c)
             dc.update(cb=cb, tc=tc)
@@ -508,9 +508,9 @@ class Recurrent:
                 hw += n
             dc.update(hn=acts[:, 2 * H : 3 * H])
         if reverse:
-            final = [hb[1].T] + ([cb[1].T] if cell == "lstm" else [])
+            final = [hb[1].T] + ([cb[1 if grad else 0].T] if cell == "lstm" else [])
         else:
-            final = [hb[lengths, :, cols]] + ([cb[lengths, :, cols]] if cell == "lstm" else [])
+            final = [hb[lengths, :, cols]] + ([cb[lengths, :, cols] if grad else cb[0].T] if cell == "lstm" else [])
         dc["final"] = [np.array(f) for f in final]  # (N, H) each
         return hb[1 : T + 1].transpose(0, 2, 1), dc
 
