@@ -12,7 +12,9 @@ What is timed, per batch, identically for NumPy and torch:
          Embedding(sparse=True)). No optimiser step.
   infer  embedding lookup + recurrent forward + linear head (+ argmax for pos).
 torch runs padded batches for unidirectional layers and packed sequences for bidirectional ones
-(its fastest correct modes). Each figure is the best of ``--repeats`` passes over the same
+(its fastest correct modes). On CPU, torch's LSTM (not its RNN/GRU) runs oneDNN's fused RNN kernel;
+for lstm rows the table also shows torch with oneDNN switched off (``torch.backends.mkldnn``), i.e.
+its native per-step path, the one its RNN and GRU use. Each figure is the best of ``--repeats`` passes over the same
 batches (wall clock); ``cpu/wall`` < 1 means other processes competed for the cores.
 
 The BiLSTM ceiling: a 1-layer BiLSTM of the pos sizes costs about 1.43 MFLOP per real token
@@ -228,9 +230,14 @@ def run(threads: int, quick: bool, repeats: int, cells, torch_on: bool) -> dict:
                     ("ts", "infer"): (lambda b: f.infer(b[0]), ts),
                 }
                 tfns = _torch_fns(torch, TorchTagger, TorchForecaster, cell, bi, pos, ts) if torch else {}
-                rows, trows = {}, {}
+                nfns = _without_onednn(torch, tfns) if torch and cell == "lstm" else {}
+                rows, trows, nrows = {}, {}, {}
                 for key, (fn, batches) in fns.items():
-                    if key in tfns:
+                    if key in nfns:
+                        rows[key], trows[key], nrows[key] = best_of(
+                            [fn, tfns[key][0], nfns[key][0]], [batches, tfns[key][1], nfns[key][1]], repeats
+                        )
+                    elif key in tfns:
                         rows[key], trows[key] = best_of([fn, tfns[key][0]], [batches, tfns[key][1]], repeats)
                     else:
                         rows[key] = best_of([fn], [batches], repeats)[0]
@@ -241,6 +248,9 @@ def run(threads: int, quick: bool, repeats: int, cells, torch_on: bool) -> dict:
                     if (wl, mode) in trows:
                         tsec, tratio = trows[(wl, mode)]
                         r.update(torch_per_s=units / tsec, torch_cpu_over_wall=tratio, ratio=tsec / sec)
+                    if (wl, mode) in nrows:
+                        nsec = nrows[(wl, mode)][0]
+                        r.update(torch_no_onednn_per_s=units / nsec, ratio_no_onednn=nsec / sec)
                     if wl == "pos" and mode == "train":
                         r["issue_torch_per_s"] = ISSUE_TORCH_TRAIN[(cell, direction)]
                         if cell == "lstm" and bi:
@@ -279,6 +289,22 @@ def _torch_fns(torch, TorchTagger, TorchForecaster, cell, bi, pos, ts):
             ("ts", "train"): (ts_train, tts), ("ts", "infer"): (ts_infer, tts)}
 
 
+def _without_onednn(torch, tfns):
+    """The same torch workloads with oneDNN (mkldnn) switched off: torch's native LSTM path."""
+    import warnings
+
+    def off(fn):
+        def run(b):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a UserWarning about TF32 on Intel GPUs, on every switch
+                with torch.backends.mkldnn.flags(enabled=False):
+                    fn(b)
+
+        return run
+
+    return {key: (off(fn), batches) for key, (fn, batches) in tfns.items()}
+
+
 def _import_torch():
     try:
         import torch
@@ -292,6 +318,8 @@ def _fmt_row(r: dict) -> str:
     s = f"{r['workload']:<4}{r['cell']:<5}{r['direction']:<4}{r['mode']:<6}numpy {r['numpy_per_s'] / 1e3:8.1f}k {unit}"
     if "torch_per_s" in r:
         s += f"   torch {r['torch_per_s'] / 1e3:8.1f}k   numpy/torch {r['ratio']:5.2f}"
+    if "torch_no_onednn_per_s" in r:
+        s += f"   (torch without oneDNN {r['torch_no_onednn_per_s'] / 1e3:.1f}k: x{r['ratio_no_onednn']:.2f})"
     if "issue_torch_per_s" in r:
         s += f"   (issue torch {r['issue_torch_per_s'] / 1e3:.1f}k: x{r['numpy_per_s'] / r['issue_torch_per_s']:.2f})"
     if "ceiling_fraction" in r:
