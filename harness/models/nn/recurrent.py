@@ -363,11 +363,11 @@ class Recurrent:
         return ps
 
     def _step_matrix(self, layer, reverse):
-        """W = [W_hh | W_ih | b], (G*H (+H for gru), H + D_k + 1), applied to the stacked [h_{t-1}; x_t; 1].
+        """W = [W_ih | b | W_hh], (G*H (+H for gru), D_k + 1 + H), applied to the stacked [x_t; 1; h_{t-1}].
 
         Rows in the internal order: lstm i f o g; gru r z n_h n_x, with n_h = W_hn h + b_hn and
-        n_x = W_in x + b_in apart since n = tanh(n_x + r * n_h) (the n_x rows, zero on h, are applied
-        to all steps at once before the loop). sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: the inner 0.5 is
+        n_x = W_in x + b_in apart since n = tanh(n_x + r * n_h) (n_h only reads [1; h], and n_x only
+        [x; 1], applied to all steps at once before the loop). sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: the inner 0.5 is
         folded into the sigmoid gates' rows, so each step needs one tanh over all sigmoid gates (and
         lstm's g), then (* 0.5 + 0.5) on the sigmoid block.
         """
@@ -376,12 +376,12 @@ class Recurrent:
         if self.cell == "gru":
             zh, zx = np.zeros((H, H), self.dtype), np.zeros((H, D), self.dtype)
             w = np.block([
-                [w_hh[: 2 * H], w_ih[: 2 * H], (b_ih + b_hh)[: 2 * H, None]],  # r z
-                [w_hh[2 * H :], zx, b_hh[2 * H :, None]],  # n_h
-                [zh, w_ih[2 * H :], b_ih[2 * H :, None]],  # n_x
+                [w_ih[: 2 * H], (b_ih + b_hh)[: 2 * H, None], w_hh[: 2 * H]],  # r z
+                [zx, b_hh[2 * H :, None], w_hh[2 * H :]],  # n_h
+                [w_ih[2 * H :], b_ih[2 * H :, None], zh],  # n_x
             ])  # fmt: skip
         else:
-            w = np.concatenate([w_hh, w_ih, (b_ih + b_hh)[:, None]], axis=1)
+            w = np.concatenate([w_ih, (b_ih + b_hh)[:, None], w_hh], axis=1)
         w[: {"rnn": 0, "lstm": 3 * H, "gru": 2 * H}[self.cell]] *= 0.5
         return w
 
@@ -432,8 +432,8 @@ class Recurrent:
     def _direction_forward(self, inp, w, reverse, lengths, bs, init, grad):
         """One direction of one layer over the length-sorted batch.
 
-        inp (T, N, D_k); w from ``_step_matrix``. Each step is one GEMM
-        w @ [h_{t-1}; x_t; 1] (input projection and biases included) plus in-place elementwise ops.
+        inp (T, N, D_k); w from ``_step_matrix``. Each step is one GEMM w @ [x_t; 1; h_{t-1}] (input
+        projection and biases included; gru: two) plus in-place elementwise ops.
         The stacked columns live in slots: step t writes h_t into slot t+1 and reads slot t (forward)
         or t+2 (reverse), where x_t is placed; the initial state sits in slot 0 (forward) or slot
         L_n+1 (reverse). With grad=False the gate activations go to scratch (nothing kept for backward).
@@ -443,10 +443,10 @@ class Recurrent:
         H, G, cell = self.hidden_size, GATES[self.cell], self.cell
         cols = np.arange(N)
         off = 2 if reverse else 0
-        hx = np.zeros((T + 2, H + D + 1, N), self.dtype)  # slots of [h; x; 1], (H + D + 1, N) each
-        hx[off : off + T, H : H + D] = inp.transpose(0, 2, 1)
-        hx[:, H + D] = 1.0
-        hb = hx[:, :H]  # the h part of the slots
+        hx = np.zeros((T + 2, D + 1 + H, N), self.dtype)  # slots of [x; 1; h], (D + 1 + H, N) each
+        hx[off : off + T, :D] = inp.transpose(0, 2, 1)
+        hx[:, D] = 1.0
+        hb = hx[:, D + 1 :]  # the h part of the slots
         h0, c0 = (init + [None])[:2]
         if h0 is not None:
             if reverse:
@@ -489,7 +489,8 @@ class Recurrent:
                 np.multiply(a[2 * H : 3 * H], np.tanh(c, out=tc[k, :, :b]), out=hb[t + 1, :, :b])  # h = o tanh(c)
             dc.update(cb=cb, tc=tc)
         else:  # gru
-            w, nx = w[: 3 * H], np.matmul(w[3 * H :, H:], hx[off : off + T, H:])  # n_x = W_in x + b_in, (T, H, N)
+            w_rz, w_nh = w[: 2 * H], w[2 * H : 3 * H, D:]  # on [x; 1; h] and on [1; h]
+            nx = np.matmul(w[3 * H :, : D + 1], hx[off : off + T, : D + 1])  # n_x = W_in x + b_in, (T, H, N)
             tmp = np.empty((H, N), self.dtype)
             for t in steps:
                 b = bs[t]
@@ -497,7 +498,8 @@ class Recurrent:
                     continue
                 hp = hb[t + off, :, :b]
                 a = acts[t if grad else 0, :, :b]  # (4H, b) r z n_h n
-                rz = np.matmul(w, hx[t + off, :, :b], out=a[: 3 * H])[: 2 * H]
+                rz = np.matmul(w_rz, hx[t + off, :, :b], out=a[: 2 * H])
+                np.matmul(w_nh, hx[t + off, D:, :b], out=a[2 * H : 3 * H])  # n_h
                 np.tanh(rz, out=rz)
                 rz *= 0.5
                 rz += 0.5
