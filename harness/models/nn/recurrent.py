@@ -20,11 +20,14 @@ forward direction reads steps 0..L_n-1 and the reverse direction starts at each 
 last real step L_n-1, exactly like torch packed sequences. Padding never enters a real output or
 gradient, costs no recurrent arithmetic, and outputs are zero at padded steps.
 
-Speed. Per direction: the input projections of all steps are computed before the loop (one
-batched product); each step is one GEMM (G*H, H) x (H, b_t) on the fused gate matrix plus a few
-in-place array ops on the active prefix, with per-step arrays feature-major (features, batch) so
-that every gate block is contiguous; the weight gradients are one GEMM each after the loop, over
-the stacked per-step gate gradients. Sigmoid is computed as 0.5 * tanh(0.5 a) + 0.5 (the inner
+Speed. Per direction, each step is one GEMM (G*H, D_k + 1 + H) x (D_k + 1 + H, b_t): the fused
+gate matrix [W_ih | b | W_hh] times the stacked [x_t; 1; h_{t-1}] of the active prefix, so the
+input projection and the biases cost no separate pass (at these sizes this is as fast as one big
+input product before the loop, and nothing of size (T, G*H, N) is streamed through memory); then a
+few in-place array ops, with per-step arrays feature-major (features, batch) so that every gate
+block is contiguous. The weight gradients are one GEMM each after the loop, over the stacked
+per-step gate gradients. ``forward(grad=False)`` (inference) keeps no per-step activations and
+updates the lstm cell state in place. Sigmoid is computed as 0.5 * tanh(0.5 a) + 0.5 (the inner
 0.5 folded into the weights), which never overflows. Batches sorted by length run fastest (every
 step then has the whole batch active, and nothing is spent on padding).
 
@@ -366,10 +369,10 @@ class Recurrent:
         """W = [W_ih | b | W_hh], (G*H (+H for gru), D_k + 1 + H), applied to the stacked [x_t; 1; h_{t-1}].
 
         Rows in the internal order: lstm i f o g; gru r z n_h n_x, with n_h = W_hn h + b_hn and
-        n_x = W_in x + b_in apart since n = tanh(n_x + r * n_h) (n_h only reads [1; h], and n_x only
-        [x; 1], applied to all steps at once before the loop). sigmoid(a) = 0.5 tanh(0.5 a) + 0.5: the inner 0.5 is
-        folded into the sigmoid gates' rows, so each step needs one tanh over all sigmoid gates (and
-        lstm's g), then (* 0.5 + 0.5) on the sigmoid block.
+        n_x = W_in x + b_in apart since n = tanh(n_x + r * n_h) (n_h reads only [1; h]; n_x reads only
+        [x; 1] and is applied to all steps at once before the loop). sigmoid(a) = 0.5 tanh(0.5 a) + 0.5:
+        the inner 0.5 is folded into the sigmoid gates' rows, so each step needs one tanh over all
+        sigmoid gates (and lstm's g), then (* 0.5 + 0.5) on the sigmoid block.
         """
         w_ih, w_hh, b_ih, b_hh = self._internal(layer, reverse)
         H, D = self.hidden_size, w_ih.shape[1]
