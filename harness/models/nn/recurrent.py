@@ -390,10 +390,14 @@ class Recurrent:
 
     def _layer_forward(self, inp, layer, lengths, bs, inits, grad):
         """Both directions of one layer: ([y_d (T, N, H)], [direction cache])."""
+        ws = [self._step_matrix(layer, bool(d)) for d in range(self.num_directions)]
+        if self.num_directions == 2 and bs[-1] == inp.shape[1]:
+            # no padding: the reverse direction is the forward recurrence over the time-reversed
+            # batch, so both directions run in one loop, stacked
+            return self._directions_forward([inp, inp[::-1]], np.stack(ws), False, lengths, bs, inits, grad)
         outs, dcs = [], []
-        for d in range(self.num_directions):
-            w = self._step_matrix(layer, bool(d))
-            out, dc = self._direction_forward(inp, w, bool(d), lengths, bs, inits[d], grad)
+        for d, w in enumerate(ws):
+            (out,), (dc,) = self._directions_forward([inp], w[None], bool(d), lengths, bs, inits[d : d + 1], grad)
             outs.append(out)
             dcs.append(dc)
         return outs, dcs
@@ -432,32 +436,43 @@ class Recurrent:
             ds0.append(ds)
         return dx, grads, ds0
 
-    def _direction_forward(self, inp, w, reverse, lengths, bs, init, grad):
-        """One direction of one layer over the length-sorted batch.
+    def _directions_forward(self, xs, w, reverse, lengths, bs, inits, grad):
+        """Directions of one layer over the length-sorted batch, stacked on a leading axis of size S.
 
-        inp (T, N, D_k); w from ``_step_matrix``. Each step is one GEMM w @ [x_t; 1; h_{t-1}] (input
-        projection and biases included; gru: two) plus in-place elementwise ops.
-        The stacked columns live in slots: step t writes h_t into slot t+1 and reads slot t (forward)
-        or t+2 (reverse), where x_t is placed; the initial state sits in slot 0 (forward) or slot
-        L_n+1 (reverse). With grad=False the gate activations go to scratch (nothing kept for backward).
-        Returns (y (T, N, H) view, zero at padding; direction cache).
+        xs: S inputs (T, N, D_k); w (S, ., D_k + 1 + H) from ``_step_matrix``; inits: S initial
+        states. reverse: one reverse direction (S = 1), each sequence starting at its own last step;
+        otherwise every member runs forward (S = 2: a bidirectional layer without padding, the
+        second input time-reversed; its outputs and cache come back in real time order, exactly
+        like a reverse direction's). Each step is one GEMM w @ [x_t; 1; h_{t-1}] per member (input
+        projection and biases included; gru: two) plus in-place array ops. The stacked columns live
+        in slots: step t writes h_t into slot t+1 and reads slot t (forward) or t+2 (reverse), where
+        x_t is placed; the initial state sits in slot 0 (forward) or slot L_n+1 (reverse). With
+        grad=False the gate activations go to scratch and the lstm c is updated in place.
+        Returns ([y (T, N, H) views, zero at padding], [direction caches]).
         """
-        T, N, D = inp.shape
+        S, (T, N, D) = len(xs), xs[0].shape
         H, G, cell = self.hidden_size, GATES[self.cell], self.cell
         cols = np.arange(N)
         off = 2 if reverse else 0
-        hx = np.zeros((T + 2, D + 1 + H, N), self.dtype)  # slots of [x; 1; h], (D + 1 + H, N) each
-        hx[off : off + T, :D] = inp.transpose(0, 2, 1)
-        hx[:, D] = 1.0
-        hb = hx[:, D + 1 :]  # the h part of the slots
-        h0, c0 = (init + [None])[:2]
-        if h0 is not None:
-            if reverse:
-                hb[lengths + 1, :, cols] = h0
-            else:
-                hb[0] = h0.T
-        acts = np.empty((T if grad else 1, G * H + (H if cell == "gru" else 0), N), self.dtype)  # gate activations
-        dc = {"acts": acts, "hb": hb}
+        hx = np.zeros((S, T + 2, D + 1 + H, N), self.dtype)  # slots of [x; 1; h], (D + 1 + H, N) each
+        for s, x in enumerate(xs):
+            hx[s, off : off + T, :D] = x.transpose(0, 2, 1)
+        hx[:, :, D] = 1.0
+        hb = hx[:, :, D + 1 :]  # the h part of the slots
+        acts = np.empty((S, T if grad else 1, G * H + (H if cell == "gru" else 0), N), self.dtype)  # gate activations
+        bufs = {"acts": acts, "hb": hb}
+        if cell == "lstm":
+            bufs["cb"] = cb = np.zeros((S, T + 2 if grad else 1, H, N), self.dtype)  # slots of c, or the running c
+            bufs["tc"] = tc = np.empty((S, T if grad else 1, H, N), self.dtype)  # tanh(c_t)
+        for s, init in enumerate(inits):
+            for j, st in enumerate(init):
+                buf = (hb, bufs.get("cb"))[j][s]
+                if st is None:
+                    continue
+                if reverse and (j == 0 or grad):
+                    buf[lengths + 1, :, cols] = st
+                else:
+                    buf[0] = st.T
         steps = range(T - 1, -1, -1) if reverse else range(T)
         if cell == "rnn":
             act = np.tanh if self.nonlinearity == "tanh" else _relu
@@ -465,59 +480,60 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                hw = hb[t + 1, :, :b]  # (H, b)
-                np.matmul(w, hx[t + off, :, :b], out=hw)
+                hw = hb[:, t + 1, :, :b]  # (S, H, b)
+                np.matmul(w, hx[:, t + off, :, :b], out=hw)
                 act(hw, out=hw)
         elif cell == "lstm":
-            cb = np.zeros((T + 2 if grad else 1, H, N), self.dtype)  # slots of c, or (no grad) the running c
-            if c0 is not None:
-                if reverse and grad:
-                    cb[lengths + 1, :, cols] = c0
-                else:
-                    cb[0] = c0.T
-            tc = np.empty((T if grad else 1, H, N), self.dtype)  # tanh(c_t)
-            ig = np.empty((H, N), self.dtype)
+            ig = np.empty((S, H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
                 k, cp, cn = (t, t + off, t + 1) if grad else (0, 0, 0)  # slots: activations, c_prev, c
-                a = np.matmul(w, hx[t + off, :, :b], out=acts[k, :, :b])  # (4H, b) pre-activations i f o g
+                a = np.matmul(w, hx[:, t + off, :, :b], out=acts[:, k, :, :b])  # (S, 4H, b) pre-activations i f o g
                 np.tanh(a, out=a)
-                sg = a[: 3 * H]
+                sg = a[:, : 3 * H]
                 sg *= 0.5
                 sg += 0.5
-                c = np.multiply(a[H : 2 * H], cb[cp, :, :b], out=cb[cn, :, :b])  # c = f c_prev + i g
-                c += np.multiply(a[:H], a[3 * H :], out=ig[:, :b])
-                np.multiply(a[2 * H : 3 * H], np.tanh(c, out=tc[k, :, :b]), out=hb[t + 1, :, :b])  # h = o tanh(c)
-            dc.update(cb=cb, tc=tc)
+                c = np.multiply(a[:, H : 2 * H], cb[:, cp, :, :b], out=cb[:, cn, :, :b])  # c = f c_prev + i g
+                c += np.multiply(a[:, :H], a[:, 3 * H :], out=ig[:, :, :b])
+                np.multiply(a[:, 2 * H : 3 * H], np.tanh(c, out=tc[:, k, :, :b]), out=hb[:, t + 1, :, :b])  # o tanh(c)
         else:  # gru
-            w_rz, w_nh = w[: 2 * H], w[2 * H : 3 * H, D:]  # on [x; 1; h] and on [1; h]
-            nx = np.matmul(w[3 * H :, : D + 1], hx[off : off + T, : D + 1])  # n_x = W_in x + b_in, (T, H, N)
-            tmp = np.empty((H, N), self.dtype)
+            w_rz, w_nh = w[:, : 2 * H], w[:, 2 * H : 3 * H, D:]  # on [x; 1; h] and on [1; h]
+            nx = np.matmul(w[:, None, 3 * H :, : D + 1], hx[:, off : off + T, : D + 1])  # n_x = W_in x + b_in (S, T, H, N)
+            tmp = np.empty((S, H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                hp = hb[t + off, :, :b]
-                a = acts[t if grad else 0, :, :b]  # (4H, b) r z n_h n
-                rz = np.matmul(w_rz, hx[t + off, :, :b], out=a[: 2 * H])
-                np.matmul(w_nh, hx[t + off, D:, :b], out=a[2 * H : 3 * H])  # n_h
+                hp = hb[:, t + off, :, :b]
+                a = acts[:, t if grad else 0, :, :b]  # (S, 4H, b) r z n_h n
+                rz = np.matmul(w_rz, hx[:, t + off, :, :b], out=a[:, : 2 * H])
+                np.matmul(w_nh, hx[:, t + off, D:, :b], out=a[:, 2 * H : 3 * H])  # n_h
                 np.tanh(rz, out=rz)
                 rz *= 0.5
                 rz += 0.5
-                n = np.add(nx[t, :, :b], np.multiply(rz[:H], a[2 * H : 3 * H], out=tmp[:, :b]), out=a[3 * H :])
+                n = np.multiply(rz[:, :H], a[:, 2 * H : 3 * H], out=tmp[:, :, :b])
+                n = np.add(nx[:, t, :, :b], n, out=a[:, 3 * H :])
                 np.tanh(n, out=n)  # n = tanh(n_x + r * n_h)
-                hw = np.subtract(hp, n, out=hb[t + 1, :, :b])  # h = n + z (h_prev - n)
-                hw *= rz[H:]
+                hw = np.subtract(hp, n, out=hb[:, t + 1, :, :b])  # h = n + z (h_prev - n)
+                hw *= rz[:, H:]
                 hw += n
-            dc.update(hn=acts[:, 2 * H : 3 * H])
-        if reverse:
-            final = [hb[1].T] + ([cb[1 if grad else 0].T] if cell == "lstm" else [])
-        else:
-            final = [hb[lengths, :, cols]] + ([cb[lengths, :, cols] if grad else cb[0].T] if cell == "lstm" else [])
-        dc["final"] = [np.array(f) for f in final]  # (N, H) each
-        return hb[1 : T + 1].transpose(0, 2, 1), dc
+            bufs["hn"] = acts[:, :, 2 * H : 3 * H]
+        outs, dcs = [], []
+        for s in range(S):
+            dc = {k: v[s] for k, v in bufs.items()}
+            if s > 0:  # ran over reversed time: real-time views, laid out like a reverse direction's
+                dc = {k: v[::-1] for k, v in dc.items()}
+            hbs, cbs = dc["hb"], dc.get("cb")
+            if reverse or s > 0:
+                final = [hbs[1].T] + ([cbs[1 if grad else 0].T] if cell == "lstm" else [])
+            else:
+                final = [hbs[lengths, :, cols]] + ([cbs[lengths, :, cols] if grad else cbs[0].T] if cell == "lstm" else [])
+            dc["final"] = [np.array(f) for f in final]  # (N, H) each
+            outs.append(hbs[1 : T + 1].transpose(0, 2, 1))
+            dcs.append(dc)
+        return outs, dcs
 
     def _direction_backward(self, dyd, dc, w_hh, da, reverse, bs, dfinal, record):
         """Backward through the steps of one direction, writing dL/d(pre-activations) into da (T, G*H, N).
