@@ -60,9 +60,11 @@ class HMMConfig:
     name: str = "hmm"
     order: int = 1  # tagger: 1 = bigram, 2 = trigram (tag-pair states)
     training: str = "supervised"  # tagger: supervised | unsupervised (Baum-Welch)
-    smoothing: float = 1.0  # tagger: weight of the suffix model in known words' P(tag|word); 0 = TnT's plain counts
+    smoothing: float = 0.5  # tagger: weight of the unknown-word model in known words' P(tag|word); 0 = TnT's plain counts
     rare_threshold: int = 10  # tagger: words seen <= this often train the unknown-word (suffix) model
-    max_suffix: int = 10  # tagger: longest suffix the unknown-word model reads
+    unknown: str = "logistic"  # tagger: unknown-word model, logistic (spelling features) | suffix (TnT's suffix tree)
+    unknown_c: float = 0.3  # tagger: inverse L2 strength of the logistic unknown-word model
+    max_suffix: int = 10  # tagger: longest suffix the suffix unknown-word model reads
     case_weight: float = 1.0  # tagger: weight of a known other-case form (CALL -> call) for an unknown word
     capitalization: bool = False  # tagger: TnT's capitalisation flags (states = (tag, capitalised?))
     lexicalize: int = 0  # tagger: the N most ambiguous words get their own states (more accurate, slower)
@@ -252,6 +254,9 @@ def check_config(config: Config) -> None:
         if m.order not in (1, 2):
             raise ConfigError(f"model.order must be 1 or 2, got {m.order}", "set model.order=1 or model.order=2")
         _check_choice(m.init, "model.init", ("frequency", "random"))
+        _check_choice(m.unknown, "model.unknown", ("logistic", "suffix"))
+        if not m.unknown_c > 0:
+            raise ConfigError(f"model.unknown_c must be > 0, got {m.unknown_c}", "set model.unknown_c=0.3")
         for key in ("smoothing", "case_weight", "lexicalize", "tol"):
             if getattr(m, key) < 0:
                 raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}", f"set model.{key}=0 or more")

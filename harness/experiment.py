@@ -100,7 +100,8 @@ def _hmm_tagger(config: Config):
 
     m = config.model
     return HMMTagger(order=m.order, smoothing=m.smoothing, rare_threshold=m.rare_threshold, max_suffix=m.max_suffix,
-                     case_weight=m.case_weight, capitalization=m.capitalization, lexicalize=m.lexicalize,
+                     unknown=m.unknown, unknown_c=m.unknown_c, case_weight=m.case_weight,
+                     capitalization=m.capitalization, lexicalize=m.lexicalize,
                      training=m.training, n_states=m.n_states, n_iter=m.n_iter, tol=m.tol, init=m.init,
                      random_state=config.seed)  # fmt: skip
 

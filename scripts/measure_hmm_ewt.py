@@ -28,6 +28,8 @@ from harness.models.hmm import HMMTagger  # noqa: E402
 CONFIGS = {
     "order1": dict(order=1),
     "order2": dict(order=2),
+    "order1-suffix": dict(order=1, unknown="suffix"),
+    "order2-suffix": dict(order=2, unknown="suffix"),
     "order1-caps": dict(order=1, capitalization=True),
     "order1-lex40": dict(order=1, lexicalize=40),
     "order1-lex100": dict(order=1, lexicalize=100),

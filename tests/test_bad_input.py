@@ -66,6 +66,9 @@ ROWS = [
     ("epochs-negative", ["model.epochs=-1"], ["model.epochs must be positive, got -1"]),
     ("window-zero", ["task=timeseries", "task.window=0"], ["task.window must be positive, got 0"]),
     ("hmm-states-zero", ["model=hmm", "model.n_states=0"], ["model.n_states must be positive, got 0"]),
+    ("hmm-unknown-word-model", ["model=hmm", "model.unknown=crf"],
+     ["model.unknown='crf' is not a valid choice", "use one of: logistic, suffix"]),
+    ("hmm-unknown-c-zero", ["model=hmm", "model.unknown_c=0"], ["model.unknown_c must be > 0, got 0"]),
     ("sweep-unknown-model", ["-m", "model=rnn,foo"], ["unknown model 'foo'"]),
     ("sweep-bad-value", ["-m", "model.hidden_size=8,0"], ["model.hidden_size must be positive, got 0"]),
 ]

@@ -215,18 +215,20 @@ def test_empty_sentences_and_empty_input():
     assert model.predict([[], ["w1"], []])[0] == [] and len(model.predict([[], ["w1"], []])[1]) == 1
 
 
-def test_lower_case_fallback_uses_the_known_lower_case_word():
+@pytest.mark.parametrize("unknown", ["logistic", "suffix"])
+def test_lower_case_fallback_uses_the_known_lower_case_word(unknown):
     W = [["we", "run"], ["they", "run"], ["dogs", "run"], ["we", "sleep"], ["NASA", "sleeps"], ["IBM", "runs"],
          ["THE", "BBC", "runs"]]
     T = [["PRON", "VERB"], ["PRON", "VERB"], ["NOUN", "VERB"], ["PRON", "VERB"], ["PROPN", "VERB"], ["PROPN", "VERB"],
          ["PROPN", "PROPN", "VERB"]]
-    model = HMMTagger().fit(W, T)
+    model = HMMTagger(unknown=unknown).fit(W, T)
     assert model.predict([["WE", "run"]]) == [["PRON", "VERB"]]  # 'WE' unseen, 'we' known
-    assert HMMTagger(case_weight=0).fit(W, T).predict([["WE", "run"]]) == [["PROPN", "VERB"]]  # shape alone
+    # without the fallback, the suffix model (suffixes kept per shape class) sees only an all-caps word
+    assert HMMTagger(case_weight=0, unknown="suffix").fit(W, T).predict([["WE", "run"]]) == [["PROPN", "VERB"]]
     W2 = W + [["Wendy", "runs"]] * 3 + [["the", "dogs", "run"], ["dogs", "sleep"]]
     T2 = T + [["PROPN", "VERB"]] * 3 + [["DET", "NOUN", "VERB"], ["NOUN", "VERB"]]
-    assert HMMTagger().fit(W2, T2).predict([["wendy", "runs"]]) == [["PROPN", "VERB"]]  # 'Wendy' known
-    assert HMMTagger(case_weight=0).fit(W2, T2).predict([["wendy", "runs"]]) != [["PROPN", "VERB"]]
+    assert HMMTagger(unknown=unknown).fit(W2, T2).predict([["wendy", "runs"]]) == [["PROPN", "VERB"]]  # 'Wendy' known
+    assert HMMTagger(case_weight=0, unknown="suffix").fit(W2, T2).predict([["wendy", "runs"]]) != [["PROPN", "VERB"]]
 
 
 def test_chunked_decoding_equals_one_call():

@@ -1,8 +1,9 @@
 """Hidden Markov models on hmmlearn: a part-of-speech tagger and a Gaussian-HMM forecaster.
 
 ``HMMTagger`` (supervised) is a TnT-style tagger (Brants 2000): maximum-likelihood label n-grams
-(order 1 or 2) smoothed by deleted interpolation, lexical probabilities from counts, and a
-successive-abstraction suffix model for unknown words. The counted parameters are written into an
+(order 1 or 2) smoothed by deleted interpolation, lexical probabilities from counts, and an
+unknown-word model: a logistic regression on the spelling (default) or TnT's successive-abstraction
+suffix tree. The counted parameters are written into an
 hmmlearn ``CategoricalHMM`` (``init_params=""``, parameters set directly, no ``fit``) and decoded
 with its Viterbi. Hidden-state *labels* are the tags, optionally (word, tag) pairs for the most
 ambiguous words (``lexicalize``) and capitalisation flags (``capitalization``); second order makes
@@ -38,14 +39,16 @@ from threadpoolctl import threadpool_limits
 
 from harness.errors import ConfigError, DataError
 from harness.models.hmm_signatures import MAX_SUFFIX, SEP, signature, suffix_keys, word_class
+from harness.models.hmm_unknown import SpellingModel
 
 TRAININGS = ("supervised", "unsupervised")
 INITS = ("frequency", "random")
+UNKNOWN_MODELS = ("logistic", "suffix")
 COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
 UNK_SYMBOL = "<unk>"
 _COMMON_STATE = ("tags_", "symbols_", "lambdas_")
 _SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "ngram_", "label_tag_",
-                     "label_word_", "label_flag_")
+                     "label_word_", "label_flag_", "spelling_features_", "spelling_weight_", "spelling_bias_")
 _UNSUPERVISED_STATE = ("startprob_", "transmat_", "emit_table_", "state_emit_", "state_tag_")
 EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 UNIGRAM_PSEUDOCOUNT = 0.1  # every label (e.g. a capitalised tag never seen capitalised) stays reachable
@@ -130,15 +133,19 @@ class HMMTagger:
     Parameters
     ----------
     order : 1 (bigram transitions) or 2 (trigram transitions; states are tag pairs).
-    smoothing : weight (pseudo-count) of the suffix model in the lexical probabilities of known
-        words, P(t|w) = (c(w,t) + smoothing * P_suffix(t|w)) / (c(w) + smoothing); 0 is TnT's
+    smoothing : weight (pseudo-count) of the unknown-word model in the lexical probabilities of
+        known words, P(t|w) = (c(w,t) + smoothing * P_unk(t|w)) / (c(w) + smoothing); 0 is TnT's
         pure maximum likelihood. Rare words are affected most, frequent ones hardly at all.
-    rare_threshold : words seen at most this often in training feed the suffix model (supervised)
+    rare_threshold : words seen at most this often in training feed the unknown-word model (supervised)
         or are replaced by shape signatures (unsupervised), standing in for unseen words.
-    max_suffix : longest suffix used by the unknown-word model.
+    unknown : the model of P(t|w) for unseen (and, through ``smoothing``, rare) words: "logistic"
+        (a logistic regression on the spelling: suffixes, prefixes, shape, capitalisation, digits;
+        harness.models.hmm_unknown) or "suffix" (TnT's successive-abstraction suffix tree).
+    unknown_c : inverse L2 strength of the logistic unknown-word model.
+    max_suffix : longest suffix used by the suffix unknown-word model.
     case_weight : an unknown form whose lower-case (else capitalised) form is known (``CALL``,
         sentence-initial ``Interesting``, ``wendy``) takes P(t|w) = (c(other,t) + case_weight *
-        P_suffix(t|w)) / (c(other) + case_weight); 0 ignores the other-case form.
+        P_unk(t|w)) / (c(other) + case_weight); 0 ignores the other-case form.
     capitalization : TnT's capitalisation flags: each state is a (tag, capitalised?) pair, so
         transitions see whether neighbouring words are capitalised (doubles the states).
     lexicalize : give the this many most ambiguous training words (most tokens a
@@ -161,9 +168,11 @@ class HMMTagger:
     def __init__(
         self,
         order: int = 1,
-        smoothing: float = 1.0,
+        smoothing: float = 0.5,
         rare_threshold: int = 10,
         max_suffix: int = MAX_SUFFIX,
+        unknown: str = "logistic",
+        unknown_c: float = 0.3,
         case_weight: float = 1.0,
         capitalization: bool = False,
         lexicalize: int = 0,
@@ -179,6 +188,8 @@ class HMMTagger:
         self.smoothing = smoothing
         self.rare_threshold = rare_threshold
         self.max_suffix = max_suffix
+        self.unknown = unknown
+        self.unknown_c = unknown_c
         self.case_weight = case_weight
         self.capitalization = capitalization
         self.lexicalize = lexicalize
@@ -204,6 +215,11 @@ class HMMTagger:
         if self.rare_threshold < 0:
             raise ConfigError(f"model.rare_threshold must be >= 0, got {self.rare_threshold!r}",
                               "set model.rare_threshold=10")
+        if self.unknown not in UNKNOWN_MODELS:
+            raise ConfigError(f"model.unknown must be one of {list(UNKNOWN_MODELS)}, got {self.unknown!r}",
+                              "set model.unknown=logistic or model.unknown=suffix")
+        if not (self.unknown_c > 0 and math.isfinite(self.unknown_c)):
+            raise ConfigError(f"model.unknown_c must be > 0, got {self.unknown_c!r}", "set model.unknown_c=0.3")
         if self.max_suffix < 0:
             raise ConfigError(f"model.max_suffix must be >= 0, got {self.max_suffix!r}", "set model.max_suffix=10")
         if self.n_states is not None and self.n_states < 1:
@@ -272,6 +288,13 @@ class HMMTagger:
             P_st[r] = (_conditional(C_st[r], p_t) + theta * P_st[parent_arr[r]]) / (1 + theta)
         self.suffix_keys_ = _to_unicode(sfx_index)
         self.suffix_prob_ = P_st  # (M, K)
+        # spelling model: P(t | spelling) from the same rare words (empty arrays with unknown=suffix)
+        spelling = SpellingModel(np.zeros(0, dtype="U1"), np.zeros((0, K)), np.zeros(K))
+        if self.unknown == "logistic":
+            rare = np.flatnonzero(n_w <= self.rare_threshold)
+            spelling = SpellingModel.fit([vocab[v] for v in rare], C_wt[rare], C=self.unknown_c)
+        self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
+            spelling.feature_names, spelling.weight, spelling.bias)
         self.word_tag_counts_ = C_wt  # (V, K)
         self.p_t_ = p_t
         self.symbols_ = _to_unicode(vocab)
@@ -400,17 +423,23 @@ class HMMTagger:
         """Emission tables of the supervised tagger from counts, up to a per-word constant (Bayes).
 
         P(w|t) = P(t|w) P(w) / P(t) and P(w) is the same for every tag, so a column P(t|w)/P(t)
-        decodes exactly like P(w|t). Known words: P(t|w) = (c(w,t) + a P_suffix(t|w)) / (c(w) + a).
-        Unknown words: P(t|w) = P_suffix(t|w) of the longest matching suffix.
+        decodes exactly like P(w|t). Known words: P(t|w) = (c(w,t) + a P_unk(t|w)) / (c(w) + a).
+        Unknown words: P(t|w) = P_unk(t|w), the unknown-word model (``unknown``).
         """
         self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
         self._sfx_index = {k: i for i, k in enumerate(self.suffix_keys_.tolist())}
+        self._spelling = SpellingModel(self.spelling_features_, self.spelling_weight_, self.spelling_bias_)
         C_wt = self.word_tag_counts_
-        prior = self.suffix_prob_[np.array([self._suffix_row(w) for w in self.symbols_.tolist()], dtype=np.int64)]
+        prior = self._unknown_prob(self.symbols_.tolist())  # (V, K)
         a = self.smoothing
         P_tw = (C_wt + a * prior) / (C_wt.sum(axis=1) + a)[:, None]  # (V, K)
         self.emit_table_ = P_tw / self.p_t_  # (V, K)
-        self.suffix_table_ = self.suffix_prob_ / self.p_t_  # (M, K)
+
+    def _unknown_prob(self, forms: list[str]) -> np.ndarray:
+        """P_unk(t | w) of the unknown-word model for each form: (n, K)."""
+        if self.unknown == "logistic":
+            return self._spelling.predict_proba(forms)
+        return self.suffix_prob_[np.array([self._suffix_row(w) for w in forms], dtype=np.int64)].reshape(-1, len(self.p_t_))
 
     def _suffix_row(self, word: str) -> int:
         """Row of the longest suffix of ``word`` (in its class) seen among rare training words."""
@@ -493,45 +522,34 @@ class HMMTagger:
     def _symbols(self, words) -> tuple[np.ndarray, np.ndarray]:
         """Symbol ids (N,) of every token and extra emission columns (X, n_emit) they may refer to.
 
-        Supervised: a known form is its vocabulary id v < V. An unknown form whose lower-case (else
-        capitalised) form is known (``CALL``, sentence-initial ``Interesting``, ``wendy``) gets an
-        extra column (id >= V + M) mixing that word's counts with its own suffix model; any other
-        unknown form is V + its suffix row. Unsupervised: unknown forms map to their signature.
+        Supervised: a known form is its vocabulary id v < V; an unknown form is V + j, its column j
+        of ``extra`` being P_unk(t|w)/P(t) or, when its lower-case (else capitalised) form is known
+        (``CALL``, sentence-initial ``Interesting``, ``wendy``), that word's counts mixed with
+        P_unk (``case_weight``). Unsupervised: unknown forms map to their signature.
         """
         get = self._index.get
         flat = list(itertools.chain.from_iterable(words))
         x = np.fromiter(map(get, flat, itertools.repeat(-1)), dtype=np.int64, count=len(flat))
         unknown = np.flatnonzero(x < 0)
-        extra: list[np.ndarray] = []
-        if len(unknown):
-            if self.training == "supervised":
-                V, M = len(self.symbols_), len(self.suffix_keys_)
-                cache: dict[str, int] = {}
-                for i in unknown:
-                    w = flat[i]
-                    r = cache.get(w)
-                    if r is None:
-                        r = V + self._suffix_row(w)
-                        other = -1  # the same word in another case: "CALL" -> "call", "wendy" -> "Wendy"
-                        for variant in (w.lower(), w.capitalize()):
-                            if variant != w and other < 0:
-                                other = get(variant, -1)
-                        if other >= 0 and self.case_weight > 0:
-                            extra.append(self._case_fallback(other, r - V))
-                            r = V + M + len(extra) - 1
-                        cache[w] = r
-                    x[i] = r
-            else:
-                unk = self._index[UNK_SYMBOL]
-                for i in unknown:
-                    x[i] = get(signature(flat[i]), unk)
-        return x, (np.stack(extra) if extra else np.zeros((0, len(self.tags_))))
-
-    def _case_fallback(self, other: int, row: int) -> np.ndarray:
-        """Emission ∝ P(t|w)/P(t), P(t|w) = (c(other,t) + c P_suffix(t|w)) / (n(other) + c), c = case_weight."""
-        c = self.case_weight
-        counts = self.word_tag_counts_[other]  # (K,)
-        return (counts + c * self.suffix_prob_[row]) / (counts.sum() + c) / self.p_t_
+        none = np.zeros((0, len(self.tags_)))
+        if not len(unknown):
+            return x, none
+        if self.training != "supervised":
+            unk = self._index[UNK_SYMBOL]
+            x[unknown] = [get(signature(flat[i]), unk) for i in unknown.tolist()]
+            return x, none
+        column: dict[str, int] = {}  # unknown form -> its column in extra
+        x[unknown] = [column.setdefault(flat[i], len(column)) for i in unknown.tolist()]
+        forms = list(column)
+        extra = self._unknown_prob(forms)  # (X, K) P_unk(t|w)
+        if self.case_weight > 0:  # the same word in another case: "CALL" -> "call", "wendy" -> "Wendy"
+            for j, w in enumerate(forms):
+                other = next((v for v in map(get, (w.lower(), w.capitalize())) if v is not None), None)
+                if other is not None:
+                    counts, c = self.word_tag_counts_[other], self.case_weight
+                    extra[j] = (counts + c * extra[j]) / (counts.sum() + c)
+        x[unknown] += len(self.symbols_)
+        return x, extra / self.p_t_
 
     @staticmethod
     def _with_boundaries(x: np.ndarray, lengths: np.ndarray, boundary: int) -> np.ndarray:
@@ -541,17 +559,13 @@ class HMMTagger:
         return seq
 
     def _column(self, symbols: np.ndarray, extra: np.ndarray) -> np.ndarray:
-        """Emission columns (U, n_emit) for symbol ids: known words, suffix rows, then ``extra`` rows."""
+        """Emission columns (U, n_emit) for symbol ids: known words (< V), then ``extra`` rows."""
         V = len(self.symbols_)
-        M = len(self.suffix_keys_) if self.training == "supervised" else 0
         out = np.empty((len(symbols), self.emit_table_.shape[1]))
         known = symbols < V
         out[known] = self.emit_table_[symbols[known]]
-        if M:
-            suffix = (symbols >= V) & (symbols < V + M)
-            out[suffix] = self.suffix_table_[symbols[suffix] - V]
-            rest = symbols >= V + M
-            out[rest] = extra[symbols[rest] - V - M]
+        if not known.all():
+            out[~known] = extra[symbols[~known] - V]
         return out
 
     def _decode_symbols(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray | None = None,
@@ -686,7 +700,8 @@ class HMMTagger:
             Z = len(self.label_tag_)  # hidden-state labels: tags, (word, tag) pairs, capitalisation flags
             contexts = sum((Z + 1) ** k for k in range(self.order + 1))
             return int(contexts * Z + (len(self.lambdas_) - 1)
-                       + (self.word_tag_counts_.shape[0] + self.suffix_prob_.shape[0]) * (K - 1))
+                       + (self.word_tag_counts_.shape[0] + self.suffix_prob_.shape[0]) * (K - 1)
+                       + self.spelling_weight_.size + (K if self.unknown == "logistic" else 0))
         S = len(self.state_emit_)
         V = self.emit_table_.shape[0]
         return int((S - 1) + S * S + (S - 1) + S * (V - 1))
@@ -696,6 +711,7 @@ class HMMTagger:
         d = {
             "order": np.array(self.order), "smoothing": np.array(float(self.smoothing)),
             "rare_threshold": np.array(self.rare_threshold), "max_suffix": np.array(self.max_suffix),
+            "unknown": np.array(self.unknown), "unknown_c": np.array(float(self.unknown_c)),
             "case_weight": np.array(float(self.case_weight)), "capitalization": np.array(bool(self.capitalization)),
             "lexicalize": np.array(self.lexicalize),
             "training": np.array(self.training), "n_states": np.array(-1 if self.n_states is None else self.n_states),
@@ -711,7 +727,8 @@ class HMMTagger:
         """Rebuild a fitted tagger from ``state_dict()`` output (or an ``np.load`` of it)."""
         n_states = int(d["n_states"])
         model = cls(order=int(d["order"]), smoothing=float(d["smoothing"]), rare_threshold=int(d["rare_threshold"]),
-                    max_suffix=int(d["max_suffix"]), case_weight=float(d["case_weight"]),
+                    max_suffix=int(d["max_suffix"]), unknown=str(d["unknown"]), unknown_c=float(d["unknown_c"]),
+                    case_weight=float(d["case_weight"]),
                     capitalization=bool(d["capitalization"]), lexicalize=int(d["lexicalize"]),
                     training=str(d["training"]),
                     n_states=None if n_states < 0 else n_states, n_iter=int(d["n_iter"]), tol=float(d["tol"]),
