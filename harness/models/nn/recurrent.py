@@ -464,12 +464,12 @@ class Recurrent:
         if cell == "lstm":
             bufs["cb"] = cb = np.zeros((S, T + 2 if grad else 1, H, N), self.dtype)  # slots of c, or the running c
             bufs["tc"] = tc = np.empty((S, T if grad else 1, H, N), self.dtype)  # tanh(c_t)
-        for s, init in enumerate(inits):
-            for j, st in enumerate(init):
-                buf = (hb, bufs.get("cb"))[j][s]
+        for s, init in enumerate(inits):  # place the initial states
+            for j, st in enumerate(init):  # h0 [, c0]
                 if st is None:
                     continue
-                if reverse and (j == 0 or grad):
+                buf = (hb, bufs.get("cb"))[j][s]  # (slots, H, N)
+                if reverse and (j == 0 or grad):  # slot L_n+1 (the no-grad running c has one slot)
                     buf[lengths + 1, :, cols] = st
                 else:
                     buf[0] = st.T
@@ -500,7 +500,7 @@ class Recurrent:
                 np.multiply(a[:, 2 * H : 3 * H], np.tanh(c, out=tc[:, k, :, :b]), out=hb[:, t + 1, :, :b])  # o tanh(c)
         else:  # gru
             w_rz, w_nh = w[:, : 2 * H], w[:, 2 * H : 3 * H, D:]  # on [x; 1; h] and on [1; h]
-            nx = np.matmul(w[:, None, 3 * H :, : D + 1], hx[:, off : off + T, : D + 1])  # n_x = W_in x + b_in (S, T, H, N)
+            nx = np.matmul(w[:, None, 3 * H :, : D + 1], hx[:, off : off + T, : D + 1])  # W_in x + b_in, (S, T, H, N)
             tmp = np.empty((S, H, N), self.dtype)
             for t in steps:
                 b = bs[t]
@@ -526,10 +526,12 @@ class Recurrent:
             if s > 0:  # ran over reversed time: real-time views, laid out like a reverse direction's
                 dc = {k: v[::-1] for k, v in dc.items()}
             hbs, cbs = dc["hb"], dc.get("cb")
-            if reverse or s > 0:
+            if reverse or s > 0:  # after step 0
                 final = [hbs[1].T] + ([cbs[1 if grad else 0].T] if cell == "lstm" else [])
-            else:
-                final = [hbs[lengths, :, cols]] + ([cbs[lengths, :, cols] if grad else cbs[0].T] if cell == "lstm" else [])
+            else:  # after each sequence's own last step
+                final = [hbs[lengths, :, cols]]
+                if cell == "lstm":
+                    final.append(cbs[lengths, :, cols] if grad else cbs[0].T)
             dc["final"] = [np.array(f) for f in final]  # (N, H) each
             outs.append(hbs[1 : T + 1].transpose(0, 2, 1))
             dcs.append(dc)
@@ -544,7 +546,7 @@ class Recurrent:
         T, N, H = dyd.shape
         G, cell = GATES[self.cell], self.cell
         w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, G*H)
-        xp, hb = dc["acts"], dc["hb"]  # activations, h slots
+        acts, hb = dc["acts"], dc["hb"]  # gate activations, h slots
         off = 2 if reverse else 0
         steps = range(T) if reverse else range(T - 1, -1, -1)
         dyt = np.ascontiguousarray(dyd.transpose(0, 2, 1))  # (T, H, N)
@@ -579,7 +581,7 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :, :b]  # activated gates i f o g (4H, b)
+                a = acts[t, :, :b]  # activated gates i f o g (4H, b)
                 th = tc[t, :, :b]
                 dhb = dh[:, :b]
                 dhb += dyt[t, :, :b]
@@ -614,7 +616,7 @@ class Recurrent:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = xp[t, :, :b]  # r z n_h n (4H, b)
+                a = acts[t, :, :b]  # r z n_h n (4H, b)
                 r, z, n = a[:H], a[H : 2 * H], a[3 * H :]
                 hp = hb[t + off, :, :b]
                 dhb = dh[:, :b]
@@ -646,13 +648,6 @@ class Recurrent:
 
 def _relu(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.maximum(a, 0.0, out=out)
-
-
-def _input_bias(cell: str, b_ih: np.ndarray, b_hh: np.ndarray, H: int) -> np.ndarray:
-    """The bias added to the input projections: b_ih + b_hh, except the gru's b_hn (inside r * (.))."""
-    if cell != "gru":
-        return b_ih + b_hh
-    return b_ih + np.concatenate([b_hh[: 2 * H], np.zeros(H, b_hh.dtype)])
 
 
 def _empty_padded(shape, bs, dtype) -> np.ndarray:
