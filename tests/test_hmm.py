@@ -176,13 +176,19 @@ def test_supervised_tagger_decodes_with_hmmlearn_and_never_fits_it(monkeypatch):
 # supervised tagger: properties
 
 
-@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2), dict(order=2, capitalization=True, lexicalize=3)])
-def test_distributions_are_normalised(kwargs):
+@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2), dict(order=2, capitalization=True, lexicalize=3),
+                                    dict(order=1, rare_threshold=1000), dict(order=1, unknown="suffix", rare_threshold=1000)])
+def test_distributions_are_normalised(kwargs):  # rare_threshold=1000: every word trains the unknown-word model
     W, T = random_corpus(4)
     model = HMMTagger(**kwargs).fit(W, T)
     np.testing.assert_allclose(model.startprob_.sum(), 1.0)
     np.testing.assert_allclose(model.transmat_.sum(axis=1), 1.0)
-    np.testing.assert_allclose(model.suffix_prob_.sum(axis=1), 1.0)  # P(t | suffix)
+    if model.unknown == "suffix":
+        assert len(model.suffix_prob_) > 1
+        np.testing.assert_allclose(model.suffix_prob_.sum(axis=1), 1.0)  # P(t | suffix)
+    else:
+        assert len(model.spelling_features_) > 0 or model.rare_threshold < 1000
+    np.testing.assert_allclose(model._unknown_prob(["w1", "zzz", "Qq-9"]).sum(axis=1), 1.0)  # P_unk(t | w)
     np.testing.assert_allclose((model.emit_table_ * model.p_t_).sum(axis=1), 1.0)  # P(t | w)
     np.testing.assert_allclose(model.lambdas_.sum(), 1.0)
     np.testing.assert_allclose(model.ngram_.sum(axis=-1), 1.0)  # P(label | context), END included
@@ -195,7 +201,7 @@ WEIRD = ["---", "", " ", "1,234.5", "2026-11-22", "naïve", "東京", "😀", "x
 
 
 @pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2), dict(order=1, capitalization=True, lexicalize=2),
-                                    dict(training="unsupervised", n_iter=5)])
+                                    dict(order=1, unknown="suffix"), dict(training="unsupervised", n_iter=5)])
 def test_unknown_and_weird_words_never_crash_or_give_nan(kwargs):
     W, T = random_corpus(5)
     model = HMMTagger(**kwargs).fit(W, T)

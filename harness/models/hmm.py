@@ -3,11 +3,11 @@
 ``HMMTagger`` (supervised) is a TnT-style tagger (Brants 2000): maximum-likelihood label n-grams
 (order 1 or 2) smoothed by deleted interpolation, lexical probabilities from counts, and an
 unknown-word model: a logistic regression on the spelling (default) or TnT's successive-abstraction
-suffix tree. The counted parameters are written into an
-hmmlearn ``CategoricalHMM`` (``init_params=""``, parameters set directly, no ``fit``) and decoded
-with its Viterbi. Hidden-state *labels* are the tags, optionally (word, tag) pairs for the most
-ambiguous words (``lexicalize``) and capitalisation flags (``capitalization``); second order makes
-one state per label pair. With ``training="unsupervised"`` Baum-Welch (``CategoricalHMM.fit``)
+suffix tree. The counted parameters are written into an hmmlearn ``CategoricalHMM``
+(``init_params=""``, parameters set directly, no ``fit``) and decoded with its Viterbi.
+Hidden-state *labels* are the tags, optionally (word, tag) pairs for the most ambiguous words
+(``lexicalize``) and capitalisation flags (``capitalization``); second order makes one state per
+label pair. With ``training="unsupervised"`` Baum-Welch (``CategoricalHMM.fit``)
 estimates the HMM from the words alone.
 
 ``GaussianHMMForecaster`` fits an hmmlearn ``GaussianHMM`` and forecasts from the *filtered* state
@@ -257,42 +257,16 @@ class HMMTagger:
         n_w = C_wt.sum(axis=1)  # (V,)
         p_t = C_wt.sum(axis=0) / C_wt.sum()  # (K,) P(t)
 
-        # suffix model: P(t | class, suffix) from rare words, successive abstraction (TnT eq. 7)
+        # the unknown-word model, from the rare words: P(t | spelling) or P(t | class, suffix); the
+        # other model's arrays stay empty
         vocab = list(index)
-        sfx_index: dict[str, int] = {"": 0}  # row 0: the global root (all rare words)
-        parent = [-1]
-        rows, sources = [], []
-        for v in np.flatnonzero(n_w <= self.rare_threshold):
-            prev = 0
-            for key in suffix_keys(vocab[v], self.max_suffix):
-                r = sfx_index.get(key)
-                if r is None:
-                    r = sfx_index[key] = len(parent)
-                    parent.append(prev)
-                rows.append(r)
-                sources.append(v)
-                prev = r
-        M = len(parent)
-        C_st = np.zeros((M, K))  # (M, K) suffix-tag counts
-        np.add.at(C_st, np.array(rows, dtype=np.int64), C_wt[np.array(sources, dtype=np.int64)])
-        C_st[0] = C_wt[n_w <= self.rare_threshold].sum(axis=0)
-        theta = float(np.std(p_t, ddof=1)) if K > 1 else 1.0
-        parent_arr = np.array(parent, dtype=np.int64)
-        depth = np.zeros(M, dtype=np.int64)
-        for r in range(1, M):  # parents always precede children
-            depth[r] = depth[parent_arr[r]] + 1
-        P_st = np.empty((M, K))
-        P_st[0] = (_conditional(C_st[0], p_t) + theta * p_t) / (1 + theta)
-        for d in range(1, depth.max() + 1 if M > 1 else 1):
-            r = np.flatnonzero(depth == d)
-            P_st[r] = (_conditional(C_st[r], p_t) + theta * P_st[parent_arr[r]]) / (1 + theta)
-        self.suffix_keys_ = _to_unicode(sfx_index)
-        self.suffix_prob_ = P_st  # (M, K)
-        # spelling model: P(t | spelling) from the same rare words (empty arrays with unknown=suffix)
+        rare = np.flatnonzero(n_w <= self.rare_threshold)
+        self.suffix_keys_, self.suffix_prob_ = _to_unicode([]), np.zeros((0, K))
         spelling = SpellingModel(np.zeros(0, dtype="U1"), np.zeros((0, K)), np.zeros(K))
         if self.unknown == "logistic":
-            rare = np.flatnonzero(n_w <= self.rare_threshold)
             spelling = SpellingModel.fit([vocab[v] for v in rare], C_wt[rare], C=self.unknown_c)
+        else:
+            self.suffix_keys_, self.suffix_prob_ = self._suffix_tree([vocab[v] for v in rare], C_wt[rare], p_t)
         self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
             spelling.feature_names, spelling.weight, spelling.bias)
         self.word_tag_counts_ = C_wt  # (V, K)
@@ -328,6 +302,39 @@ class HMMTagger:
         self.label_tag_, self.label_word_, self.label_flag_ = label_tag, label_word, label_flag
         self.lambdas_, self.ngram_ = self._ngram_table(z, lengths, Z)
         self._build_full()
+
+    def _suffix_tree(self, forms: list[str], counts: np.ndarray, p_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """TnT's unknown-word model: P(t | class, suffix) by successive abstraction (Brants 2000, eq. 7)
+        from rare words ``forms`` with tag ``counts`` (n, K). Returns keys (M,) and P (M, K)."""
+        K = len(p_t)
+        sfx_index: dict[str, int] = {"": 0}  # row 0: the global root (all rare words)
+        parent = [-1]
+        rows, sources = [], []
+        for v, form in enumerate(forms):
+            prev = 0
+            for key in suffix_keys(form, self.max_suffix):
+                r = sfx_index.get(key)
+                if r is None:
+                    r = sfx_index[key] = len(parent)
+                    parent.append(prev)
+                rows.append(r)
+                sources.append(v)
+                prev = r
+        M = len(parent)
+        C_st = np.zeros((M, K))  # (M, K) suffix-tag counts
+        np.add.at(C_st, np.array(rows, dtype=np.int64), counts[np.array(sources, dtype=np.int64)])
+        C_st[0] = counts.sum(axis=0)
+        theta = float(np.std(p_t, ddof=1)) if K > 1 else 1.0
+        parent_arr = np.array(parent, dtype=np.int64)
+        depth = np.zeros(M, dtype=np.int64)
+        for r in range(1, M):  # parents always precede children
+            depth[r] = depth[parent_arr[r]] + 1
+        P_st = np.empty((M, K))
+        P_st[0] = (_conditional(C_st[0], p_t) + theta * p_t) / (1 + theta)
+        for d in range(1, depth.max() + 1 if M > 1 else 1):
+            r = np.flatnonzero(depth == d)
+            P_st[r] = (_conditional(C_st[r], p_t) + theta * P_st[parent_arr[r]]) / (1 + theta)
+        return _to_unicode(sfx_index), P_st
 
     def _ngram_table(self, y: np.ndarray, lengths: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
         """Deleted-interpolation weights (order+1,) and P(label | previous order labels), shape
@@ -439,7 +446,8 @@ class HMMTagger:
         """P_unk(t | w) of the unknown-word model for each form: (n, K)."""
         if self.unknown == "logistic":
             return self._spelling.predict_proba(forms)
-        return self.suffix_prob_[np.array([self._suffix_row(w) for w in forms], dtype=np.int64)].reshape(-1, len(self.p_t_))
+        rows = np.fromiter(map(self._suffix_row, forms), dtype=np.int64, count=len(forms))
+        return self.suffix_prob_[rows]
 
     def _suffix_row(self, word: str) -> int:
         """Row of the longest suffix of ``word`` (in its class) seen among rare training words."""
