@@ -12,9 +12,10 @@ What is timed, per batch, identically for NumPy and torch:
          Embedding(sparse=True)). No optimiser step.
   infer  embedding lookup + recurrent forward + linear head (+ argmax for pos).
 torch runs padded batches for unidirectional layers and packed sequences for bidirectional ones
-(its fastest correct modes). On CPU, torch's LSTM (not its RNN/GRU) runs oneDNN's fused RNN kernel;
-for lstm rows the table also shows torch with oneDNN switched off (``torch.backends.mkldnn``), i.e.
-its native per-step path, the one its RNN and GRU use. Each figure is the best of ``--repeats`` passes over the same
+(its fastest correct modes). On CPU, torch's LSTM (not its RNN/GRU) runs oneDNN's fused RNN kernel
+on plain (padded, not packed) input, about twice as fast as its native per-step path; for lstm rows
+the table also shows torch with oneDNN switched off (``torch.backends.mkldnn``), i.e. that native
+path, the one its RNN and GRU (and its packed LSTM) use. Each figure is the best of ``--repeats`` passes over the same
 batches (wall clock); ``cpu/wall`` < 1 means other processes competed for the cores.
 
 The BiLSTM ceiling: a 1-layer BiLSTM of the pos sizes costs about 1.43 MFLOP per real token
