@@ -391,7 +391,7 @@ class Recurrent:
     def _layer_forward(self, inp, layer, lengths, bs, inits, grad):
         """Both directions of one layer: ([y_d (T, N, H)], [direction cache])."""
         ws = [self._step_matrix(layer, bool(d)) for d in range(self.num_directions)]
-        if self.num_directions == 2 and bs[-1] == inp.shape[1]:
+        if self.num_directions == 2 and bs and bs[-1] == inp.shape[1]:
             # no padding: the reverse direction is the forward recurrence over the time-reversed
             # batch, so both directions run in one loop, stacked
             return self._directions_forward([inp, inp[::-1]], np.stack(ws), False, lengths, bs, inits, grad)
