@@ -41,14 +41,15 @@ def as_list(state):
 
 
 @pytest.mark.parametrize("cell,nl", CELLS)
-@pytest.mark.parametrize("bi", [False, True])
+@pytest.mark.parametrize("bi,lengths", [(False, LENGTHS), (True, LENGTHS),
+                                        (True, [4, 4, 4])])  # no padding: both directions in one loop
 @pytest.mark.parametrize("layers", [1, 2])
-def test_gradients_match_central_differences(cell, nl, bi, layers):
+def test_gradients_match_central_differences(cell, nl, bi, lengths, layers):
     rng = np.random.default_rng(1)
     layer = make(cell, nl, bi, layers)
     for v in layer.params.values():  # non-zero biases so every term is exercised
         v += 0.3 * rng.standard_normal(v.shape)
-    mask = ragged_mask(LENGTHS)
+    mask = ragged_mask(lengths)
     T, N = mask.shape
     x = rng.standard_normal((T, N, D))
     state0 = random_state(layer, N, rng)
@@ -71,6 +72,27 @@ def test_gradients_match_central_differences(cell, nl, bi, layers):
     for k, (s, ds) in enumerate(zip(as_list(state0), as_list(dstate0))):
         err = rel_error(ds, numerical_gradient(loss, s, eps=STEP))
         assert err < TOL, f"state0[{k}]: rel error {err:.2e}"
+
+
+@pytest.mark.parametrize("cell,nl", CELLS)
+@pytest.mark.parametrize("bi", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("lengths", [LENGTHS, [4, 4, 4]])
+def test_inference_forward_equals_training_forward(cell, nl, bi, layers, lengths):
+    """forward(grad=False) keeps nothing for backward but computes the very same numbers."""
+    rng = np.random.default_rng(3)
+    layer = make(cell, nl, bi, layers)
+    mask = ragged_mask(lengths)
+    x = rng.standard_normal((*mask.shape, D))
+    state0 = random_state(layer, mask.shape[1], rng)
+    y, sT, cache = layer.forward(x, mask, state0=state0)
+    y_inf, sT_inf, cache_inf = layer.forward(x, mask, state0=state0, grad=False)
+    assert cache is not None and cache_inf is None
+    np.testing.assert_array_equal(y_inf, y)
+    for a, b in zip(as_list(sT_inf), as_list(sT)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(DataError, match="run forward with grad=True"):
+        layer.backward(np.ones_like(y), cache_inf)
 
 
 @pytest.mark.parametrize("cell,nl", CELLS)
