@@ -15,8 +15,9 @@ torch runs padded batches for unidirectional layers and packed sequences for bid
 (its fastest correct modes). On CPU, torch's LSTM (not its RNN/GRU) runs oneDNN's fused RNN kernel
 on plain (padded, not packed) input, about twice as fast as its native per-step path; for lstm rows
 the table also shows torch with oneDNN switched off (``torch.backends.mkldnn``), i.e. that native
-path, the one its RNN and GRU (and its packed LSTM) use. Each figure is the best of ``--repeats`` passes over the same
-batches (wall clock); ``cpu/wall`` < 1 means other processes competed for the cores.
+path, the one its RNN and GRU (and its packed LSTM) use. Each figure is the best of
+``--repeats`` passes over the same batches (wall clock); ``cpu/wall`` < 1 means other processes
+competed for the cores.
 
 The BiLSTM ceiling: a 1-layer BiLSTM of the pos sizes costs about 1.43 MFLOP per real token
 (forward + backward); ``ceiling_fraction`` = tokens/s x 1.43e6 / measured float32 GEMM rate.
