@@ -297,14 +297,18 @@ def test_csv_without_path():
         load_series("csv")
 
 
-def test_csv_empty_file(tmp_path):
-    with pytest.raises(DataError, match=r"CSV file .*s\.csv is empty"):
-        load_series("csv", path=_write(tmp_path, ""), value_column="v")
-
-
-def test_csv_header_only(tmp_path):
-    with pytest.raises(DataError, match=r"has a header but no data rows"):
-        load_series("csv", path=_write(tmp_path, "t,v\n"), value_column="v")
+@pytest.mark.parametrize("text,value_column,error,message", [
+    ("", "v", DataError, r"CSV file .*s\.csv is empty"),
+    ("t,v\n", "v", DataError, r"has a header but no data rows"),
+    ("a,b,c\n1,2,3\n", None, ConfigError, r"task.value_column is not set and .* has several columns \(a, b, c\)"),
+    ("t,v\n1,1.0\n2,2.0\n\n3,abc\n", "v", DataError, r"s\.csv:5: value 'abc' in column 'v' is not a number"),
+    ("t,v\n1,1\n2,2,2\n", "v", DataError, r"s\.csv:3: expected 2 columns, got 3"),
+    ("t,v\n1,NA\n2,\n3,nan\n", "v", DataError, r"has no numeric values \(all 3 are missing\)"),
+    ("v\n1\ninf\n3\n", "v", DataError, r"has an infinite value at row 2"),
+], ids=["empty", "header-only", "ambiguous-column", "non-numeric", "column-count", "all-nan", "infinite"])  # fmt: skip
+def test_bad_csv_content_names_the_problem(tmp_path, text, value_column, error, message):
+    with pytest.raises(error, match=message):
+        load_series("csv", path=_write(tmp_path, text), value_column=value_column)
 
 
 def test_csv_missing_column_names_the_available_ones(tmp_path):
@@ -313,32 +317,6 @@ def test_csv_missing_column_names_the_available_ones(tmp_path):
         load_series("csv", path=path, value_column="flow")
     with pytest.raises(DataError, match=r"has no column 'date' \(available: year, volume\); set task.time_column"):
         load_series("csv", path=path, value_column="volume", time_column="date")
-
-
-def test_csv_ambiguous_value_column(tmp_path):
-    with pytest.raises(ConfigError, match=r"task.value_column is not set and .* has several columns \(a, b, c\)"):
-        load_series("csv", path=_write(tmp_path, "a,b,c\n1,2,3\n"))
-
-
-def test_csv_non_numeric_value_names_file_and_line(tmp_path):
-    path = _write(tmp_path, "t,v\n1,1.0\n2,2.0\n\n3,abc\n")
-    with pytest.raises(DataError, match=r"s\.csv:5: value 'abc' in column 'v' is not a number"):
-        load_series("csv", path=path, value_column="v")
-
-
-def test_csv_wrong_column_count_names_line(tmp_path):
-    with pytest.raises(DataError, match=r"s\.csv:3: expected 2 columns, got 3"):
-        load_series("csv", path=_write(tmp_path, "t,v\n1,1\n2,2,2\n"), value_column="v")
-
-
-def test_all_nan_series(tmp_path):
-    with pytest.raises(DataError, match=r"has no numeric values \(all 3 are missing\)"):
-        load_series("csv", path=_write(tmp_path, "t,v\n1,NA\n2,\n3,nan\n"), value_column="v")
-
-
-def test_infinite_value(tmp_path):
-    with pytest.raises(DataError, match=r"has an infinite value at row 2"):
-        load_series("csv", path=_write(tmp_path, "v\n1\ninf\n3\n"), value_column="v")
 
 
 def test_series_too_short_for_window_and_splits(tmp_path):
