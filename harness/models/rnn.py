@@ -17,14 +17,7 @@ import numpy as np
 
 from harness.models.nn.embedding import embedding_backward
 from harness.models.nn.losses import mse, softmax_cross_entropy
-from harness.models.nn.recurrent import Recurrent
-
-
-def _dropout_mask(shape, p: float, rng: np.random.Generator, dtype) -> np.ndarray | None:
-    """Inverted dropout: keep with probability 1-p and scale by 1/(1-p); None when p == 0."""
-    if p <= 0:
-        return None
-    return (rng.random(shape) >= p).astype(dtype) / dtype.type(1 - p)
+from harness.models.nn.recurrent import Recurrent, dropout_mask
 
 
 class _RecurrentModel:
@@ -104,7 +97,7 @@ class RNNTagger(_RecurrentModel):
             dropped = rng.random(words.shape) < self.unk_prob[words]  # (T, N)
             batch = type(batch)({**batch.inputs, "word": np.where(dropped, 1, words)}, batch.tags, mask, batch.index)
         x = self._embed(batch.inputs)  # (T, N, D)
-        keep_x = _dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
+        keep_x = dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
         if keep_x is not None:
             x = x * keep_x
         steps = self.cfg.bptt_steps
@@ -118,7 +111,7 @@ class RNNTagger(_RecurrentModel):
         self._embedding_grads(grads, dx if keep_x is None else dx * keep_x, batch.inputs)
         return loss, grads
 
-    def _backward_from_logits(self, do, h, cache, dstateT=None):
+    def _backward_from_logits(self, do, h, cache):
         p = self.params
         C, H = p["out.weight"].shape
         grads = {
@@ -126,7 +119,7 @@ class RNNTagger(_RecurrentModel):
             "out.bias": do.sum(axis=(0, 1)),  # dc, (C,)
         }
         dh = do @ p["out.weight"]  # into h_t: V^T do_t, (T, N, H)
-        dx, rnn_grads, dstate0 = self.rnn.backward(dh, cache, dstateT)
+        dx, rnn_grads, _ = self.rnn.backward(dh, cache)
         self._rnn_grads(grads, rnn_grads)
         return grads, dx
 
@@ -146,7 +139,7 @@ class RNNTagger(_RecurrentModel):
                 break
             cols = np.nonzero(alive)[0]
             st = None if state is None else _take_state(state, cols)
-            h, state_c, cache = self.rnn.forward(x[chunk][:, cols], m[:, cols], st, train=True, rng=rng)
+            h, state_c, cache = self.rnn.forward(x[chunk][:, cols], m[:, cols], st, train=rng is not None, rng=rng)
             o = h @ self.params["out.weight"].T + self.params["out.bias"]
             part, do = softmax_cross_entropy(o, batch.tags[chunk][:, cols], m[:, cols])
             scale = m.sum() / n_real  # re-weight chunk means into the batch mean
@@ -295,7 +288,7 @@ class RNNClassifier(_ManyToOne):
         """batch = (X (T, N) symbol ids, y (N,) classes): cross-entropy at the last step and its gradients."""
         X, y = batch
         x = self.params["embed.symbol"][X]  # (T, N, D)
-        keep_x = _dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
+        keep_x = dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
         if keep_x is not None:
             x = x * keep_x
 

@@ -1,7 +1,7 @@
 """Finite-difference gradient checks (float64).
 
-``numerical_gradient`` perturbs every element (tiny shapes); ``directional_check`` compares the
-analytic gradient with a numerical derivative along one random direction (realistic shapes).
+``numerical_gradient`` perturbs every element (tiny shapes); ``rel_error`` compares the result with
+the analytic gradient.
 """
 
 from __future__ import annotations
@@ -46,18 +46,3 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = EPS, 
             grad[i] = (at(eps) - at(-eps)) / (2 * eps)
         x[i] = old
     return grad
-
-
-def directional_check(
-    f: Callable[[], float], x: np.ndarray, analytic: np.ndarray, rng: np.random.Generator, eps: float = EPS
-) -> float:
-    """Relative error between <analytic, u> and (f(x + eps u) - f(x - eps u)) / 2 eps for a random unit u."""
-    u = rng.standard_normal(x.shape)
-    u /= np.linalg.norm(u)
-    old = x.copy()
-    x[...] = old + eps * u
-    f_plus = f()
-    x[...] = old - eps * u
-    f_minus = f()
-    x[...] = old
-    return rel_error(float(np.sum(analytic * u)), (f_plus - f_minus) / (2 * eps))

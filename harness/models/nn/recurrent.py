@@ -62,13 +62,12 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 NONLINEARITIES = ("tanh", "relu")
 
 
-def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Logistic function, stable for any input: sigma(a) = 0.5 * tanh(0.5 a) + 0.5."""
-    out = np.multiply(a, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
+def dropout_mask(shape, p: float, rng: np.random.Generator, dtype) -> np.ndarray | None:
+    """Inverted dropout: keep with probability 1-p and scale by 1/(1-p); None when p == 0."""
+    if p <= 0:
+        return None
+    dtype = np.dtype(dtype)
+    return (rng.random(shape) >= p).astype(dtype) / dtype.type(1 - p)
 
 
 def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -275,11 +274,9 @@ class Recurrent:
         layers, h_n = [], [np.zeros((self.num_layers * dirs, N, H), self.dtype) for _ in range(n_states)]
         inp = x
         for layer in range(self.num_layers):
-            if layer > 0 and p > 0.0:
-                keep = (rng.random(inp.shape) >= p).astype(self.dtype) / (1.0 - p)  # (T, N, H*dirs)
+            keep = dropout_mask(inp.shape, p, rng, self.dtype) if layer > 0 else None  # (T, N, H*dirs)
+            if keep is not None:
                 inp = inp * keep
-            else:
-                keep = None
             inits = [[None if s is None else s[layer * dirs + d] for s in s0] for d in range(dirs)]
             outs, dcaches = self._layer_forward(inp, layer, lengths, bs, inits, grad)
             for d, dc in enumerate(dcaches):
@@ -294,7 +291,7 @@ class Recurrent:
             if grad:
                 layers.append({"x": inp, "keep": keep, "dirs": dcaches})
             inp = y
-        cache = {"layers": layers, "lengths": lengths, "bs": bs, "order": None if sorted_ else order, "shape": x.shape}
+        cache = {"layers": layers, "bs": bs, "order": None if sorted_ else order, "shape": x.shape}
         cache = cache if grad else None
         if not sorted_:
             inv = np.argsort(order)
@@ -332,12 +329,12 @@ class Recurrent:
             dsT = [s[:, order] for s in dsT]
         ds0 = [np.zeros_like(s) for s in dsT]
         grads = {}
-        lengths, bs = cache["lengths"], cache["bs"]
+        bs = cache["bs"]
         for layer in reversed(range(self.num_layers)):
             lc = cache["layers"][layer]
             dsT_l = [[s[layer * dirs + d] for s in dsT] for d in range(dirs)]
             rec = [_record] + [None] * (dirs - 1) if layer == 0 else [None] * dirs
-            dx, lgrads, ds0_l = self._layer_backward(dy, lc, layer, lengths, bs, dsT_l, rec)
+            dx, lgrads, ds0_l = self._layer_backward(dy, lc, layer, bs, dsT_l, rec)
             grads.update(lgrads)
             for d in range(dirs):
                 for j, s in enumerate(ds0_l[d]):
@@ -402,7 +399,7 @@ class Recurrent:
             dcs.append(dc)
         return outs, dcs
 
-    def _layer_backward(self, dy, lc, layer, lengths, bs, dfinals, records):
+    def _layer_backward(self, dy, lc, layer, bs, dfinals, records):
         """Both directions of one layer: (dx (T, N, D_k), {name: grad}, [dstate0 per direction])."""
         inp = lc["x"]
         T, N, _ = inp.shape
@@ -519,7 +516,6 @@ class Recurrent:
                 hw = np.subtract(hp, n, out=hb[:, t + 1, :, :b])  # h = n + z (h_prev - n)
                 hw *= rz[:, H:]
                 hw += n
-            bufs["hn"] = acts[:, :, 2 * H : 3 * H]
         outs, dcs = [], []
         for s in range(S):
             dc = {k: v[s] for k, v in bufs.items()}
@@ -608,7 +604,6 @@ class Recurrent:
                 np.matmul(w_hh_t, dat, out=dhb)
             ds = [dh, dcs]
         else:  # gru
-            hn = dc["hn"]
             dah = _empty_padded((T, G * H, N), bs, self.dtype)  # hidden-side pre-activation grads (n block * r)
             tmp = np.empty((H, N), self.dtype)
             dact = np.empty((2 * H, N), self.dtype)
@@ -628,7 +623,7 @@ class Recurrent:
                 np.subtract(1.0, dan, out=dan)
                 dan *= dhb
                 dan -= np.multiply(dan, z, out=tmp[:, :b])
-                np.multiply(dan, hn[t, :, :b], out=dat[:H])  # into r
+                np.multiply(dan, a[2 * H : 3 * H], out=dat[:H])  # into r: dn_pre * n_h
                 dz = np.subtract(hp, n, out=dat[H : 2 * H])  # into z
                 dz *= dhb
                 d = np.subtract(1.0, a[: 2 * H], out=dact[:, :b])  # sigmoid derivative s (1 - s)
