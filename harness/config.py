@@ -257,10 +257,12 @@ def check_config(config: Config) -> None:
         _check_choice(m.unknown, "model.unknown", ("logistic", "suffix"))
         if not m.unknown_c > 0:
             raise ConfigError(f"model.unknown_c must be > 0, got {m.unknown_c}", "set model.unknown_c=0.3")
-        for key in ("smoothing", "case_weight", "lexicalize", "tol"):
+        for key in ("smoothing", "case_weight", "lexicalize", "tol", "rare_threshold", "max_suffix"):
             if getattr(m, key) < 0:
                 raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}", f"set model.{key}=0 or more")
-        check_positive(m.max_suffix, "model.max_suffix")
+        if m.training == "unsupervised" and m.order != 1:
+            raise ConfigError(f"model.training=unsupervised is first order only, got model.order={m.order}",
+                              "set model.order=1")
         check_positive(m.n_iter, "model.n_iter")
         if m.n_states is not None:
             check_positive(m.n_states, "model.n_states")

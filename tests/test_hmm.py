@@ -299,6 +299,16 @@ def test_unsupervised_maps_states_to_valid_tags_and_learns_something():
     np.testing.assert_allclose(model.emit_table_.sum(axis=0), 1.0)  # (V, S): each state's emissions
 
 
+@pytest.mark.parametrize("training", ["supervised", "unsupervised"])
+def test_empty_sentences_in_training_are_harmless(training):
+    W, T = random_corpus(12, n_sentences=80)
+    kwargs = dict(training=training, n_iter=5, random_state=0)
+    with_empty = HMMTagger(**kwargs).fit(W[:40] + [[]] + W[40:], T[:40] + [[]] + T[40:])  # unsupervised used to crash
+    assert with_empty.predict([[]] + W[:5]) == [[]] + with_empty.predict(W[:5])
+    if training == "unsupervised":  # nothing to learn from an empty sentence: the same model
+        assert with_empty.predict(W) == HMMTagger(**kwargs).fit(W, T).predict(W)
+
+
 def test_unsupervised_seed_changes_the_solution():
     W, T = random_corpus(12, n_sentences=100)
     a = HMMTagger(training="unsupervised", n_iter=5, random_state=0).fit(W, T)

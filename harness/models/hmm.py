@@ -62,19 +62,15 @@ MAX_TABLE = 20_000_000  # label n-gram table entries (order 2: (labels + 1)^3)
 # helpers
 
 
-def _check_corpus(words, tags, need_tags: bool = True) -> None:
+def _check_corpus(words, tags) -> None:
     if len(words) == 0 or sum(len(s) for s in words) == 0:
         raise DataError("the training corpus holds no tokens", "pass at least one non-empty sentence")
-    if need_tags:
-        if len(words) != len(tags):
-            raise DataError(
-                f"got {len(words)} word sequences but {len(tags)} tag sequences", "pass one tag list per sentence"
-            )
-        for i, (ws, ts) in enumerate(zip(words, tags)):
-            if len(ws) != len(ts):
-                raise DataError(
-                    f"sentence {i} has {len(ws)} words but {len(ts)} tags", "pass exactly one tag per word"
-                )
+    if len(words) != len(tags):
+        raise DataError(f"got {len(words)} word sequences but {len(tags)} tag sequences",
+                        "pass one tag list per sentence")
+    for i, (ws, ts) in enumerate(zip(words, tags)):
+        if len(ws) != len(ts):
+            raise DataError(f"sentence {i} has {len(ws)} words but {len(ts)} tags", "pass exactly one tag per word")
 
 
 def _deleted_interpolation(counts: np.ndarray) -> np.ndarray:
@@ -420,11 +416,10 @@ class HMMTagger:
                     "drop model.capitalization or use model.order=1")
             self.startprob_ = self.transmat_ = None  # lexicalised: decoded chunk by chunk
             return
-        self.startprob_, self.transmat_, cur, prev = self._hmm_for(None)
+        self.startprob_, self.transmat_, cur, _ = self._hmm_for(None)
         self.state_tag_ = self.state_emit_ = self.label_tag_[cur]
         self.state_flag_ = self.label_flag_[cur]
         self.state_word_ = self.label_word_[cur]  # the only word a lexicalised state emits, else -1
-        self.state_prev_word_ = np.where(prev < Z, self.label_word_[np.minimum(prev, Z - 1)], -1)
 
     def _derive_emissions(self) -> None:
         """Emission tables of the supervised tagger from counts, up to a per-word constant (Bayes).
@@ -469,6 +464,7 @@ class HMMTagger:
         return best
 
     def _fit_unsupervised(self, words, y: np.ndarray, lengths: np.ndarray) -> None:
+        lengths = lengths[lengths > 0]  # an empty sentence would need the impossible boundary -> boundary step
         K = len(self.tags_)
         S_tags = self.n_states or K
         counts: dict[str, int] = {}
