@@ -345,15 +345,16 @@ def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None
 
 
 def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> float:
-    rng = np.random.default_rng(config.seed)  # one stream: init, then shuffling and dropout
-    prepare, train = TASKS[config.task.name]
-    data, model, extra = prepare(config, rng)
-
     resolved = OmegaConf.to_container(cfg, resolve=True) if cfg is not None else _as_dict(config)
     resolved = {k: v for k, v in resolved.items() if k != "hydra"}
     params = flatten(resolved)
     uri = tracking_uri(config.tracking_uri)
+    # a wrong run id or changed overrides are refused before the data is loaded
     resume_state = _check_resumable(uri, config.resume, params) if config.resume else None
+
+    rng = np.random.default_rng(config.seed)  # one stream: init, then shuffling and dropout
+    prepare, train = TASKS[config.task.name]
+    data, model, extra = prepare(config, rng)
     run_name = config.run_name or f"{config.model.name}-{config.task.name}-seed{config.seed}"
     experiment = config.experiment_name or config.task.name
     tags = {"model": config.model.name, "task": config.task.name, "family": model_family(config.model),
