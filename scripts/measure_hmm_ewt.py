@@ -24,6 +24,7 @@ from hmmlearn.hmm import CategoricalHMM  # noqa: E402
 
 from harness.data.readers import find_split, read_conllu  # noqa: E402
 from harness.models.hmm import HMMTagger  # noqa: E402
+from harness.tasks.pos import score_tags  # noqa: E402
 
 CONFIGS = {
     "order1": dict(order=1),
@@ -40,15 +41,6 @@ CONFIGS = {
     "unsupervised-45": dict(training="unsupervised", n_states=45, n_iter=50, random_state=0),
 }
 DEFAULT = "order1,order1-lex100,order2,order2-lex40,unsupervised"
-
-
-def score(pred, gold, words, vocab) -> dict[str, float]:
-    p = np.array([t for s in pred for t in s])
-    g = np.array([t for s in gold for t in s])
-    oov = np.array([w not in vocab for s in words for w in s])
-    sentence = np.mean([a == b for a, b in zip(pred, gold)])
-    return {"accuracy": float((p == g).mean()), "oov_accuracy": float((p == g)[oov].mean()),
-            "oov_rate": float(oov.mean()), "sentence_accuracy": float(sentence)}
 
 
 def hmmlearn_alone(n_states: int, n_tokens: int, repeats: int) -> float:
@@ -94,7 +86,7 @@ def main(argv=None) -> None:
             t0 = time.perf_counter()
             pred = model.predict(evaluation.words)
             best = min(best, time.perf_counter() - t0)
-        m = score(pred, evaluation.tags, evaluation.words, vocab)
+        m = score_tags(evaluation, pred, vocab)
         # whole-model HMM size; lexicalised second-order models only exist chunk by chunk
         n_states = "chunks" if model.startprob_ is None else str(len(model.startprob_))
         alone = "" if model.startprob_ is None or len(model.startprob_) > 400 else \

@@ -116,21 +116,8 @@ class PosData:
 
     # -- scoring -----------------------------------------------------------------------------
     def score(self, corpus: TaggedCorpus, predicted: list[list[str]]) -> dict[str, float]:
-        """accuracy, oov_accuracy (forms unseen in train), sentence_accuracy, n_oov."""
-        gold = np.array([t for ts in corpus.tags for t in ts])
-        pred = np.array([t for ts in predicted for t in ts])
-        if gold.shape != pred.shape:
-            raise ValueError(f"{len(pred)} predicted tags for {len(gold)} tokens")
-        oov = np.array([w not in self.train_forms for s in corpus.words for w in s])
-        correct = gold == pred
-        ends = np.cumsum([len(s) for s in corpus.words])
-        sentence_ok = np.logical_and.reduceat(correct, np.r_[0, ends[:-1]]) if len(ends) else np.array([])
-        return {
-            "accuracy": float(correct.mean()),
-            "oov_accuracy": float(correct[oov].mean()) if oov.any() else float("nan"),
-            "sentence_accuracy": float(sentence_ok.mean()),
-            "oov_rate": float(oov.mean()),
-        }
+        """accuracy, oov_accuracy (forms unseen in train), sentence_accuracy, oov_rate."""
+        return score_tags(corpus, predicted, self.train_forms)
 
     def majority_baseline(self) -> Callable[[list[list[str]]], list[list[str]]]:
         """Tag each known word with its most frequent training tag, unknown words with the most frequent tag."""
@@ -222,3 +209,21 @@ def load_pos(cfg, seed: int) -> PosData:
         tags = Vocab(tags.itos + unseen)  # tags never seen in training can still be scored (as errors)
     forms = {w for s in train.words for w in s}
     return PosData(train, dev, test, tags, forms, source, oracle)
+
+
+def score_tags(corpus: TaggedCorpus, predicted: list[list[str]], train_forms) -> dict[str, float]:
+    """accuracy, oov_accuracy (forms not in ``train_forms``), sentence_accuracy, oov_rate."""
+    gold = np.array([t for ts in corpus.tags for t in ts])
+    pred = np.array([t for ts in predicted for t in ts])
+    if gold.shape != pred.shape:
+        raise ValueError(f"{len(pred)} predicted tags for {len(gold)} tokens")
+    oov = np.array([w not in train_forms for s in corpus.words for w in s])
+    correct = gold == pred
+    ends = np.cumsum([len(s) for s in corpus.words])
+    sentence_ok = np.logical_and.reduceat(correct, np.r_[0, ends[:-1]]) if len(ends) else np.array([])
+    return {
+        "accuracy": float(correct.mean()),
+        "oov_accuracy": float(correct[oov].mean()) if oov.any() else float("nan"),
+        "sentence_accuracy": float(sentence_ok.mean()),
+        "oov_rate": float(oov.mean()),
+    }
