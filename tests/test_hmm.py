@@ -186,8 +186,8 @@ def test_distributions_are_normalised(kwargs):  # rare_threshold=1000: every wor
     if model.unknown == "suffix":
         assert len(model.suffix_prob_) > 1
         np.testing.assert_allclose(model.suffix_prob_.sum(axis=1), 1.0)  # P(t | suffix)
-    else:
-        assert len(model.spelling_features_) > 0 or model.rare_threshold < 1000
+    elif model.rare_threshold == 1000:  # every word is rare: a real spelling model was fitted
+        assert len(model.spelling_features_) > 0
     np.testing.assert_allclose(model._unknown_prob(["w1", "zzz", "Qq-9"]).sum(axis=1), 1.0)  # P_unk(t | w)
     np.testing.assert_allclose((model.emit_table_ * model.p_t_).sum(axis=1), 1.0)  # P(t | w)
     np.testing.assert_allclose(model.lambdas_.sum(), 1.0)
@@ -255,7 +255,11 @@ def test_lexicalised_decoding_in_small_chunks_equals_one_call(kwargs, monkeypatc
     monkeypatch.setattr(hmm_module, "LEXICAL_LABELS_PER_CHUNK", {1: 10**6, 2: 10**6})
     whole = model.predict(W)
     monkeypatch.setattr(hmm_module, "LEXICAL_LABELS_PER_CHUNK", {1: 1, 2: 1})
+    calls = []
+    decode = hmm_module.CategoricalHMM.decode
+    monkeypatch.setattr(hmm_module.CategoricalHMM, "decode", lambda self, X: calls.append(1) or decode(self, X))
     assert model.predict(W) == whole
+    assert len(calls) > 1  # it really decoded chunk by chunk
 
 
 @pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2, capitalization=True, lexicalize=2),

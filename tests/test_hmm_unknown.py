@@ -66,6 +66,7 @@ def test_no_rare_words_or_a_single_tag_gives_the_prior_and_no_error(counts):
     forms = ["aa", "bb"][: len(counts)]
     p = SpellingModel.fit(forms, counts).predict_proba(["cc", "Dd"])
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_allclose(p[0], p[1])  # the prior: the spelling does not matter
     if len(counts):
         assert (p.argmax(axis=1) == 0).all()
 

@@ -102,7 +102,7 @@ def test_majority_baseline_tags_words_with_their_most_frequent_training_tag():
     # Counter order, first seen wins)
     predicted = data.majority_baseline()([["book", "it", "zzz"]])
     assert predicted[0][:2] == ["NOUN", "PRON"]
-    assert predicted[0][2] in ("DET", "NOUN")
+    assert predicted[0][2] == "DET"  # DET and NOUN both seen twice; DET came first
 
 
 def test_batches_are_time_major_padded_and_cover_every_sentence_once():

@@ -195,4 +195,12 @@ def test_lazy_adam_on_rows_equals_dense_adam_on_the_touched_rows_and_leaves_othe
     lazy.step({"E": g})
     np.testing.assert_allclose(lazy_p["E"][[1, 3]], dense_p["E"][[1, 3]])
     np.testing.assert_array_equal(lazy_p["E"][[0, 2, 4]], before[[0, 2, 4]])
+    # a second step touching only row 0: dense Adam moves rows 1 and 3 with their momentum, lazy does not
+    after_first = lazy_p["E"].copy()
+    g0 = RowGrad(np.array([0]), rng.standard_normal((1, 2)), (5, 2))
+    dense.step({"E": np.asarray(g0)})
+    lazy.step({"E": g0})
+    assert not np.allclose(dense_p["E"][[1, 3]], after_first[[1, 3]])  # the test can tell the two apart
+    np.testing.assert_array_equal(lazy_p["E"][[1, 2, 3, 4]], after_first[[1, 2, 3, 4]])
+    assert not np.allclose(lazy_p["E"][0], after_first[0])
     assert clip_global_norm({"E": RowGrad(np.array([0]), np.array([[3.0, 4.0]]), (5, 2))}, 1.0) == pytest.approx(5.0)
