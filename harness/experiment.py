@@ -326,11 +326,11 @@ def _checkpoint_folder(stack: contextlib.ExitStack) -> Path:
 
 def _check_resumable(uri: str, run_id: str, params: dict[str, Any]) -> dict[str, np.ndarray]:
     """The checkpoint of ``run_id``, after checking the run was made with the same config."""
-    from harness.tracking import load_checkpoint, run_params
+    from harness.tracking import load_checkpoint, param_value, run_params
 
     before = run_params(uri, run_id)
     for key, value in sorted(params.items()):
-        if key != "resume" and key in before and before[key] != str(value)[:6000]:
+        if key != "resume" and key in before and before[key] != param_value(value):
             raise ConfigError(f"resume={run_id}: {key} was {before[key]} in that run, now {value}",
                               "repeat that run's overrides, adding only resume=<run id>")  # fmt: skip
     return load_checkpoint(uri, run_id)

@@ -110,6 +110,11 @@ def load_checkpoint(uri: str, run_id: str) -> dict:
             return {k: f[k] for k in f.files}
 
 
+def param_value(value: Any) -> str:
+    """A param as MLflow stores it (text, at most 6000 characters): also what a resume compares."""
+    return str(value)[:6000]
+
+
 def _write(method):
     """A Tracker method that writes to a local SQLite store runs shielded from SIGINT/SIGTERM (see
     harness.interrupts); against a server a request can be cut short safely, so Ctrl-C acts at once."""
@@ -185,7 +190,7 @@ class Tracker:
         """All params in one batch (MLflow caps a batch at 100, so chunk)."""
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
+        items = [Param(k, param_value(v)) for k, v in sorted(params.items())]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i : i + 100])
 

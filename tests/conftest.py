@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,14 @@ from typing import Callable
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A local port nothing listens on (bound, then released): for servers to start, or to find closed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

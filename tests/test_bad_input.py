@@ -102,13 +102,6 @@ def bad_data(tmp_path_factory) -> Path:
     return d
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def assert_no_run(db: Path) -> None:
     """Nothing recorded in the sqlite store at ``db``: the file was never created, or it holds no run."""
     if not db.exists():
@@ -165,8 +158,8 @@ TINY_POS = ["model.epochs=1", "model.hidden_size=4", "model.embedding_size=4", "
 
 
 @pytest.mark.parametrize("sweep", [[], ["-m", "seed=0,1"]], ids=["run", "sweep"])
-def test_unreachable_tracking_server_fails_fast(sweep, job_dir, monkeypatch, capsys):
-    uri = f"http://127.0.0.1:{closed_port()}"
+def test_unreachable_tracking_server_fails_fast(sweep, job_dir, monkeypatch, capsys, free_port):
+    uri = f"http://127.0.0.1:{free_port}"
     start = time.monotonic()
     code, out, err = run_main([*sweep, f"tracking_uri={uri}", *TINY_POS], monkeypatch, capsys)
     assert time.monotonic() - start < 30
@@ -210,8 +203,8 @@ def test_cli_process_bad_input(args, fragments, bad_data, tmp_path, run_cli):
     assert_no_run(tmp_path / "mlflow.db")
 
 
-def test_cli_process_unreachable_tracking_uri(tmp_path, run_cli):
-    uri = f"http://127.0.0.1:{closed_port()}"
+def test_cli_process_unreachable_tracking_uri(tmp_path, run_cli, free_port):
+    uri = f"http://127.0.0.1:{free_port}"
     start = time.monotonic()
     result = run_cli(["model=hmm", "task.synthetic.n_train=20", "task.synthetic.n_dev=5", "task.synthetic.n_test=5"],
                      cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}, timeout=60)  # fmt: skip

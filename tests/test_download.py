@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import socket
 import threading
 import time
 from functools import partial
@@ -55,12 +54,6 @@ def server(tmp_path):
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_download_succeeds_and_verifies(server, tmp_path):
@@ -114,11 +107,11 @@ def test_missing_file_on_server_is_a_clear_error(server, tmp_path):
     assert list((tmp_path / "cache" / "tiny").iterdir()) == []
 
 
-def test_unreachable_server_fails_fast(tmp_path):
+def test_unreachable_server_fails_fast(tmp_path, free_port):
     spec = _spec({"a.conllu": "0" * 64})
     start = time.monotonic()
     with pytest.raises(DataError, match=r"could not download http://127\.0\.0\.1:\d+/tiny/a\.conllu .*set task\.path=DIR"):
-        ensure(spec, tmp_path / "cache", base_url=f"http://127.0.0.1:{_free_port()}", progress=False)
+        ensure(spec, tmp_path / "cache", base_url=f"http://127.0.0.1:{free_port}", progress=False)
     assert time.monotonic() - start < 5
     assert list((tmp_path / "cache" / "tiny").iterdir()) == []
 
@@ -225,10 +218,10 @@ def test_cli_download_and_list(server, tmp_path, monkeypatch, capsys):
     assert "tiny  release v1  [cached]" in out and "ud_english_ewt  release r2.16  [not downloaded]" in out
 
 
-def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
+def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, free_port):
     assert cli.main(["download", "no_such_set", "--dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown data set 'no_such_set'; choose one of" in err
-    assert cli.main(["download", "ud_english_ewt", "--dir", str(tmp_path), "--url", f"http://127.0.0.1:{_free_port()}"]) == 2
+    assert cli.main(["download", "ud_english_ewt", "--dir", str(tmp_path), "--url", f"http://127.0.0.1:{free_port}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "could not download" in err and "task.path=DIR" in err

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,19 +25,13 @@ def _temporary_files_in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def mlflow_server(tmp_path_factory, _empty_store):
+def mlflow_server(tmp_path_factory, _empty_store, free_port):
     """``mlflow server`` on 127.0.0.1 with a sqlite backend and proxied artifacts; yields (uri, artifact dir).
     Always stopped at the end (its whole process group, which only it and its workers are in)."""
     root = tmp_path_factory.mktemp("server")
     shutil.copyfile(_empty_store, root / "m.db")  # tables already created: saves seconds of start-up
-    port = free_port()
+    port = free_port
     log = (root / "server.log").open("w")
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
            "--backend-store-uri", f"sqlite:///{root / 'm.db'}", "--artifacts-destination", str(root / "artifacts")]  # fmt: skip
