@@ -16,15 +16,14 @@ which writes ``<sweep dir>/mlflow_parent.json``; each job reads it with ``read_p
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import sys
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from harness.errors import ConfigError
@@ -41,18 +40,15 @@ def _parse(overrides: list[str]):
 
 
 def sweep_combinations(overrides: list[str], params: dict[str, str] | None = None) -> list[list[str]]:
-    """Every job's override list, like Hydra's basic sweeper: ``params`` (hydra.sweeper.params) first,
-    then ``overrides``; the last value given for a key wins; cartesian product of the comma lists."""
-    axes: OrderedDict[str, list[str]] = OrderedDict()
-    for o in _parse([f"{k}={v}" for k, v in (params or {}).items()] + list(overrides)):
-        key = o.get_key_element()
-        if o.is_sweep_override():
-            if not o.is_discrete_sweep():
-                raise ConfigError(f"{key}: only comma lists can be swept here", f"write {key}=a,b,c")
-            axes[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
-        else:
-            axes[key] = [f"{key}={o.get_value_element_as_str()}"]
-    return [list(combo) for combo in itertools.product(*axes.values())]
+    """Every job's override list, as Hydra's basic sweeper builds it: ``params`` (hydra.sweeper.params)
+    first, then ``overrides``; the last value given for a key wins; cartesian product of the comma lists."""
+    parsed = _parse([f"{k}={v}" for k, v in (params or {}).items()] + list(overrides))
+    for o in parsed:
+        if o.is_sweep_override() and not o.is_discrete_sweep():
+            key = o.get_key_element()
+            raise ConfigError(f"{key}: only comma lists can be swept here", f"write {key}=a,b,c")
+    (jobs,) = BasicSweeper.split_arguments(parsed, max_batch_size=None)  # one batch: every job
+    return jobs
 
 
 def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:

@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from harness.cli import precheck, sweeper_params
 from harness.errors import ConfigError
@@ -37,12 +35,15 @@ def _sweep_args(tmp_path: Path, *extra: str, report: bool = True) -> list[str]:
             "hydra.callbacks.sweep.report_name=t", f"hydra.callbacks.sweep.report={str(report).lower()}"]  # fmt: skip
 
 
-def test_sweep_combinations_match_hydras_basic_sweeper():
+def test_sweep_combinations_are_the_basic_sweepers_jobs():
     params = {"seed": "5,6", "task.distance": "1,2"}
-    args = ["model=rnn,hmm", "seed=0,1,2", "+experiment=long_range", "model.hidden_size=8"]
-    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + args)
-    assert sweep_combinations(args, params) == BasicSweeper.split_arguments(parsed, None)[0]
-    assert len(sweep_combinations(args, params)) == 3 * 2 * 2  # the command line's seeds replace the preset's
+    args = ["model=rnn,hmm", "seed=0,1", "+experiment=long_range", "model.hidden_size=8"]
+    # params first, then the command line; a key keeps its first position but its last value, so the
+    # command line's seeds replace the preset's; the last axis varies fastest
+    expected = [[f"seed={s}", f"task.distance={d}", f"model={m}", "+experiment=long_range", "model.hidden_size=8"]
+                for s in (0, 1) for d in (1, 2) for m in ("rnn", "hmm")]  # fmt: skip
+    assert sweep_combinations(args, params) == expected
+    assert sweep_combinations(["a=1"]) == [["a=1"]]
 
 
 def test_sweep_rejects_range_sweeps():
