@@ -11,17 +11,13 @@ import re
 import sys
 
 import hydra
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from harness import config as config_module
-from harness.config import register_configs, to_config
+from harness.config import compose_config, register_configs, to_config
 from harness.errors import ConfigError, HarnessError, RunFailed
 
 register_configs()
-
-CONFIG_MODULE = "harness.conf"
 
 
 def fail(error: HarnessError) -> "NoReturn":  # noqa: F821
@@ -62,16 +58,12 @@ def explain_hydra_error(exc: Exception) -> str:
 
 def compose_checked(overrides: list[str]) -> DictConfig:
     """Compose the config for ``overrides`` the way Hydra will, raising ConfigError on any problem."""
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-            cfg = compose(config_name="config", overrides=overrides)
+        cfg = compose_config(overrides)
     except HarnessError:
         raise
     except Exception as exc:  # Hydra/OmegaConf raise many types; all mean a bad override
         raise ConfigError(explain_hydra_error(exc)) from None
-    finally:
-        GlobalHydra.instance().clear()
     to_config(cfg)
     return cfg
 
@@ -88,14 +80,10 @@ def sweeper_params(overrides: list[str]) -> dict[str, str]:
     from harness.sweep import split_overrides
 
     plain, _ = split_overrides(overrides)
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-            cfg = compose(config_name="config", overrides=plain, return_hydra_config=True)
+        cfg = compose_config(plain, return_hydra_config=True)
     except Exception as exc:
         raise ConfigError(explain_hydra_error(exc)) from None
-    finally:
-        GlobalHydra.instance().clear()
     return {str(k): str(v) for k, v in (cfg.hydra.sweeper.get("params") or {}).items()}
 
 

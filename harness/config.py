@@ -172,6 +172,9 @@ class Config:
     threads: int = 1  # BLAS threads; the per-step products are small, so 1 is fastest (and sweeps run jobs side by side)
 
 
+CONFIG_MODULE = "harness.conf"  # the package holding config.yaml and the model/task/experiment groups
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
@@ -179,6 +182,21 @@ def register_configs() -> None:
         cs.store(group="model", name=f"{name}_schema", node=schema)
     for name, schema in TASK_SCHEMAS.items():
         cs.store(group="task", name=f"{name}_schema", node=schema)
+
+
+def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
+    """The config Hydra composes for ``overrides`` (``conf/config.yaml`` plus the schemas), without a
+    Hydra app; Hydra's own errors pass through. Hydra's global state is left clear."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            return compose(config_name="config", overrides=overrides, return_hydra_config=return_hydra_config)
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def model_family(model: Any) -> str:

@@ -182,23 +182,16 @@ def history_table(store: RunStore, df: pd.DataFrame, metrics: list[str]) -> pd.D
 
 def _default_params(model: str, task: str) -> dict[str, str] | None:
     """The flattened default config of ``model=<model> task=<task>``, values as MLflow stores them."""
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from harness.config import flatten, register_configs
+    from harness.config import compose_config, flatten
 
-    register_configs()
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_module(config_module="harness.conf", version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[f"model={model}", f"task={task}"])
+        cfg = compose_config([f"model={model}", f"task={task}"])
         resolved = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "hydra"}
         return {k: str(v) for k, v in flatten(resolved).items()}
     except Exception:  # a model or task this version no longer has
         return None
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def _override_value(text: str) -> str:
