@@ -187,12 +187,11 @@ class Tracker:
 
     @_write
     def log_params(self, params: dict[str, Any]) -> None:
-        """All params in one batch (MLflow caps a batch at 100, so chunk)."""
+        """All params at once (MlflowClient.log_batch splits them into MLflow's batches of 100)."""
         from mlflow.entities import Param
 
         items = [Param(k, param_value(v)) for k, v in sorted(params.items())]
-        for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i : i + 100])
+        self.client.log_batch(self.run_id, params=items)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self._log_points([(k, v, step or 0) for k, v in metrics.items() if v is not None])
@@ -203,13 +202,12 @@ class Tracker:
 
     @_write
     def _log_points(self, points: list[tuple[str, float, int]]) -> None:
-        """(key, value, step) triples in batches of MLflow's limit of 1000 metrics."""
+        """(key, value, step) triples (MlflowClient.log_batch splits them into batches of 1000)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step) for k, v, step in points]
-        for i in range(0, len(items), 1000):
-            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+        self.client.log_batch(self.run_id, metrics=items)
 
     @_write
     def set_tags(self, tags: dict[str, str]) -> None:
@@ -231,8 +229,7 @@ class Tracker:
         os.replace(tmp, folder / "checkpoint.npz")
         self.log_artifact(folder / "checkpoint.npz", "checkpoint")
 
+    @_write
     def log_text(self, text: str, name: str) -> None:
-        with tempfile.TemporaryDirectory() as d:
-            p = Path(d) / name
-            p.write_text(text, encoding="utf-8")
-            self.log_artifact(p)
+        """``text`` as the artifact ``name`` (a run-relative path)."""
+        self.client.log_text(self.run_id, text, name)
