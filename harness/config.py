@@ -205,10 +205,10 @@ def model_family(model: Any) -> str:
 
 def to_config(cfg: DictConfig) -> Config:
     """The composed Hydra config as typed objects, with every value and combination checked."""
-    known = {f.name for f in dataclasses.fields(Config)} | {"hydra"}
+    known = {f.name for f in dataclasses.fields(Config)}
     extra = sorted(set(cfg.keys()) - known)
     if extra:
-        raise ConfigError(f"unknown config key {extra[0]!r}", f"valid top-level keys: {', '.join(sorted(known - {'hydra'}))}")
+        raise ConfigError(f"unknown config key {extra[0]!r}", f"valid top-level keys: {', '.join(sorted(known))}")
     config = Config(
         model=OmegaConf.to_object(cfg.model),
         task=OmegaConf.to_object(cfg.task),

@@ -346,7 +346,6 @@ def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None
 
 def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> float:
     resolved = OmegaConf.to_container(cfg, resolve=True) if cfg is not None else _as_dict(config)
-    resolved = {k: v for k, v in resolved.items() if k != "hydra"}
     params = flatten(resolved)
     uri = tracking_uri(config.tracking_uri)
     # a wrong run id or changed overrides are refused before the data is loaded

@@ -152,7 +152,6 @@ def record_failed_job(parent: Parent, cfg: Any, overrides: list[str], error: Bas
             "failure": f"{type(error).__name__}: {error}"[:5000], "harness.job_overrides": " ".join(overrides)}  # fmt: skip
     name = f"{model}-{task}-seed{seed}"
     tracker = Tracker(parent.tracking_uri, parent.experiment_name, name, tags, parent.run_id)
-    resolved = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}
-    tracker.log_params(flatten(resolved))
+    tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=False)))
     tracker.end("FAILED")
     return tracker.run_id

@@ -188,8 +188,7 @@ def _default_params(model: str, task: str) -> dict[str, str] | None:
 
     try:
         cfg = compose_config([f"model={model}", f"task={task}"])
-        resolved = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "hydra"}
-        return {k: str(v) for k, v in flatten(resolved).items()}
+        return {k: str(v) for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items()}
     except Exception:  # a model or task this version no longer has
         return None
 
