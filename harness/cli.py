@@ -1,7 +1,8 @@
 """Command line: ``python -m harness model=rnn task=pos`` (Hydra overrides; ``-m`` for sweeps).
 
 The overrides are composed and checked once before Hydra starts any job, so a typo, a wrong type,
-an unknown model or task, or an incompatible pair ends with one line on stderr and exit status 2.
+an unknown model or task, or values that do not fit together end with one line on stderr and exit
+status 2.
 """
 
 from __future__ import annotations

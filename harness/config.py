@@ -1,4 +1,4 @@
-"""Typed config schemas, registered in Hydra's ConfigStore, and the model x task compatibility table.
+"""Typed config schemas, registered in Hydra's ConfigStore, and the checks a type cannot express.
 
 Every YAML file under ``conf/`` extends one of these dataclasses (through its defaults list), so a
 misspelt key or a value of the wrong type fails while Hydra composes the config, before any work.
@@ -149,12 +149,6 @@ class LongRangeTaskConfig:
 
 TASK_SCHEMAS = {"pos": PosTaskConfig, "timeseries": TimeSeriesTaskConfig, "longrange": LongRangeTaskConfig}
 
-# Which model family handles which task; anything else is refused before work starts.
-COMPATIBLE = {
-    "recurrent": {"pos", "timeseries", "longrange"},
-    "hmm": {"pos", "timeseries", "longrange"},
-}
-
 # ----------------------------------------------------------------------------------------------
 # root
 
@@ -233,12 +227,7 @@ def check_config(config: Config) -> None:
     """Values and combinations a type cannot express; raises ConfigError naming the key and the fix."""
     m, t = config.model, config.task
     family = model_family(m)
-    task = t.name
-    if task not in COMPATIBLE[family]:
-        raise ConfigError(
-            f"model={m.name} does not support task={task}",
-            f"choose a task among: {', '.join(sorted(COMPATIBLE[family]))}",
-        )
+    task = t.name  # every model family handles every task (harness.experiment.TASKS)
     check_positive(config.threads, "threads")
     if config.seed < 0:
         raise ConfigError(f"seed must be >= 0, got {config.seed}", "set seed=<a non-negative integer>")

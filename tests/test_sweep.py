@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import precheck, sweeper_params
 from harness.errors import ConfigError
-from harness.sweep import PARENT_FILE, sweep_combinations
+from harness.sweep import PARENT_FILE, expand_sweep, sweep_combinations
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "experiment"
 TINY_POS = ["task=pos", "task.synthetic.n_train=40", "task.synthetic.n_dev=10", "task.synthetic.n_test=10",
@@ -60,6 +60,27 @@ def test_presets_expand_and_every_job_validates(preset, jobs):
     params = sweeper_params([f"+experiment={preset}"])
     assert len(sweep_combinations([f"+experiment={preset}"], params)) == jobs
     precheck(["-m", f"+experiment={preset}"])  # composes and checks every job's config
+
+
+def test_every_model_runs_on_every_task_so_a_sweep_checks_all_its_jobs():
+    jobs = sweep_combinations(["model=rnn,lstm,gru,hmm", "task=pos,timeseries,longrange"])
+    checked = []
+    assert expand_sweep(["model=rnn,lstm,gru,hmm", "task=pos,timeseries,longrange"], checked.append) == jobs
+    assert len(jobs) == 12 and checked == jobs  # no seed axis: each job is checked
+    precheck(["-m", "model=rnn,lstm,gru,hmm", "task=pos,timeseries,longrange"])  # every pair validates
+
+
+def test_expand_sweep_checks_each_combination_once_for_all_seeds_and_stops_at_a_bad_one():
+    checked = []
+    expand_sweep(["model=rnn,hmm", "seed=0,1,2"], checked.append)
+    assert checked == [["model=rnn", "seed=0"], ["model=rnn", "seed=1"], ["model=rnn", "seed=2"], ["model=hmm", "seed=0"]]
+
+    def check(combo):
+        if "model=hmm" in combo:
+            raise ConfigError("model.hidden_size is not an HMM key", "drop it")
+
+    with pytest.raises(ConfigError, match="not an HMM key"):
+        expand_sweep(["model=rnn,hmm"], check)
 
 
 def test_precheck_of_a_preset_catches_a_bad_override():
