@@ -193,6 +193,13 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> D
         GlobalHydra.instance().clear()
 
 
+def hmm_tagger_params(model: HMMConfig) -> dict[str, Any]:
+    """The HMMTagger keyword arguments an HMM config sets (all its hyperparameters but the seed)."""
+    from harness.models.hmm import HMMTagger
+
+    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name in HMMTagger.HYPERPARAMS}
+
+
 def model_family(model: Any) -> str:
     return "hmm" if isinstance(model, HMMConfig) else "recurrent"
 
@@ -256,23 +263,10 @@ def check_config(config: Config) -> None:
                 f"model.features={m.features} only applies to task=pos", "drop the model.features override"
             )
     else:
-        _check_choice(m.training, "model.training", ("supervised", "unsupervised"))
+        from harness.models.hmm import HMMTagger
+
+        HMMTagger(**hmm_tagger_params(m)).check_params()  # the tagger's own check: one source of its messages
         _check_choice(m.covariance_type, "model.covariance_type", ("spherical", "diag", "full", "tied"))
-        if m.order not in (1, 2):
-            raise ConfigError(f"model.order must be 1 or 2, got {m.order}", "set model.order=1 or model.order=2")
-        _check_choice(m.init, "model.init", ("frequency", "random"))
-        _check_choice(m.unknown, "model.unknown", ("logistic", "suffix"))
-        if not m.unknown_c > 0:
-            raise ConfigError(f"model.unknown_c must be > 0, got {m.unknown_c}", "set model.unknown_c=0.3")
-        for key in ("smoothing", "case_weight", "lexicalize", "tol", "rare_threshold", "max_suffix"):
-            if getattr(m, key) < 0:
-                raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}", f"set model.{key}=0 or more")
-        if m.training == "unsupervised" and m.order != 1:
-            raise ConfigError(f"model.training=unsupervised is first order only, got model.order={m.order}",
-                              "set model.order=1")
-        check_positive(m.n_iter, "model.n_iter")
-        if m.n_states is not None:
-            check_positive(m.n_states, "model.n_states")
         if task == "timeseries" and (m.order != 1 or m.training != "supervised"):
             raise ConfigError(
                 "model.order and model.training apply to the HMM tagger, not to task=timeseries",

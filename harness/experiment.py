@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from harness import training
-from harness.config import Config, flatten, model_family
+from harness.config import Config, flatten, hmm_tagger_params, model_family
 from harness.errors import ConfigError, RunFailed
 from harness.interrupts import signals_as_interrupt
 from harness.tracking import Tracker, tracking_uri
@@ -98,12 +98,7 @@ def _pos_predictions_writer(corpus, predicted) -> Callable[[Path], None]:
 def _hmm_tagger(config: Config):
     from harness.models.hmm import HMMTagger
 
-    m = config.model
-    return HMMTagger(order=m.order, smoothing=m.smoothing, rare_threshold=m.rare_threshold, max_suffix=m.max_suffix,
-                     unknown=m.unknown, unknown_c=m.unknown_c, case_weight=m.case_weight,
-                     capitalization=m.capitalization, lexicalize=m.lexicalize,
-                     training=m.training, n_states=m.n_states, n_iter=m.n_iter, tol=m.tol, init=m.init,
-                     random_state=config.seed)  # fmt: skip
+    return HMMTagger(**hmm_tagger_params(config.model), random_state=config.seed)
 
 
 def prepare_pos(config: Config, rng: np.random.Generator):

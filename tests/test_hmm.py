@@ -340,6 +340,26 @@ def test_bad_hyperparameters_and_data_raise_clear_errors():
         HMMTagger().predict([["a"]])
 
 
+@pytest.mark.parametrize("key, value", [("order", 3), ("training", "semi"), ("unknown", "crf"), ("init", "uniform"),
+                                        ("smoothing", float("nan")), ("case_weight", -1.0), ("max_suffix", -1),
+                                        ("unknown_c", 0.0), ("n_states", 0), ("n_iter", 0)])  # fmt: skip
+def test_config_check_and_fit_refuse_a_bad_hyperparameter_with_the_same_message(key, value):
+    from harness.config import Config, HMMConfig, PosTaskConfig, check_config
+
+    W, T = random_corpus(13)
+    with pytest.raises(ConfigError) as from_fit:
+        HMMTagger(**{key: value}).fit(W, T)
+    with pytest.raises(ConfigError) as from_config:  # before any data is loaded
+        check_config(Config(model=HMMConfig(**{key: value}), task=PosTaskConfig()))
+    assert str(from_config.value) == str(from_fit.value) and f"model.{key}" in str(from_fit.value)
+
+
+def test_tagger_hyperparameters_are_listed_once_in_init_order():
+    import inspect
+
+    assert list(HMMTagger.HYPERPARAMS) == list(inspect.signature(HMMTagger).parameters)
+
+
 def test_too_many_states_is_refused_before_allocating(monkeypatch):
     W, T = random_corpus(15)
     monkeypatch.setattr(hmm_module, "MAX_STATES", 20)

@@ -37,7 +37,7 @@ import numpy as np
 from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 from threadpoolctl import threadpool_limits
 
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError, DataError, check_positive
 from harness.models.hmm_signatures import MAX_SUFFIX, SEP, signature, suffix_keys, word_class
 from harness.models.hmm_unknown import SpellingModel
 
@@ -161,6 +161,12 @@ class HMMTagger:
     with supervision.
     """
 
+    # The hyperparameters (__init__'s arguments, in order) and their types.
+    HYPERPARAMS = {"order": int, "smoothing": float, "rare_threshold": int, "max_suffix": int, "unknown": str,
+                   "unknown_c": float, "case_weight": float, "capitalization": bool, "lexicalize": int,
+                   "training": str, "n_states": int, "n_iter": int, "tol": float, "init": str, "random_state": int,
+                   "chunk_tokens": int}  # fmt: skip
+
     def __init__(
         self,
         order: int = 1,
@@ -198,40 +204,35 @@ class HMMTagger:
         self.chunk_tokens = chunk_tokens
 
     # -- validation -----------------------------------------------------------------------
-    def _check_params(self) -> None:
+    def check_params(self) -> None:
+        """One ConfigError naming the ``model.*`` key and the fix for a bad hyperparameter. ``fit`` runs it,
+        and so does the config check (harness.config), so a bad override fails before any work."""
         if self.training not in TRAININGS:
             raise ConfigError(f"model.training must be one of {list(TRAININGS)}, got {self.training!r}",
                               "set model.training=supervised or model.training=unsupervised")
-        if self.training == "supervised" and self.order not in (1, 2):
-            raise ConfigError(f"model.order must be 1 or 2, got {self.order!r}", "set model.order=1 or 2")
-        if self.training == "unsupervised" and self.order != 1:
-            raise ConfigError("unsupervised training is first order only", "set model.order=1")
-        if not (self.smoothing >= 0 and math.isfinite(self.smoothing)):
-            raise ConfigError(f"model.smoothing must be >= 0, got {self.smoothing!r}", "set model.smoothing=1.0")
-        if self.rare_threshold < 0:
-            raise ConfigError(f"model.rare_threshold must be >= 0, got {self.rare_threshold!r}",
-                              "set model.rare_threshold=10")
-        if self.unknown not in UNKNOWN_MODELS:
-            raise ConfigError(f"model.unknown must be one of {list(UNKNOWN_MODELS)}, got {self.unknown!r}",
-                              "set model.unknown=logistic or model.unknown=suffix")
+        if self.order not in (1, 2):
+            raise ConfigError(f"model.order must be 1 or 2, got {self.order}", "set model.order=1 or model.order=2")
+        for key, choices in (("init", INITS), ("unknown", UNKNOWN_MODELS)):
+            if getattr(self, key) not in choices:
+                raise ConfigError(f"model.{key}={getattr(self, key)!r} is not a valid choice",
+                                  f"use one of: {', '.join(choices)}")
         if not (self.unknown_c > 0 and math.isfinite(self.unknown_c)):
-            raise ConfigError(f"model.unknown_c must be > 0, got {self.unknown_c!r}", "set model.unknown_c=0.3")
-        if self.max_suffix < 0:
-            raise ConfigError(f"model.max_suffix must be >= 0, got {self.max_suffix!r}", "set model.max_suffix=10")
-        if self.n_states is not None and self.n_states < 1:
-            raise ConfigError(f"model.n_states must be >= 1, got {self.n_states!r}", "set model.n_states=17")
-        for key in ("case_weight", "lexicalize"):
+            raise ConfigError(f"model.unknown_c must be > 0, got {self.unknown_c}", "set model.unknown_c=0.3")
+        for key in ("smoothing", "case_weight", "lexicalize", "tol", "rare_threshold", "max_suffix"):
             value = getattr(self, key)
-            if not (value >= 0 and math.isfinite(value)):
-                raise ConfigError(f"model.{key} must be >= 0, got {value!r}", f"set model.{key}=0")
-        if self.init not in INITS:
-            raise ConfigError(f"model.init must be one of {list(INITS)}, got {self.init!r}",
-                              "set model.init=frequency")
+            if not value >= 0 or (key != "tol" and not math.isfinite(value)):  # tol=inf: stop after one iteration
+                raise ConfigError(f"model.{key} must be >= 0, got {value}", f"set model.{key}=0 or more")
+        if self.training == "unsupervised" and self.order != 1:
+            raise ConfigError(f"model.training=unsupervised is first order only, got model.order={self.order}",
+                              "set model.order=1")
+        check_positive(self.n_iter, "model.n_iter")
+        if self.n_states is not None:
+            check_positive(self.n_states, "model.n_states")
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, words: list[list[str]], tags: list[list[str]]) -> "HMMTagger":
         """Estimate the model from tagged sentences (unsupervised: tags only for the state->tag map)."""
-        self._check_params()
+        self.check_params()
         _check_corpus(words, tags)
         self.tags_ = _to_unicode(sorted({t for ts in tags for t in ts}))
         tag_index = {t: i for i, t in enumerate(self.tags_.tolist())}
