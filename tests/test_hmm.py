@@ -275,6 +275,8 @@ def test_state_dict_round_trip_through_npz(tmp_path, kwargs):
     assert loaded.predict(probe) == model.predict(probe)
     assert loaded.n_params == model.n_params > 0
     assert all(v.dtype != object for v in model.state_dict().values())
+    hyperparameters = {k: (getattr(loaded, k), type(getattr(loaded, k))) for k in HMMTagger.HYPERPARAMS}
+    assert hyperparameters == {k: (getattr(model, k), type(getattr(model, k))) for k in HMMTagger.HYPERPARAMS}
 
 
 def test_fit_is_deterministic():

@@ -161,7 +161,8 @@ class HMMTagger:
     with supervision.
     """
 
-    # The hyperparameters (__init__'s arguments, in order) and their types.
+    # The hyperparameters (__init__'s arguments, in order) and their types, as state_dict saves them and
+    # from_state_dict reads them back.
     HYPERPARAMS = {"order": int, "smoothing": float, "rare_threshold": int, "max_suffix": int, "unknown": str,
                    "unknown_c": float, "case_weight": float, "capitalization": bool, "lexicalize": int,
                    "training": str, "n_states": int, "n_iter": int, "tol": float, "init": str, "random_state": int,
@@ -713,16 +714,8 @@ class HMMTagger:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Hyperparameters and learned arrays, numeric or 'U' only (np.load(allow_pickle=False) works)."""
-        d = {
-            "order": np.array(self.order), "smoothing": np.array(float(self.smoothing)),
-            "rare_threshold": np.array(self.rare_threshold), "max_suffix": np.array(self.max_suffix),
-            "unknown": np.array(self.unknown), "unknown_c": np.array(float(self.unknown_c)),
-            "case_weight": np.array(float(self.case_weight)), "capitalization": np.array(bool(self.capitalization)),
-            "lexicalize": np.array(self.lexicalize),
-            "training": np.array(self.training), "n_states": np.array(-1 if self.n_states is None else self.n_states),
-            "n_iter": np.array(self.n_iter), "tol": np.array(float(self.tol)), "init": np.array(self.init),
-            "random_state": np.array(self.random_state), "chunk_tokens": np.array(self.chunk_tokens),
-        }
+        d = {k: np.array(-1 if getattr(self, k) is None else kind(getattr(self, k)))  # n_states None -> -1
+             for k, kind in self.HYPERPARAMS.items()}  # fmt: skip
         for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else _UNSUPERVISED_STATE):
             d[name] = np.asarray(getattr(self, name))
         return d
@@ -730,14 +723,9 @@ class HMMTagger:
     @classmethod
     def from_state_dict(cls, d) -> "HMMTagger":
         """Rebuild a fitted tagger from ``state_dict()`` output (or an ``np.load`` of it)."""
-        n_states = int(d["n_states"])
-        model = cls(order=int(d["order"]), smoothing=float(d["smoothing"]), rare_threshold=int(d["rare_threshold"]),
-                    max_suffix=int(d["max_suffix"]), unknown=str(d["unknown"]), unknown_c=float(d["unknown_c"]),
-                    case_weight=float(d["case_weight"]),
-                    capitalization=bool(d["capitalization"]), lexicalize=int(d["lexicalize"]),
-                    training=str(d["training"]),
-                    n_states=None if n_states < 0 else n_states, n_iter=int(d["n_iter"]), tol=float(d["tol"]),
-                    init=str(d["init"]), random_state=int(d["random_state"]), chunk_tokens=int(d["chunk_tokens"]))
+        params = {k: kind(d[k]) for k, kind in cls.HYPERPARAMS.items()}
+        params["n_states"] = None if params["n_states"] < 0 else params["n_states"]
+        model = cls(**params)
         model.load_state_dict(d)
         return model
 
