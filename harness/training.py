@@ -60,8 +60,20 @@ def pack_state(model, optimizer, rng, epoch: int, best_state, best_score: float,
     return d
 
 
-def _unpack(d: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    return {k[len(prefix) :]: v for k, v in d.items() if k.startswith(prefix)}
+def unpack_state(d: dict[str, np.ndarray], model, optimizer, rng) -> tuple[int, dict, float, int, History]:
+    """The inverse of ``pack_state``: restores ``model``, ``optimizer`` and ``rng`` in place and returns
+    (epoch, best_state, best_score, bad_epochs, history)."""
+
+    def part(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix) :]: v for k, v in d.items() if k.startswith(prefix)}
+
+    model.load_state_dict(part("model."))
+    optimizer.load_state_dict(part("optim."))
+    rng.bit_generator.state = json.loads(str(d["rng"]))
+    history = History(**{k: d[f"history.{k}"].tolist() for k in ("train_loss", "dev_score", "grad_norm")},
+                      best_epoch=int(d["best_epoch"]), seconds=float(d["seconds"]),
+                      n_train_items=int(d["n_train_items"]))  # fmt: skip
+    return int(d["epoch"]), part("best."), float(d["best_score"]), int(d["bad_epochs"]), history
 
 
 def fit(
@@ -88,16 +100,8 @@ def fit(
     sign = 1.0 if higher_is_better else -1.0
     first_epoch = 1
     if resume is not None:
-        model.load_state_dict(_unpack(resume, "model."))
-        optimizer.load_state_dict(_unpack(resume, "optim."))
-        best_state = _unpack(resume, "best.")
-        rng.bit_generator.state = json.loads(str(resume["rng"]))
-        best_score, bad_epochs = float(resume["best_score"]), int(resume["bad_epochs"])
-        for k in ("train_loss", "dev_score", "grad_norm"):
-            setattr(history, k, resume[f"history.{k}"].tolist())
-        history.best_epoch, history.seconds = int(resume["best_epoch"]), float(resume["seconds"])
-        history.n_train_items = int(resume["n_train_items"])
-        first_epoch = int(resume["epoch"]) + 1
+        done, best_state, best_score, bad_epochs, history = unpack_state(resume, model, optimizer, rng)
+        first_epoch = done + 1
         if cfg.patience and bad_epochs >= cfg.patience:
             first_epoch = cfg.epochs + 1  # it had already stopped early (killed while testing)
     elif checkpoint is not None:

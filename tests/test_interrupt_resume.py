@@ -186,3 +186,37 @@ def test_resuming_a_run_that_had_already_stopped_early_trains_no_further():
     resumed = training.fit(model, cfg, lambda r: [], lambda b: 0, lambda: next(scores), np.random.default_rng(1),
                            resume=states[-1], progress=False)  # fmt: skip
     assert len(resumed.dev_score) == 3 and resumed.best_epoch == 1  # no fourth epoch
+
+
+def test_packed_training_state_unpacks_to_the_same_position():
+    from harness.models.nn.optim import make_optimizer
+    from harness.training import History, pack_state, unpack_state
+
+    class Weights:  # the part of a GradientModel a checkpoint touches
+        def __init__(self, w):
+            self.params = {"w": w}
+
+        def state_dict(self):
+            return {k: v.copy() for k, v in self.params.items()}
+
+        def load_state_dict(self, d):
+            for k, v in d.items():
+                self.params[k][...] = v
+
+    rng = np.random.default_rng(3)
+    model = Weights(rng.normal(size=(2, 3)))
+    optimizer = make_optimizer("adam", model.params, 0.01)
+    optimizer.step({"w": rng.normal(size=(2, 3))})
+    history = History([0.9, 0.7], [0.5, 0.6], [1.5, 1.2], best_epoch=2, seconds=3.25, n_train_items=40)
+    best = {"w": np.full((2, 3), 7.0)}
+    packed = pack_state(model, optimizer, rng, 2, best, 0.6, 1, history)
+
+    fresh = Weights(np.zeros((2, 3)))
+    fresh_optimizer, fresh_rng = make_optimizer("adam", fresh.params, 0.01), np.random.default_rng(0)
+    epoch, best_state, best_score, bad_epochs, restored = unpack_state(packed, fresh, fresh_optimizer, fresh_rng)
+    assert (epoch, best_score, bad_epochs, restored) == (2, 0.6, 1, history)
+    np.testing.assert_array_equal(best_state["w"], best["w"])
+    np.testing.assert_array_equal(fresh.params["w"], model.params["w"])
+    for k, v in optimizer.state_dict().items():
+        np.testing.assert_array_equal(fresh_optimizer.state_dict()[k], v, err_msg=k)
+    assert fresh_rng.random() == rng.random()  # the same stream continues
