@@ -25,9 +25,12 @@ gate matrix [W_ih | b | W_hh] times the stacked [x_t; 1; h_{t-1}] of the active 
 input projection and the biases cost no separate pass (at these sizes this is as fast as one big
 input product before the loop, and nothing of size (T, G*H, N) is streamed through memory); then a
 few in-place array ops, with per-step arrays feature-major (features, batch) so that every gate
-block is contiguous. The weight gradients are one GEMM each after the loop, over the stacked
-per-step gate gradients. ``forward(grad=False)`` (inference) keeps no per-step activations and
-updates the lstm cell state in place. Sigmoid is computed as 0.5 * tanh(0.5 a) + 0.5 (the inner
+block is contiguous. The rnn and lstm backward compute the factors of the gate gradients that the
+forward already fixes (activation derivative times partner value) for all steps at once, so each
+step only multiplies them by the running dL/dh or dL/dc and does one GEMM. The weight gradients are
+then one GEMM per direction (gru: two) over all steps: the stacked gate gradients times the stacked
+[x_t; 1; h_{t-1}] columns, which gives [dW_ih | db | dW_hh] together. ``forward(grad=False)``
+(inference) keeps no per-step activations and updates the lstm cell state in place. Sigmoid is computed as 0.5 * tanh(0.5 a) + 0.5 (the inner
 0.5 folded into the weights), which never overflows. Batches sorted by length run fastest (every
 step then has the whole batch active, and nothing is spent on padding).
 
@@ -289,7 +292,7 @@ class Recurrent:
                 if s0[0] is not None:
                     y[~(np.arange(T)[:, None] < lengths[None, :])] = 0.0  # placed reverse h0 sits at padding
             if grad:
-                layers.append({"x": inp, "keep": keep, "dirs": dcaches})
+                layers.append({"shape": inp.shape, "keep": keep, "dirs": dcaches})
             inp = y
         cache = {"layers": layers, "bs": bs, "order": None if sorted_ else order, "shape": x.shape}
         cache = cache if grad else None
@@ -352,10 +355,12 @@ class Recurrent:
     # ------------------------------------------------------------------ one direction
     # Inside one direction the per-step arrays are feature-major, (features, batch): the gate
     # blocks of a step are then contiguous row blocks, which makes NumPy's elementwise passes fast.
-    # LSTM gates are kept internally in the order i, f, o, g (the three sigmoids adjacent).
+    # LSTM gates are kept internally in the order o, i, f, g: the three sigmoids adjacent (one pass
+    # each forward step) and the three blocks the cell gradient multiplies (i, f, g) adjacent too (one
+    # pass each backward step).
 
     def _internal(self, layer, reverse):
-        """(W_ih, W_hh, b_ih, b_hh) with LSTM rows in the internal order i f o g."""
+        """(W_ih, W_hh, b_ih, b_hh) with LSTM rows in the internal order o i f g."""
         ps = [self.params[n] for n in param_names(layer, reverse)]
         if self.cell == "lstm":
             perm = _lstm_perm(self.hidden_size)
@@ -365,7 +370,7 @@ class Recurrent:
     def _step_matrix(self, layer, reverse):
         """W = [W_ih | b | W_hh], (G*H (+H for gru), D_k + 1 + H), applied to the stacked [x_t; 1; h_{t-1}].
 
-        Rows in the internal order: lstm i f o g; gru r z n_h n_x, with n_h = W_hn h + b_hn and
+        Rows in the internal order: lstm o i f g; gru r z n_h n_x, with n_h = W_hn h + b_hn and
         n_x = W_in x + b_in apart since n = tanh(n_x + r * n_h) (n_h reads only [1; h]; n_x reads only
         [x; 1] and is applied to all steps at once before the loop). sigmoid(a) = 0.5 tanh(0.5 a) + 0.5:
         the inner 0.5 is folded into the sigmoid gates' rows, so each step needs one tanh over all
@@ -400,12 +405,16 @@ class Recurrent:
         return outs, dcs
 
     def _layer_backward(self, dy, lc, layer, bs, dfinals, records):
-        """Both directions of one layer: (dx (T, N, D_k), {name: grad}, [dstate0 per direction])."""
-        inp = lc["x"]
-        T, N, _ = inp.shape
+        """Both directions of one layer: (dx (T, N, D_k), {name: grad}, [dstate0 per direction]).
+
+        The input and weight gradients are GEMMs over all steps at once: dx_t = W_ih^T da_t and
+        dL/d[W_ih | b | W_hh] = da X^T, with da (G*H, T*N) the pre-activation gradients and X the
+        stacked [x_t; 1; h_{t-1}] columns the forward multiplied (the bias gradient is the ones row's).
+        """
+        T, N, D = lc["shape"]
         H, G, dirs = self.hidden_size, GATES[self.cell], self.num_directions
         ws = [self._internal(layer, bool(d)) for d in range(dirs)]
-        da = _empty_padded((T, dirs * G * H, N), bs, self.dtype)  # dL/d(pre-activations), zero at padding
+        da = np.empty((T, dirs * G * H, N), self.dtype)  # dL/d(pre-activations), zero at padding (see below)
         hidden = []
         for d in range(dirs):
             rows = slice(d * G * H, (d + 1) * G * H)
@@ -413,23 +422,23 @@ class Recurrent:
             hidden.append(
                 self._direction_backward(dyd, lc["dirs"][d], ws[d][1], da[:, rows], bool(d), bs, dfinals[d], records[d])
             )
-        # weight gradients: one GEMM each over all steps, (G*H, T*N) x (T*N, .)
         da2 = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(dirs * G * H, T * N)
-        g_ih = da2 @ inp.reshape(T * N, -1)  # (dirs*G*H, D_k)
-        g_b = da2.sum(1)
-        dx = (da2.T @ np.concatenate([w[0] for w in ws])).reshape(T, N, -1)  # (T, N, D_k)
+        dx = (da2.T @ np.concatenate([w[0] for w in ws])).reshape(T, N, D)  # (T, N, D_k)
         grads, ds0 = {}, []
-        for d, (dah2, hprev2, ds) in enumerate(hidden):
+        for d, (dah2, ds) in enumerate(hidden):
             rows = slice(d * G * H, (d + 1) * G * H)
-            if dah2 is None:  # rnn, lstm: hidden-side gate gradients = input-side ones
-                g_hh, g_bhh = da2[rows] @ hprev2, g_b[rows].copy()
-            else:
-                g_hh, g_bhh = dah2 @ hprev2, dah2.sum(1)
-            gs = [g_ih[rows], g_hh, g_b[rows], g_bhh]
+            off = 2 if d else 0
+            X = np.ascontiguousarray(lc["dirs"][d]["hx"][off : off + T].transpose(0, 2, 1)).reshape(T * N, D + 1 + H)
+            if dah2 is None:  # rnn, lstm: one GEMM, the hidden side's gate gradients equal the input side's
+                g = da2[rows] @ X  # (G*H, D_k + 1 + H)
+                gs = [g[:, :D], g[:, D + 1 :], g[:, D], g[:, D].copy()]
+            else:  # gru: input side on [x; 1], hidden side (n block times r) on [1; h]
+                gx, gh = da2[rows] @ X[:, : D + 1], dah2 @ X[:, D:]
+                gs = [gx[:, :D], gh[:, 1:], gx[:, D], gh[:, 0]]
             if self.cell == "lstm":
-                perm = _lstm_perm(H)  # an involution: internal -> torch order
-                gs = [g[perm] for g in gs]
-            grads.update(zip(param_names(layer, bool(d)), gs))
+                inv = _lstm_inv(H)  # internal -> torch order
+                gs = [g[inv] for g in gs]
+            grads.update(zip(param_names(layer, bool(d)), (np.ascontiguousarray(g) for g in gs)))
             ds0.append(ds)
         return dx, grads, ds0
 
@@ -456,11 +465,12 @@ class Recurrent:
             hx[s, off : off + T, :D] = x.transpose(0, 2, 1)
         hx[:, :, D] = 1.0
         hb = hx[:, :, D + 1 :]  # the h part of the slots
-        acts = np.empty((S, T if grad else 1, G * H + (H if cell == "gru" else 0), N), self.dtype)  # gate activations
-        bufs = {"acts": acts, "hb": hb}
+        n_act = G * H + (H if cell == "gru" else 0)  # gate activations, zero at padding (grad)
+        acts = _empty_padded((S, T, n_act, N), bs, self.dtype) if grad else np.empty((S, 1, n_act, N), self.dtype)
+        bufs = {"acts": acts, "hb": hb, "hx": hx}
         if cell == "lstm":
             bufs["cb"] = cb = np.zeros((S, T + 2 if grad else 1, H, N), self.dtype)  # slots of c, or the running c
-            bufs["tc"] = tc = np.empty((S, T if grad else 1, H, N), self.dtype)  # tanh(c_t)
+            bufs["tc"] = tc = _empty_padded((S, T, H, N), bs, self.dtype) if grad else np.empty((S, 1, H, N), self.dtype)
         for s, init in enumerate(inits):  # place the initial states
             for j, st in enumerate(init):  # h0 [, c0]
                 if st is None:
@@ -487,14 +497,14 @@ class Recurrent:
                 if b == 0:
                     continue
                 k, cp, cn = (t, t + off, t + 1) if grad else (0, 0, 0)  # slots: activations, c_prev, c
-                a = np.matmul(w, hx[:, t + off, :, :b], out=acts[:, k, :, :b])  # (S, 4H, b) pre-activations i f o g
+                a = np.matmul(w, hx[:, t + off, :, :b], out=acts[:, k, :, :b])  # (S, 4H, b) pre-activations o i f g
                 np.tanh(a, out=a)
                 sg = a[:, : 3 * H]
                 sg *= 0.5
                 sg += 0.5
-                c = np.multiply(a[:, H : 2 * H], cb[:, cp, :, :b], out=cb[:, cn, :, :b])  # c = f c_prev + i g
-                c += np.multiply(a[:, :H], a[:, 3 * H :], out=ig[:, :, :b])
-                np.multiply(a[:, 2 * H : 3 * H], np.tanh(c, out=tc[:, k, :, :b]), out=hb[:, t + 1, :, :b])  # o tanh(c)
+                c = np.multiply(a[:, 2 * H : 3 * H], cb[:, cp, :, :b], out=cb[:, cn, :, :b])  # c = f c_prev + i g
+                c += np.multiply(a[:, H : 2 * H], a[:, 3 * H :], out=ig[:, :, :b])
+                np.multiply(a[:, :H], np.tanh(c, out=tc[:, k, :, :b]), out=hb[:, t + 1, :, :b])  # h = o tanh(c)
         else:  # gru
             w_rz, w_nh = w[:, : 2 * H], w[:, 2 * H : 3 * H, D:]  # on [x; 1; h] and on [1; h]
             nx = np.matmul(w[:, None, 3 * H :, : D + 1], hx[:, off : off + T, : D + 1])  # W_in x + b_in, (S, T, H, N)
@@ -536,8 +546,7 @@ class Recurrent:
     def _direction_backward(self, dyd, dc, w_hh, da, reverse, bs, dfinal, record):
         """Backward through the steps of one direction, writing dL/d(pre-activations) into da (T, G*H, N).
 
-        Returns (hidden-side gate gradients (G*H, T*N) or None when equal to da, h_{t-1} (T*N, H),
-        dstate0 [(N, H)]).
+        Returns (hidden-side gate gradients (G*H, T*N) or None when equal to da, dstate0 [(N, H)]).
         """
         T, N, H = dyd.shape
         G, cell = GATES[self.cell], self.cell
@@ -549,7 +558,13 @@ class Recurrent:
         dh = np.array(dfinal[0].T, dtype=self.dtype, order="C")  # (H, N) running dL/dh
         dah = da
         if cell == "rnn":
-            relu = self.nonlinearity == "relu"
+            h = hb[1 : T + 1]  # h_t (T, H, N), in either direction
+            if self.nonlinearity == "relu":
+                np.greater(h, 0, out=da)  # act'(a) = [h > 0], all steps at once
+            else:
+                np.multiply(h, h, out=da)  # act'(a) = 1 - h^2
+                np.subtract(1.0, da, out=da)
+            _zero_padding(da, bs)
             for t in steps:
                 b = bs[t]
                 if b == 0:
@@ -558,52 +573,47 @@ class Recurrent:
                 dhb += dyt[t, :, :b]
                 if record is not None:
                     record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
-                hw = hb[t + 1, :, :b]
                 dat = da[t, :, :b]
-                if relu:
-                    np.multiply(dhb, hw > 0, out=dat)
-                else:
-                    np.multiply(hw, hw, out=dat)
-                    np.subtract(1.0, dat, out=dat)
-                    dat *= dhb
+                dat *= dhb
                 np.matmul(w_hh_t, dat, out=dhb)
             ds = [dh]
         elif cell == "lstm":
-            cb, tc = dc["cb"], dc["tc"]
+            # The factors of each gate gradient known from the forward (activation derivative times
+            # partner value) for all steps at once, into da: [tanh(c) o', g i', c_prev f', i g']; each
+            # step then multiplies the o block by dL/dh and the i f g blocks by dL/dc.
+            tc = dc["tc"]  # (T, H, N) tanh(c_t), zero at padding
+            o, i, f, g = (acts[:, k * H : (k + 1) * H] for k in range(4))  # (T, H, N) each, zero at padding
+            sd = np.subtract(1.0, acts[:, : 3 * H], out=da[:, : 3 * H])  # sigmoid' = s (1 - s)
+            sd *= acts[:, : 3 * H]
+            da[:, :H] *= tc
+            da[:, H : 2 * H] *= g
+            da[:, 2 * H : 3 * H] *= dc["cb"][off : off + T]  # c_{t-1}
+            gd = np.multiply(g, g, out=da[:, 3 * H :])  # tanh' = 1 - g^2
+            np.subtract(1.0, gd, out=gd)
+            gd *= i  # da is now zero at padding (the gates are)
+            dhc = np.multiply(tc, tc)  # dc_t/dh_t = o (1 - tanh(c_t)^2), (T, H, N)
+            np.subtract(1.0, dhc, out=dhc)
+            dhc *= o
+            da4 = da.reshape(T, 4, H, N)
             dcs = np.array(dfinal[1].T, dtype=self.dtype, order="C")  # (H, N) running dL/dc
             tmp = np.empty((H, N), self.dtype)
-            dact = np.empty((G * H, N), self.dtype)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                a = acts[t, :, :b]  # activated gates i f o g (4H, b)
-                th = tc[t, :, :b]
                 dhb = dh[:, :b]
                 dhb += dyt[t, :, :b]
                 if record is not None:
                     record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
                 dcb = dcs[:, :b]
-                tb = np.multiply(th, th, out=tmp[:, :b])  # dc += dh * o * (1 - tanh(c)^2)
-                np.subtract(1.0, tb, out=tb)
-                tb *= a[2 * H : 3 * H]
-                tb *= dhb
-                dcb += tb
-                dat = da[t, :, :b]
-                np.multiply(dcb, a[3 * H :], out=dat[:H])  # into i: dc * g
-                np.multiply(dcb, cb[t + off, :, :b], out=dat[H : 2 * H])  # into f: dc * c_prev
-                np.multiply(dhb, th, out=dat[2 * H : 3 * H])  # into o: dh * tanh(c)
-                np.multiply(dcb, a[:H], out=dat[3 * H :])  # into g: dc * i
-                d = dact[:, :b]  # activation derivatives: s (1 - s) for i f o, 1 - g^2 for g
-                ds_ = np.subtract(1.0, a[: 3 * H], out=d[: 3 * H])
-                ds_ *= a[: 3 * H]
-                dg = np.multiply(a[3 * H :], a[3 * H :], out=d[3 * H :])
-                np.subtract(1.0, dg, out=dg)
-                dat *= d
-                dcb *= a[H : 2 * H]  # dc_{t-1} = dc * f
-                np.matmul(w_hh_t, dat, out=dhb)
+                dcb += np.multiply(dhb, dhc[t, :, :b], out=tmp[:, :b])  # dc += dh o (1 - tanh(c)^2)
+                da4[t, 0, :, :b] *= dhb  # into o
+                da4[t, 1:, :, :b] *= dcb  # into i f g
+                dcb *= f[t, :, :b]  # dc_{t-1} = dc f
+                np.matmul(w_hh_t, da[t, :, :b], out=dhb)
             ds = [dh, dcs]
         else:  # gru
+            _zero_padding(da, bs)  # the steps write the active columns only
             dah = _empty_padded((T, G * H, N), bs, self.dtype)  # hidden-side pre-activation grads (n block * r)
             tmp = np.empty((H, N), self.dtype)
             dact = np.empty((2 * H, N), self.dtype)
@@ -637,27 +647,36 @@ class Recurrent:
                 dhb += direct
             ds = [dh]
         dah2 = None if dah is da else np.ascontiguousarray(dah.transpose(1, 0, 2)).reshape(G * H, T * N)
-        hprev2 = np.ascontiguousarray(hb[off : off + T].transpose(0, 2, 1)).reshape(T * N, H)  # h_{t-1}, h0 placed
-        return dah2, hprev2, [x.T for x in ds]
+        return dah2, [x.T for x in ds]
 
 
 def _relu(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.maximum(a, 0.0, out=out)
 
 
-def _empty_padded(shape, bs, dtype) -> np.ndarray:
-    """An uninitialised (T, F, N) array whose padded columns (n >= b_t at step t) are zero."""
-    out = np.empty(shape, dtype)
+def _zero_padding(a: np.ndarray, bs) -> np.ndarray:
+    """Zero the padded columns (n >= b_t at step t) of a (..., T, F, N) array, in place."""
     for t, b in enumerate(bs):
-        if b < shape[2]:
-            out[t, :, b:] = 0.0
-    return out
+        if b < a.shape[-1]:
+            a[..., t, :, b:] = 0.0
+    return a
+
+
+def _empty_padded(shape, bs, dtype) -> np.ndarray:
+    """An uninitialised (..., T, F, N) array whose padded columns are zero."""
+    return _zero_padding(np.empty(shape, dtype), bs)
 
 
 @functools.lru_cache(maxsize=16)
 def _lstm_perm(H: int) -> np.ndarray:
-    """Row permutation between torch's gate order i f g o and the internal i f o g (its own inverse)."""
-    return np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
+    """Row indices taking torch's gate order i f g o to the internal o i f g: internal = torch[perm]."""
+    return np.r_[3 * H : 4 * H, 0 : 2 * H, 2 * H : 3 * H]
+
+
+@functools.lru_cache(maxsize=16)
+def _lstm_inv(H: int) -> np.ndarray:
+    """The inverse of ``_lstm_perm``: torch = internal[inv]."""
+    return np.argsort(_lstm_perm(H))
 
 
 def hidden_grad_norms(layer: Recurrent, x, mask, dy_last, state0=None) -> np.ndarray:
