@@ -1,4 +1,5 @@
-"""Shared fixtures: a throw-away MLflow store per test and a runner for the real command line."""
+"""Shared fixtures: a throw-away MLflow store per test and a runner for the real command line; shared
+helpers (``from conftest import ...``): readers of an MLflow store and a CoNLL-U treebank writer."""
 
 from __future__ import annotations
 
@@ -57,3 +58,35 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess]:
             pytest.fail(f"python -m harness {' '.join(args)} did not finish within {timeout} s")
 
     return run
+
+
+def all_runs(uri: str):
+    """(client, every run in the store at ``uri``), over all its experiments."""
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    return client, client.search_runs(ids, "", max_results=1000) if ids else []
+
+
+def only_run(uri: str, experiment: str):
+    """(client, the one run of ``experiment``) in the store at ``uri``; fails unless there is exactly one."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no experiment {experiment!r} in {uri}"
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1, f"expected one run in {experiment!r}, found {len(runs)}"
+    return client, runs[0]
+
+
+def write_treebank(folder: Path, train: str, dev: str | None = None, test: str | None = None,
+                   name: str = "xx_tiny") -> Path:  # fmt: skip
+    """A CoNLL-U folder named as UD names its files, ``<name>-ud-{train,dev,test}.conllu`` (dev and
+    test default to the training text). Returns ``folder``."""
+    folder.mkdir(exist_ok=True)
+    for split, text in (("train", train), ("dev", dev), ("test", test)):
+        (folder / f"{name}-ud-{split}.conllu").write_text(train if text is None else text, encoding="utf-8")
+    return folder

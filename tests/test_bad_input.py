@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import all_runs, write_treebank
 
 from harness import cli
 
@@ -84,11 +85,8 @@ def bad_data(tmp_path_factory) -> Path:
     """A folder of broken inputs, one per data row."""
     d = tmp_path_factory.mktemp("bad-data")
 
-    def treebank(name: str, train: str) -> None:
-        (d / name).mkdir()
-        (d / name / "x-ud-train.conllu").write_text(train, encoding="utf-8")
-        for split in ("dev", "test"):
-            (d / name / f"x-ud-{split}.conllu").write_text(CONLLU_OK, encoding="utf-8")
+    def treebank(folder: str, train: str) -> None:
+        write_treebank(d / folder, train, dev=CONLLU_OK, test=CONLLU_OK, name="x")
 
     treebank("empty_conllu", "")
     # line 6 (second sentence, second token) has 4 columns
@@ -106,11 +104,7 @@ def assert_no_run(db: Path) -> None:
     """Nothing recorded in the sqlite store at ``db``: the file was never created, or it holds no run."""
     if not db.exists():
         return
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
-    ids = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(ids) if ids else []
+    _, runs = all_runs(f"sqlite:///{db}")
     assert not runs, f"bad input left {len(runs)} run(s) in MLflow: {[(r.info.run_name, r.info.status) for r in runs]}"
 
 

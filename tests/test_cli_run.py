@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import only_run
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,14 +24,6 @@ def run_cli(args: list[str], cwd: Path, store: Path, timeout: float = 180) -> su
                           text=True, timeout=timeout)  # fmt: skip
 
 
-def only_run(store: Path, experiment: str):
-    client = MlflowClient(f"sqlite:///{store}")
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 1
-    return client, runs[0]
-
-
 def test_rnn_pos_run_is_recorded_completely(tmp_path):
     store = tmp_path / "mlflow.db"
     out = run_cli(["model=rnn", "task=pos", "seed=3", *TINY_POS], tmp_path, store)
@@ -38,7 +31,7 @@ def test_rnn_pos_run_is_recorded_completely(tmp_path):
     summary = [line for line in out.stdout.splitlines() if line.startswith("harness: rnn on pos")]
     assert len(summary) == 1 and "test_accuracy=" in summary[0] and "oov_accuracy=" in summary[0]
 
-    client, run = only_run(store, "pos")
+    client, run = only_run(f"sqlite:///{store}", "pos")
     assert run.info.status == "FINISHED" and run.info.run_name == "rnn-pos-seed3"
     m = run.data.metrics
     for key in ("test_accuracy", "test_oov_accuracy", "test_sentence_accuracy", "baseline_test_accuracy",
@@ -61,7 +54,7 @@ def test_hmm_pos_run_beats_the_majority_baseline(tmp_path):
     store = tmp_path / "mlflow.db"
     out = run_cli(["model=hmm", "task=pos", "task.synthetic.n_train=400", "task.synthetic.vocab_size=600"], tmp_path, store)
     assert out.returncode == 0, out.stderr
-    _, run = only_run(store, "pos")
+    _, run = only_run(f"sqlite:///{store}", "pos")
     assert run.data.metrics["test_accuracy"] > run.data.metrics["baseline_test_accuracy"]
 
 

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import all_runs
 from mlflow.tracking import MlflowClient
 
 from harness.config import Config, PosTaskConfig, RecurrentConfig, SyntheticPosConfig, TimeSeriesTaskConfig
@@ -27,15 +28,10 @@ def pos_config(uri: str, **model) -> Config:
     return Config(model=m, task=PosTaskConfig(synthetic=SMALL), tracking_uri=uri, progress=False)
 
 
-def runs(uri: str):
-    client = MlflowClient(uri)
-    return client, client.search_runs([e.experiment_id for e in client.search_experiments()])
-
-
 def test_interrupted_run_ends_killed_and_resumes_to_identical_metrics(tmp_path, monkeypatch):
     uri_a = f"sqlite:///{tmp_path / 'a.db'}"
     reference = run(pos_config(uri_a))
-    _, (done,) = runs(uri_a)
+    _, (done,) = all_runs(uri_a)
 
     uri_b = f"sqlite:///{tmp_path / 'b.db'}"
     original = Tracker.log_metrics
@@ -49,7 +45,7 @@ def test_interrupted_run_ends_killed_and_resumes_to_identical_metrics(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         run(pos_config(uri_b))
     monkeypatch.setattr(Tracker, "log_metrics", original)
-    client, (killed,) = runs(uri_b)
+    client, (killed,) = all_runs(uri_b)
     assert killed.info.status == "KILLED" and "resume=" in killed.data.tags["killed"]
     state = load_checkpoint(uri_b, killed.info.run_id)
     assert int(state["epoch"]) == 2 and "optim.m.rnn.weight_hh_l0" in state and "rng" in state
@@ -57,7 +53,7 @@ def test_interrupted_run_ends_killed_and_resumes_to_identical_metrics(tmp_path, 
     config = pos_config(uri_b)
     config.resume = killed.info.run_id
     resumed = run(config)
-    _, (finished,) = runs(uri_b)
+    _, (finished,) = all_runs(uri_b)
     assert finished.info.run_id == killed.info.run_id and finished.info.status == "FINISHED"
     assert resumed == reference
     for key in ("test_accuracy", "test_oov_accuracy", "best_dev_accuracy", "best_epoch"):
@@ -70,7 +66,7 @@ def test_interrupted_run_ends_killed_and_resumes_to_identical_metrics(tmp_path, 
 def test_resume_refuses_a_different_config(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     run(pos_config(uri, epochs=1))
-    _, (first,) = runs(uri)
+    _, (first,) = all_runs(uri)
     config = pos_config(uri, epochs=1, hidden_size=13)
     config.resume = first.info.run_id
     from harness.errors import ConfigError
@@ -86,7 +82,7 @@ def test_diverging_run_ends_failed_with_the_reason_as_a_tag(tmp_path):
                     tracking_uri=uri, progress=False)  # fmt: skip
     with pytest.raises(RunFailed, match="diverged"):
         run(config)
-    _, (failed,) = runs(uri)
+    _, (failed,) = all_runs(uri)
     assert failed.info.status == "FAILED"
     assert "DivergenceError" in failed.data.tags["failure"] and "nan" in failed.data.tags["failure"].lower()
     assert "test_rmse" not in failed.data.metrics
@@ -105,7 +101,7 @@ def test_sigterm_from_outside_ends_the_run_killed_with_exit_130(tmp_path):
         deadline = time.time() + 120
         client = MlflowClient(uri)
         while time.time() < deadline:  # wait until the first epoch's checkpoint exists
-            found = [r for r in runs(uri)[1] if client.get_metric_history(r.info.run_id, "dev_accuracy")]
+            found = [r for r in all_runs(uri)[1] if client.get_metric_history(r.info.run_id, "dev_accuracy")]
             if found:
                 break
             time.sleep(0.5)
@@ -117,7 +113,7 @@ def test_sigterm_from_outside_ends_the_run_killed_with_exit_130(tmp_path):
         proc.kill()
     assert proc.returncode == 130
     assert "Traceback" not in err and f"resume={found[0].info.run_id}" in err
-    (killed,) = runs(uri)[1]
+    (killed,) = all_runs(uri)[1]
     assert killed.info.status == "KILLED"
     assert int(load_checkpoint(uri, killed.info.run_id)["epoch"]) >= 1
 
@@ -137,7 +133,7 @@ def test_a_signal_during_a_tracking_write_waits_for_the_write_then_ends_the_run_
             tracker.client.log_batch = log_batch_hit_by_sigterm
             tracker.log_metrics({"dev_accuracy": 0.5}, step=1)
             pytest.fail("the interrupt did not arrive at the end of the write")
-    _, (r,) = runs(uri)
+    _, (r,) = all_runs(uri)
     assert r.info.status == "KILLED" and r.data.metrics["dev_accuracy"] == 0.5
 
 
@@ -164,7 +160,7 @@ def test_signals_outside_shielded_blocks_interrupt_at_once_and_handlers_are_rest
 def test_checkpoint_files_hold_no_pickles(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     run(pos_config(uri, epochs=1))
-    _, (r,) = runs(uri)
+    _, (r,) = all_runs(uri)
     state = load_checkpoint(uri, r.info.run_id)  # np.load(..., allow_pickle=False) inside
     assert all(v.dtype != object for v in state.values())
     assert np.array_equal(state["model.out.bias"], state["best.out.bias"])  # one epoch: the best is the last

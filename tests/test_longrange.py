@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import only_run
 
 from harness.config import LongRangeTaskConfig, RecurrentConfig
 from harness.data.longrange import alphabet, sample
@@ -108,15 +109,12 @@ def test_classifier_truncated_bptt_sends_no_gradient_into_the_head():
 
 
 def test_tiny_lstm_run_end_to_end_records_accuracy_and_chance(tmp_path, tracking_store, run_cli):
-    from mlflow.tracking import MlflowClient
-
     out = run_cli(["model=lstm", "task=longrange", "task.distance=3", "task.n_train=64", "task.n_dev=32",
                    "task.n_test=32", "model.hidden_size=8", "model.embedding_size=4", "model.epochs=2",
                    "progress=false"], cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "harness: lstm on longrange (synthetic) seed=0: distance=3 test_accuracy=" in out.stdout
-    client = MlflowClient(tracking_store)
-    (run,) = client.search_runs([client.get_experiment_by_name("longrange").experiment_id])
+    client, run = only_run(tracking_store, "longrange")
     m = run.data.metrics
     assert m["chance_accuracy"] == 0.25 and 0 <= m["test_accuracy"] <= 1 and m["n_params"] > 0
     assert len(client.get_metric_history(run.info.run_id, "dev_accuracy")) == m["epochs_run"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import write_treebank
 
 from harness.config import PosTaskConfig, SyntheticPosConfig
 from harness.data.readers import TaggedCorpus, read_conllu, read_two_column
@@ -28,15 +29,8 @@ CONLLU = """# sent_id = 1
 """
 
 
-def write_treebank(folder, train=CONLLU, dev=CONLLU, test=CONLLU):
-    folder.mkdir(exist_ok=True)
-    for split, text in (("train", train), ("dev", dev), ("test", test)):
-        (folder / f"xx_tiny-ud-{split}.conllu").write_text(text, encoding="utf-8")
-    return folder
-
-
 def test_read_conllu_skips_multiword_ranges_and_empty_nodes(tmp_path):
-    path = write_treebank(tmp_path / "tb") / "xx_tiny-ud-train.conllu"
+    path = write_treebank(tmp_path / "tb", CONLLU) / "xx_tiny-ud-train.conllu"
     corpus = read_conllu(path)
     assert corpus.words == [["I", "do", "n't", "book", "it", "."], ["The", "book"]]
     assert corpus.tags == [["PRON", "AUX", "PART", "VERB", "PRON", "PUNCT"], ["DET", "NOUN"]]
@@ -74,7 +68,7 @@ def test_read_two_column(tmp_path):
 def test_load_conllu_folder_missing_and_found(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_pos(PosTaskConfig(dataset="conllu", path=str(tmp_path / "nope")), 0)
-    data = load_pos(PosTaskConfig(dataset="conllu", path=str(write_treebank(tmp_path / "tb"))), 0)
+    data = load_pos(PosTaskConfig(dataset="conllu", path=str(write_treebank(tmp_path / "tb", CONLLU))), 0)
     assert len(data.train) == 2 and "book" in data.train_forms
 
 

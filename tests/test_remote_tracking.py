@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import only_run
 
 START_TIMEOUT = 90  # seconds; the server usually answers in 5-20 s on a loaded 2-core machine
 
@@ -66,8 +67,6 @@ def mlflow_server(tmp_path_factory, _empty_store, free_port):
 
 
 def test_job_records_run_metrics_and_artifacts_on_a_server(mlflow_server, tmp_path, monkeypatch):
-    from mlflow.tracking import MlflowClient
-
     from harness.cli import compose_checked
     from harness.config import to_config
     from harness.experiment import run
@@ -83,9 +82,7 @@ def test_job_records_run_metrics_and_artifacts_on_a_server(mlflow_server, tmp_pa
                            "progress=false"])  # fmt: skip
     run(to_config(cfg), cfg)
 
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("remote")
-    (r,) = client.search_runs([exp.experiment_id])
+    client, r = only_run(uri, "remote")
     assert r.info.run_name == "remote-rnn" and r.info.status == "FINISHED"
     for key in ("test_accuracy", "test_oov_accuracy", "baseline_test_accuracy", "train_seconds", "n_params"):
         assert key in r.data.metrics, key

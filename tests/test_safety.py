@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import only_run
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_NAME = "safety-probe-run"  # unique, to tell this test's traces from other people's runs in the checkout
@@ -50,8 +51,6 @@ def files_under(root: Path) -> set[str]:
 
 
 def test_run_writes_only_where_it_should_and_weights_load_without_pickle(tmp_path, tracking_store, run_cli):
-    from mlflow.tracking import MlflowClient
-
     job, home, tmp = tmp_path / "job", tmp_path / "home", tmp_path / "tmp"
     for d in (job, home, tmp):
         d.mkdir()
@@ -77,8 +76,7 @@ def test_run_writes_only_where_it_should_and_weights_load_without_pickle(tmp_pat
     assert any(p.startswith("mlruns/") and p.endswith("model.npz") for p in files_under(tmp_path))
 
     # every .npz the run recorded (weights, checkpoints) loads with allow_pickle=False
-    client = MlflowClient(f"sqlite:///{store}")
-    (run,) = client.search_runs([client.get_experiment_by_name("pos").experiment_id])
+    client, run = only_run(f"sqlite:///{store}", "pos")
     assert run.info.run_name == RUN_NAME and run.info.status == "FINISHED"
     local = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path / "download")))
     npz_files = sorted(local.rglob("*.npz"))

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import all_runs
 
 from harness.cli import precheck, sweeper_params
 from harness.errors import ConfigError
@@ -19,12 +20,8 @@ TINY_POS = ["task=pos", "task.synthetic.n_train=40", "task.synthetic.n_dev=10", 
 
 
 def _runs(uri: str):
-    from mlflow.entities import ViewType
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
-    runs = client.search_runs(ids, "", max_results=1000)
+    """(sweep parent runs, child runs) in the store."""
+    _, runs = all_runs(uri)
     parents = [r for r in runs if r.data.tags.get("harness.sweep") == "true"]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     return parents, children
