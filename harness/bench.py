@@ -84,11 +84,17 @@ class NumpyTagger:
         cfg = RecurrentConfig(cell=cell, bidirectional=bi, embedding_size=p["emb"], hidden_size=p["hidden"])
         self.model = RNNTagger({"word": p["vocab"]}, p["tags"], cfg, rng)
 
-    def train_step(self, ids, tags, mask):
-        return self.model.loss_and_grads(Batch({"word": ids}, np.where(mask, tags, 0), mask, np.arange(ids.shape[1])))
+    @staticmethod
+    def batches(pos):
+        """The pos batches as the tagger's Batch objects (built once, outside the timed region, as
+        torch's tensors are)."""
+        return [Batch({"word": ids}, np.where(mask, tags, 0), mask, np.arange(ids.shape[1])) for ids, tags, mask, _ in pos]
 
-    def infer(self, ids, mask):
-        return self.model.predict({"word": ids}, mask)
+    def train_step(self, batch: Batch):
+        return self.model.loss_and_grads(batch)
+
+    def infer(self, batch: Batch):
+        return self.model.predict(batch.inputs, batch.mask)
 
 
 class NumpyForecaster:
@@ -208,6 +214,7 @@ def run(threads: int, quick: bool, repeats: int, cells, torch_on: bool) -> dict:
     n_sent = 256 if quick else 1024
     pos = pos_batches(n_sent, rng)
     pos_tokens = sum(b[3] for b in pos)
+    npos = NumpyTagger.batches(pos)
     ts = ts_batches(4 if quick else 16, rng)
     ts_windows = len(ts) * TS["batch"]
     torch = _import_torch() if torch_on else None
@@ -226,8 +233,8 @@ def run(threads: int, quick: bool, repeats: int, cells, torch_on: bool) -> dict:
                 m = NumpyTagger(cell, bi, np.random.default_rng(1))
                 f = NumpyForecaster(cell, bi, np.random.default_rng(1))
                 fns = {
-                    ("pos", "train"): (lambda b: m.train_step(b[0], b[1], b[2]), pos),
-                    ("pos", "infer"): (lambda b: m.infer(b[0], b[2]), pos),
+                    ("pos", "train"): (m.train_step, npos),
+                    ("pos", "infer"): (m.infer, npos),
                     ("ts", "train"): (lambda b: f.train_step(*b), ts),
                     ("ts", "infer"): (lambda b: f.infer(b[0]), ts),
                 }
