@@ -30,9 +30,10 @@ forward already fixes (activation derivative times partner value) for all steps 
 step only multiplies them by the running dL/dh or dL/dc and does one GEMM. The weight gradients are
 then one GEMM per direction (gru: two) over all steps: the stacked gate gradients times the stacked
 [x_t; 1; h_{t-1}] columns, which gives [dW_ih | db | dW_hh] together. ``forward(grad=False)``
-(inference) keeps no per-step activations and updates the lstm cell state in place. Sigmoid is computed as 0.5 * tanh(0.5 a) + 0.5 (the inner
-0.5 folded into the weights), which never overflows. Batches sorted by length run fastest (every
-step then has the whole batch active, and nothing is spent on padding).
+(inference) keeps no per-step activations and updates the lstm cell state in place. Sigmoid is
+computed as 0.5 * tanh(0.5 a) + 0.5 (the inner 0.5 folded into the weights), which never
+overflows. Batches sorted by length run fastest (every step then has the whole batch active, and
+nothing is spent on padding).
 
 Initialisation (documented choice, not torch's uniform(+-1/sqrt(H))): each H x H gate block of
 ``weight_hh`` is an independent random orthogonal matrix; each gate block of ``weight_ih`` is
