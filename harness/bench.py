@@ -88,7 +88,8 @@ class NumpyTagger:
     def batches(pos):
         """The pos batches as the tagger's Batch objects (built once, outside the timed region, as
         torch's tensors are)."""
-        return [Batch({"word": ids}, np.where(mask, tags, 0), mask, np.arange(ids.shape[1])) for ids, tags, mask, _ in pos]
+        return [Batch({"word": ids}, np.where(mask, tags, 0), mask, np.arange(ids.shape[1]))
+                for ids, tags, mask, _ in pos]
 
     def train_step(self, batch: Batch):
         return self.model.loss_and_grads(batch)

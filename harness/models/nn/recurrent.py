@@ -471,7 +471,8 @@ class Recurrent:
         bufs = {"acts": acts, "hb": hb, "hx": hx}
         if cell == "lstm":
             bufs["cb"] = cb = np.zeros((S, T + 2 if grad else 1, H, N), self.dtype)  # slots of c, or the running c
-            bufs["tc"] = tc = _empty_padded((S, T, H, N), bs, self.dtype) if grad else np.empty((S, 1, H, N), self.dtype)
+            tc_shape = (S, T if grad else 1, H, N)  # tanh(c_t), zero at padding (grad)
+            bufs["tc"] = tc = _empty_padded(tc_shape, bs, self.dtype) if grad else np.empty(tc_shape, self.dtype)
         for s, init in enumerate(inits):  # place the initial states
             for j, st in enumerate(init):  # h0 [, c0]
                 if st is None:
