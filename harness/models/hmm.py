@@ -590,10 +590,9 @@ class HMMTagger:
         lexical = np.unique(self.label_word_[self.label_word_ >= 0]) if supervised else np.zeros(0, np.int64)
         limit = self.chunk_tokens if self.order == 1 else max(1, self.chunk_tokens // 10)  # memory: T x S lattices
         out = np.empty(len(x), dtype=np.int64)
-        for first, last in self._chunks(x, starts, ends, limit, lexical):
+        for first, last, here in self._chunks(x, starts, ends, limit, lexical):
             base, stop = starts[first], ends[last - 1]
             if supervised and len(lexical):
-                here = np.unique(x[base:stop][np.isin(x[base:stop], lexical)])
                 live = np.flatnonzero((self.label_word_ < 0) | np.isin(self.label_word_, here))
                 start, A, cur, _ = self._hmm_for(live)
                 emit = (self.label_tag_[cur], self.label_flag_[cur], self.label_word_[cur])
@@ -609,13 +608,14 @@ class HMMTagger:
         return out
 
     def _chunks(self, x, starts, ends, limit: int, lexical: np.ndarray):
-        """(first, last) sentence ranges of at most ``limit`` tokens and, with lexicalised labels, at
-        most LEXICAL_LABELS_PER_CHUNK[order] labels of the lexicalised words they contain."""
+        """(first, last, here): sentence ranges of at most ``limit`` tokens and, with lexicalised labels, at
+        most LEXICAL_LABELS_PER_CHUNK[order] labels of the lexicalised words they contain; ``here`` (H,)
+        holds those words' ids (empty without lexicalised labels)."""
         if not len(lexical):
-            first = 0
+            first, none = 0, np.zeros(0, dtype=np.int64)
             while first < len(starts):
                 last = max(first + 1, int(np.searchsorted(ends, starts[first] + limit, side="right")))
-                yield first, last
+                yield first, last, none
                 first = last
             return
         labels_of = np.bincount(self.label_word_[self.label_word_ >= 0], minlength=len(self.symbols_))  # (V,)
@@ -630,11 +630,11 @@ class HMMTagger:
             merged = current | here
             n = ends[i] - starts[i]
             if i > first and (labels_of[list(merged)].sum() > budget or n_tokens + n > limit):
-                yield first, i
+                yield first, i, np.fromiter(current, dtype=np.int64, count=len(current))
                 first, merged, n_tokens = i, here, 0
             current = merged
             n_tokens += n
-        yield first, len(starts)
+        yield first, len(starts), np.fromiter(current, dtype=np.int64, count=len(current))
 
     def _decode_chunk(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray, flagged: bool,
                       start: np.ndarray, A: np.ndarray, emit_row: np.ndarray, emit_flag: np.ndarray | None,
