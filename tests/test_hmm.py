@@ -15,7 +15,7 @@ from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 import harness.models.hmm as hmm_module
 from harness.errors import ConfigError, DataError
 from harness.models.hmm import UNIGRAM_PSEUDOCOUNT, GaussianHMMForecaster, HMMTagger
-from harness.models.hmm_signatures import signature, suffix_keys, word_class
+from harness.models.hmm_signatures import class_and_form, signature, suffix_keys, word_class
 
 # ----------------------------------------------------------------------------------------------
 # tiny corpora
@@ -387,6 +387,9 @@ def test_signatures():
         "p", "p", "d", "A", "C", "h", "l", "l"]
     assert suffix_keys("Dogs", 3) == ["C\x00", "C\x00s", "C\x00gs", "C\x00ogs"]
     assert signature("Walking") == "<C:ng>" and signature("1984") == "<d:4>"
+    # the suffix model and the signatures read one form: lower case for capitalised and all-caps words only
+    assert [class_and_form(w) for w in ["NASA", "Paris", "McDonald-Smith", "iPhone", "X1"]] == [
+        ("A", "nasa"), ("C", "paris"), ("C", "mcdonald-smith"), ("l", "iPhone"), ("d", "X1")]
 
 
 # ----------------------------------------------------------------------------------------------

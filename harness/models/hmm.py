@@ -38,7 +38,7 @@ from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 from threadpoolctl import threadpool_limits
 
 from harness.errors import ConfigError, DataError, check_positive
-from harness.models.hmm_signatures import MAX_SUFFIX, SEP, signature, suffix_keys, word_class
+from harness.models.hmm_signatures import MAX_SUFFIX, SEP, class_and_form, signature, suffix_keys, word_class
 from harness.models.hmm_unknown import SpellingModel
 
 TRAININGS = ("supervised", "unsupervised")
@@ -448,8 +448,7 @@ class HMMTagger:
 
     def _suffix_row(self, word: str) -> int:
         """Row of the longest suffix of ``word`` (in its class) seen among rare training words."""
-        cls = word_class(word)
-        form = word.lower() if cls in "CA" else word
+        cls, form = class_and_form(word)
         get = self._sfx_index.get
         prefix = cls + SEP
         best = get(prefix, 0)

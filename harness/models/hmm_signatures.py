@@ -38,22 +38,27 @@ def word_class(word: str) -> str:
     return "l"
 
 
+def class_and_form(word: str) -> tuple[str, str]:
+    """``word_class(word)`` and the form whose endings are read: lower-cased for classes ``C`` and
+    ``A`` (so capitalised words share suffixes among themselves), else ``word`` itself."""
+    cls = word_class(word)
+    return cls, word.lower() if cls in "CA" else word
+
+
 def suffix_keys(word: str, max_suffix: int = MAX_SUFFIX) -> list[str]:
     """Keys of the suffix tree for ``word``, shortest first: ``class + SEP + suffix``.
 
-    Index 0 is the class root (empty suffix); index i holds the last i characters (lower-cased
-    for classes ``C`` and ``A`` so capitalised words share suffixes among themselves).
+    Index 0 is the class root (empty suffix); index i holds the last i characters of
+    ``class_and_form``'s form.
     """
-    cls = word_class(word)
-    form = word.lower() if cls in "CA" else word
+    cls, form = class_and_form(word)
     n = min(len(form), max_suffix)
     return [cls + SEP + (form[len(form) - i:] if i else "") for i in range(n + 1)]
 
 
 def signature(word: str) -> str:
     """A coarse unknown-word symbol for the unsupervised tagger: ``<class:last two characters>``."""
-    cls = word_class(word)
-    form = word.lower() if cls in "CA" else word
+    cls, form = class_and_form(word)
     if cls in "dp":
         form = unicodedata.normalize("NFKC", form)[-1:]  # numbers and punctuation: last character only
     return f"<{cls}:{form[-2:]}>"
