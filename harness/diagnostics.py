@@ -38,6 +38,14 @@ def gradient_by_steps_back(model, batch, rng: np.random.Generator) -> np.ndarray
     return np.nanmean(back[counts > 0], axis=1)
 
 
+def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """A CSV of equal-length ``columns``: a header of their names, then one row per index, every
+    value written as ``{:.6g}`` (the format of all the run artifacts' CSVs)."""
+    rows = zip(*columns.values())
+    path.write_text(",".join(columns) + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in rows),
+                    encoding="utf-8")  # fmt: skip
+
+
 def write_gradient_artifacts(norms: np.ndarray, folder: Path, title: str) -> list[Path]:
     """gradient_norms.csv and gradient_norms.png (log scale) in ``folder``."""
     import matplotlib
@@ -46,7 +54,7 @@ def write_gradient_artifacts(norms: np.ndarray, folder: Path, title: str) -> lis
     import matplotlib.pyplot as plt
 
     csv = folder / "gradient_norms.csv"
-    csv.write_text("steps_back,grad_norm\n" + "".join(f"{k},{v:.6g}\n" for k, v in enumerate(norms)), encoding="utf-8")
+    write_csv(csv, {"steps_back": np.arange(len(norms)), "grad_norm": norms})
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.semilogy(np.arange(len(norms)), np.maximum(norms, 1e-30))
     ax.set(xlabel="steps back from the last step (k)", ylabel="||dL_T / dx_{T-k}||", title=title)
@@ -67,10 +75,7 @@ def write_regime_artifacts(table: dict[str, np.ndarray], folder: Path, title: st
     import matplotlib.pyplot as plt
 
     csv = folder / "regimes.csv"
-    names = list(table)
-    rows = zip(*(table[n] for n in names))
-    csv.write_text(",".join(names) + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in rows),
-                   encoding="utf-8")  # fmt: skip
+    write_csv(csv, table)
     t, value, state = table["t"], table.get("value"), table["state"]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     if value is not None:

@@ -217,14 +217,12 @@ def train_timeseries(config: Config, data, model, gradient, rng, hooks: Hooks) -
     metrics["n_params"] = model.n_params
 
     def write_forecasts(path: Path) -> None:
+        from harness.diagnostics import write_csv
+
         truth = data.to_original("test", data.test.y)
         pred = data.to_original("test", test_pred)
         cols = {"target_index": data.test.target_index, "truth": truth, "model": pred} | data.baseline_predictions()
-        names = list(cols)
-        with path.open("w", encoding="utf-8") as f:
-            f.write(",".join(names) + "\n")
-            for row in zip(*cols.values()):
-                f.write(",".join(f"{v:.6g}" for v in row) + "\n")
+        write_csv(path, cols)
 
     diagnostic = (data.dev.X[:64], data.dev.y[:64]) if gradient is not None else None
     artifacts = {"test_forecasts.csv": write_forecasts}
