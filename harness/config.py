@@ -200,6 +200,12 @@ def hmm_tagger_params(model: HMMConfig) -> dict[str, Any]:
     return {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name in HMMTagger.HYPERPARAMS}
 
 
+def hmm_forecaster_params(model: HMMConfig) -> dict[str, Any]:
+    """The GaussianHMMForecaster keyword arguments an HMM config sets (n_states None: 3 states)."""
+    n_states = 3 if model.n_states is None else model.n_states
+    return {"n_states": n_states, "covariance_type": model.covariance_type, "n_iter": model.n_iter}
+
+
 def model_family(model: Any) -> str:
     return "hmm" if isinstance(model, HMMConfig) else "recurrent"
 
@@ -263,10 +269,10 @@ def check_config(config: Config) -> None:
                 f"model.features={m.features} only applies to task=pos", "drop the model.features override"
             )
     else:
-        from harness.models.hmm import HMMTagger
+        from harness.models.hmm import GaussianHMMForecaster, HMMTagger
 
-        HMMTagger(**hmm_tagger_params(m)).check_params()  # the tagger's own check: one source of its messages
-        _check_choice(m.covariance_type, "model.covariance_type", ("spherical", "diag", "full", "tied"))
+        HMMTagger(**hmm_tagger_params(m)).check_params()  # the models' own checks: one source of their messages
+        GaussianHMMForecaster(**hmm_forecaster_params(m)).check_params()
         if task == "timeseries" and (m.order != 1 or m.training != "supervised"):
             raise ConfigError(
                 "model.order and model.training apply to the HMM tagger, not to task=timeseries",

@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from harness import training
-from harness.config import Config, flatten, hmm_tagger_params, model_family
+from harness.config import Config, flatten, hmm_forecaster_params, hmm_tagger_params, model_family
 from harness.errors import ConfigError, RunFailed
 from harness.interrupts import signals_as_interrupt
 from harness.tracking import Tracker, tracking_uri
@@ -172,8 +172,7 @@ def prepare_timeseries(config: Config, rng: np.random.Generator):
     if model_family(m) == "hmm":
         from harness.models.hmm import GaussianHMMForecaster
 
-        model = GaussianHMMForecaster(n_states=m.n_states or 3, covariance_type=m.covariance_type, n_iter=m.n_iter,
-                                      random_state=config.seed)  # fmt: skip
+        model = GaussianHMMForecaster(**hmm_forecaster_params(m), random_state=config.seed)
         return data, model, None
     from harness.models.rnn import RNNForecaster
 

@@ -516,7 +516,8 @@ def test_forecaster_multivariate(covariance_type, tmp_path):
 
 
 def test_forecaster_errors():
-    with pytest.raises(ConfigError, match="model.covariance_type must be one of"):
+    with pytest.raises(ConfigError, match=r"model.covariance_type='banded' is not a valid choice; "
+                                          r"use one of: diag, full, spherical, tied"):
         GaussianHMMForecaster(covariance_type="banded").fit(np.arange(20.0))
     with pytest.raises(DataError, match="NaN"):
         GaussianHMMForecaster().fit(np.array([1.0, np.nan, 2.0, 3, 4, 5, 6]))
@@ -527,3 +528,14 @@ def test_forecaster_errors():
         model.predict(np.zeros((3, 4, 2)))
     with pytest.raises(ConfigError, match="task.horizon must be >= 1"):
         model.predict(np.zeros((3, 4)), horizon=0)
+
+
+@pytest.mark.parametrize("key, value", [("covariance_type", "banded"), ("n_states", 0), ("n_states", -2)])
+def test_config_check_and_forecaster_fit_refuse_a_bad_hyperparameter_with_the_same_message(key, value):
+    from harness.config import Config, HMMConfig, TimeSeriesTaskConfig, check_config
+
+    with pytest.raises(ConfigError) as from_fit:
+        GaussianHMMForecaster(**{key: value}).fit(two_regime_series(100)[0])
+    with pytest.raises(ConfigError) as from_config:  # before any data is loaded
+        check_config(Config(model=HMMConfig(**{key: value}), task=TimeSeriesTaskConfig()))
+    assert str(from_config.value) == str(from_fit.value) and f"model.{key}" in str(from_fit.value)

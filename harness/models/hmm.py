@@ -773,13 +773,17 @@ class GaussianHMMForecaster:
             raise DataError(f"{name} contains NaN or infinite values", "fill or drop missing values before fitting")
         return X
 
+    def check_params(self) -> None:
+        """One ConfigError naming the ``model.*`` key and the fix for a bad hyperparameter. ``fit`` runs it,
+        and so does the config check (harness.config), so a bad override fails before any work."""
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ConfigError(f"model.covariance_type={self.covariance_type!r} is not a valid choice",
+                              f"use one of: {', '.join(COVARIANCE_TYPES)}")
+        check_positive(self.n_states, "model.n_states")
+
     def fit(self, series: np.ndarray) -> "GaussianHMMForecaster":
         """Baum-Welch on one scaled series (T,) or (T, D)."""
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise ConfigError(f"model.covariance_type must be one of {list(COVARIANCE_TYPES)}, "
-                              f"got {self.covariance_type!r}", "set model.covariance_type=diag")
-        if self.n_states < 1:
-            raise ConfigError(f"model.n_states must be >= 1, got {self.n_states!r}", "set model.n_states=3")
+        self.check_params()
         X = self._as_2d(series)
         if len(X) < 2 * self.n_states:
             raise DataError(f"series of length {len(X)} is too short for {self.n_states} states",
