@@ -80,27 +80,27 @@ def brute_force_states(model: HMMTagger, sentence: list[str]) -> list[str]:
 # supervised tagger: known answers
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_first_order_viterbi_equals_brute_force(seed):
-    W, T = random_corpus(seed)
-    model = HMMTagger(order=1).fit(W, T)
-    rng = np.random.default_rng(100 + seed)
-    vocab = sorted({w for s in W for w in s})
-    tests = [[vocab[i] for i in rng.integers(0, len(vocab), size=n)] for n in (1, 2, 3, 4, 5, 5, 4)]
-    predicted = model.predict(tests)
-    for sentence, tags in zip(tests, predicted):
-        assert tags == brute_force_states(model, sentence), sentence
+# First order over the tags: three corpora, test sentences up to 5 words. Expanded states (tag pairs,
+# capitalisation flags, lexicalised words): one corpus with some capitalised forms, sentences up to 3
+# words (the brute force enumerates S^n paths).
+EXPANDED = {"order2": dict(order=2), "order2-caps": dict(order=2, capitalization=True),
+            "lexicalised": dict(order=1, lexicalize=2), "lexicalised-caps": dict(order=1, lexicalize=2, capitalization=True)}
 
 
-@pytest.mark.parametrize("kwargs", [dict(order=2), dict(order=2, capitalization=True), dict(order=1, lexicalize=2),
-                                    dict(order=1, lexicalize=2, capitalization=True)])
-def test_expanded_state_viterbi_equals_brute_force(kwargs):
-    W, T = random_corpus(3, n_sentences=40, max_len=4)
-    W = [[w.upper() if i % 3 == 0 else w for i, w in enumerate(s)] for s in W]  # some capitalised forms
+@pytest.mark.parametrize("kwargs, corpus, capitalised, test_seed, test_lengths", [
+    *[pytest.param(dict(order=1), dict(seed=seed), False, 100 + seed, (1, 2, 3, 4, 5, 5, 4), id=f"order1-corpus{seed}")
+      for seed in (0, 1, 2)],
+    *[pytest.param(kwargs, dict(seed=3, n_sentences=40, max_len=4), True, 7, (1, 2, 3), id=name)
+      for name, kwargs in EXPANDED.items()],
+])  # fmt: skip
+def test_viterbi_equals_brute_force(kwargs, corpus, capitalised, test_seed, test_lengths):
+    W, T = random_corpus(**corpus)
+    if capitalised:
+        W = [[w.upper() if i % 3 == 0 else w for i, w in enumerate(s)] for s in W]  # some capitalised forms
     model = HMMTagger(**kwargs).fit(W, T)
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(test_seed)
     vocab = sorted({w for s in W for w in s})
-    tests = [[vocab[i] for i in rng.integers(0, len(vocab), size=n)] for n in (1, 2, 3)]
+    tests = [[vocab[i] for i in rng.integers(0, len(vocab), size=n)] for n in test_lengths]
     for sentence, tags in zip(tests, model.predict(tests)):
         assert tags == brute_force_states(model, sentence), sentence
 
