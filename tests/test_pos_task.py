@@ -127,15 +127,33 @@ def test_word_features():
     assert FEATURES["suffix3"]("Running") == "ing" and FEATURES["lower"]("The") == "the"
 
 
-def test_train_size_count_and_fraction_are_seeded_subsets():
-    cfg = PosTaskConfig(synthetic=SyntheticPosConfig(n_train=100, n_dev=5, n_test=5, vocab_size=300))
-    assert len(load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 30}), 0).train) == 30
-    a = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 0.25}), 0)
-    b = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 0.25}), 0)
-    assert len(a.train) == 25 and a.train.words == b.train.words
-    assert len(load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 1.0}), 0).train) == 100  # 1 = all
-    small = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 20}), 0).train.words
-    large = load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 60}), 0).train.words
-    assert all(s in large for s in small)  # nested subsets
-    with pytest.raises(DataError, match="train_size=500"):
-        load_pos(PosTaskConfig(**{**cfg.__dict__, "train_size": 500}), 0)
+# ---------------------------------------------------------------------------------------------
+# task.train_size
+
+
+def _pos_cfg(train_size):
+    return PosTaskConfig(train_size=train_size, synthetic=SyntheticPosConfig(n_train=200, n_dev=20, n_test=20, vocab_size=300))
+
+
+@pytest.mark.parametrize("train_size, expected", [(None, 200), (0.25, 50), (0.999, 200), (1.0, 200), (30, 30), (37, 37),
+                                                  (200, 200)])  # fmt: skip
+def test_train_size_takes_a_seeded_fraction_up_to_one_and_a_count_above_one(train_size, expected):
+    data = load_pos(_pos_cfg(train_size), seed=0)
+    assert len(data.train) == expected
+    assert load_pos(_pos_cfg(train_size), seed=0).train.words == data.train.words  # the seed fixes the subset
+    full = load_pos(_pos_cfg(None), seed=0)
+    assert set(map(tuple, data.train.words)) <= set(map(tuple, full.train.words))  # a subset of the same corpus
+    assert data.test.words == full.test.words  # dev and test untouched
+
+
+def test_train_size_subsets_are_nested():
+    small = load_pos(_pos_cfg(20), seed=0).train.words
+    large = load_pos(_pos_cfg(60), seed=0).train.words
+    assert all(s in large for s in small)
+
+
+@pytest.mark.parametrize("train_size", [201, 500])
+def test_train_size_larger_than_the_corpus_is_a_data_error(train_size):
+    with pytest.raises(DataError, match=rf"task.train_size={train_size} asks for {train_size} sentences but the "
+                                        r"training set has 200"):
+        load_pos(_pos_cfg(train_size), seed=0)

@@ -1,5 +1,5 @@
 """The synthetic POS process: forward-backward against brute force, the long-range dependency,
-the exact first-order projection, the oracle metrics and task.train_size."""
+the exact first-order projection, the oracle metrics and the config checks of the POS knobs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from harness.config import PosTaskConfig, SyntheticPosConfig
 from harness.data.readers import TaggedCorpus
 from harness.data.synthetic import (CUE_SIGN, TAGS, HiddenMarkovProcess, balance_flavours, cue_transitions,
                                     make_process, oracle_metrics)  # fmt: skip
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError
 
 
 def tiny_process(long_range: int, seed: int = 0, K: int = 3, V: int = 4) -> HiddenMarkovProcess:
@@ -147,29 +147,11 @@ def test_oracle_metrics_log_the_first_order_figures_only_with_a_dependency():
 
 
 # ---------------------------------------------------------------------------------------------
-# task.train_size
+# config checks of the POS task's knobs (task.train_size itself: tests/test_pos_task.py)
 
 
 def _pos_cfg(train_size):
     return PosTaskConfig(train_size=train_size, synthetic=SyntheticPosConfig(n_train=200, n_dev=20, n_test=20, vocab_size=300))
-
-
-@pytest.mark.parametrize("train_size, expected", [(None, 200), (0.25, 50), (0.999, 200), (1.0, 200), (37, 37), (200, 200)])
-def test_train_size_takes_a_fraction_up_to_one_and_a_count_above_one(train_size, expected):
-    from harness.tasks.pos import load_pos
-
-    data = load_pos(_pos_cfg(train_size), seed=0)
-    assert len(data.train) == expected
-    full = load_pos(_pos_cfg(None), seed=0)
-    assert set(map(tuple, data.train.words)) <= set(map(tuple, full.train.words))  # a subset of the same corpus
-    assert data.test.words == full.test.words  # dev and test untouched
-
-
-def test_train_size_larger_than_the_corpus_is_a_data_error():
-    from harness.tasks.pos import load_pos
-
-    with pytest.raises(DataError, match=r"task.train_size=201 asks for 201 sentences but the training set has 200"):
-        load_pos(_pos_cfg(201), seed=0)
 
 
 @pytest.mark.parametrize("key, value, message", [
