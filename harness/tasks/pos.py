@@ -184,7 +184,7 @@ def load_pos(cfg, seed: int) -> PosData:
 
         from harness.data.synthetic import oracle_metrics
 
-        train, dev, test, _ = generate(cfg.synthetic, seed)
+        train, dev, test = generate(cfg.synthetic, seed)
         oracle = oracle_metrics(cfg.synthetic, seed, test)
         source = "synthetic"
     elif cfg.dataset in ("conllu", "ud_english_ewt"):
