@@ -72,7 +72,7 @@ class HMMConfig:
     n_states: Optional[int] = None  # unsupervised tagger (None = number of tags) / forecaster (None = 3)
     covariance_type: str = "diag"  # forecaster: spherical | diag | full | tied
     n_iter: int = 100  # Baum-Welch iterations
-    tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood)
+    tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood), unsupervised tagger and forecaster
 
 
 MODEL_SCHEMAS = {"recurrent": RecurrentConfig, "hmm": HMMConfig}
@@ -203,7 +203,7 @@ def hmm_tagger_params(model: HMMConfig) -> dict[str, Any]:
 def hmm_forecaster_params(model: HMMConfig) -> dict[str, Any]:
     """The GaussianHMMForecaster keyword arguments an HMM config sets (n_states None: 3 states)."""
     n_states = 3 if model.n_states is None else model.n_states
-    return {"n_states": n_states, "covariance_type": model.covariance_type, "n_iter": model.n_iter}
+    return {"n_states": n_states, "covariance_type": model.covariance_type, "n_iter": model.n_iter, "tol": model.tol}
 
 
 def model_family(model: Any) -> str:

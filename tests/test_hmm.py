@@ -539,3 +539,14 @@ def test_config_check_and_forecaster_fit_refuse_a_bad_hyperparameter_with_the_sa
     with pytest.raises(ConfigError) as from_config:  # before any data is loaded
         check_config(Config(model=HMMConfig(**{key: value}), task=TimeSeriesTaskConfig()))
     assert str(from_config.value) == str(from_fit.value) and f"model.{key}" in str(from_fit.value)
+
+
+def test_forecaster_from_config_reads_model_tol():
+    """model.tol reaches the forecaster's Baum-Welch: a huge tolerance stops it after two iterations."""
+    from harness.config import HMMConfig, hmm_forecaster_params
+
+    series = np.sin(np.linspace(0, 30, 300)) + 0.1 * np.random.default_rng(0).standard_normal(300)
+    loose = GaussianHMMForecaster(**hmm_forecaster_params(HMMConfig(tol=1e9, n_iter=50))).fit(series)
+    tight = GaussianHMMForecaster(**hmm_forecaster_params(HMMConfig(tol=0.0, n_iter=7))).fit(series)
+    assert loose.tol == 1e9 and loose.n_iter_ <= 2
+    assert tight.n_iter_ == 7
