@@ -62,7 +62,7 @@ def test_config_errors_are_one_line_with_exit_status_2(tmp_path):
     store = tmp_path / "mlflow.db"
     out = run_cli(["model=transformer"], tmp_path, store, timeout=60)
     assert out.returncode == 2
-    assert out.stderr.strip() == "harness: error: unknown model 'transformer'; choose one of: gru, hmm, lstm, rnn"
+    assert out.stderr.strip() == "harness: error: unknown model 'transformer'; choose one of: gru, hmm, lstm, lstm_long, rnn"
     assert not store.exists()
 
 
