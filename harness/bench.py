@@ -242,15 +242,11 @@ def run(threads: int, quick: bool, repeats: int, cells, torch_on: bool) -> dict:
                 tfns = _torch_fns(torch, TorchTagger, TorchForecaster, cell, bi, pos, ts) if torch else {}
                 nfns = _without_onednn(torch, tfns) if torch and cell == "lstm" else {}
                 rows, trows, nrows = {}, {}, {}
-                for key, (fn, batches) in fns.items():
-                    if key in nfns:
-                        rows[key], trows[key], nrows[key] = best_of(
-                            [fn, tfns[key][0], nfns[key][0]], [batches, tfns[key][1], nfns[key][1]], repeats
-                        )
-                    elif key in tfns:
-                        rows[key], trows[key] = best_of([fn, tfns[key][0]], [batches, tfns[key][1]], repeats)
-                    else:
-                        rows[key] = best_of([fn], [batches], repeats)[0]
+                for key, numpy_fn in fns.items():
+                    sides = [(numpy_fn, rows)] + [(d[key], out) for d, out in ((tfns, trows), (nfns, nrows)) if key in d]
+                    timed = best_of([fn for (fn, _), _ in sides], [b for (_, b), _ in sides], repeats)
+                    for (_, out), t in zip(sides, timed):
+                        out[key] = t
                 for (wl, mode), (sec, ratio) in rows.items():
                     units = pos_tokens if wl == "pos" else ts_windows
                     r = {"workload": wl, "cell": cell, "direction": direction, "mode": mode,

@@ -558,7 +558,7 @@ class Recurrent:
         steps = range(T) if reverse else range(T - 1, -1, -1)
         dyt = np.ascontiguousarray(dyd.transpose(0, 2, 1))  # (T, H, N)
         dh = np.array(dfinal[0].T, dtype=self.dtype, order="C")  # (H, N) running dL/dh
-        dah = da
+        dah = None  # gru only: the hidden side's gate gradients differ from da
         if cell == "rnn":
             h = hb[1 : T + 1]  # h_t (T, H, N), in either direction
             if self.nonlinearity == "relu":
@@ -648,7 +648,7 @@ class Recurrent:
                 np.matmul(w_hh_t, daht, out=dhb)
                 dhb += direct
             ds = [dh]
-        dah2 = None if dah is da else np.ascontiguousarray(dah.transpose(1, 0, 2)).reshape(G * H, T * N)
+        dah2 = None if dah is None else np.ascontiguousarray(dah.transpose(1, 0, 2)).reshape(G * H, T * N)
         return dah2, [x.T for x in ds]
 
 
