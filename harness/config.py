@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from harness.errors import ConfigError, check_fraction, check_positive
+from harness.errors import ConfigError, check_choice, check_fraction, check_positive
 
 # ----------------------------------------------------------------------------------------------
 # models
@@ -231,11 +231,6 @@ def to_config(cfg: DictConfig) -> Config:
     return config
 
 
-def _check_choice(value: str, key: str, choices: tuple[str, ...] | list[str]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{key}={value!r} is not a valid choice", f"use one of: {', '.join(choices)}")
-
-
 def check_config(config: Config) -> None:
     """Values and combinations a type cannot express; raises ConfigError naming the key and the fix."""
     m, t = config.model, config.task
@@ -245,9 +240,9 @@ def check_config(config: Config) -> None:
     if config.seed < 0:
         raise ConfigError(f"seed must be >= 0, got {config.seed}", "set seed=<a non-negative integer>")
     if family == "recurrent":
-        _check_choice(m.cell, "model.cell", CELLS)
-        _check_choice(m.nonlinearity, "model.nonlinearity", ("tanh", "relu"))
-        _check_choice(m.optimizer, "model.optimizer", ("adam", "sgd"))
+        check_choice(m.cell, "model.cell", CELLS)
+        check_choice(m.nonlinearity, "model.nonlinearity", ("tanh", "relu"))
+        check_choice(m.optimizer, "model.optimizer", ("adam", "sgd"))
         for key in ("embedding_size", "hidden_size", "num_layers", "epochs", "batch_size", "lr", "feature_size"):
             check_positive(getattr(m, key), f"model.{key}")
         for key in ("patience", "bptt_steps", "clip_norm", "weight_decay", "momentum", "word_dropout"):
@@ -263,7 +258,7 @@ def check_config(config: Config) -> None:
             if "word" not in m.features:
                 raise ConfigError("model.features must include 'word'", f"e.g. model.features=[word,suffix3,shape]")
             for f in m.features:
-                _check_choice(f, "model.features entry", sorted(FEATURES))
+                check_choice(f, "model.features entry", sorted(FEATURES))
         elif list(m.features) != list(DEFAULT_FEATURES):
             raise ConfigError(
                 f"model.features={m.features} only applies to task=pos", "drop the model.features override"
@@ -279,8 +274,8 @@ def check_config(config: Config) -> None:
                 "drop those overrides (the forecaster is a Gaussian HMM fitted by Baum-Welch)",
             )
     if task == "pos":
-        _check_choice(t.dataset, "task.dataset", ("synthetic", "conllu", "two_column", "ud_english_ewt"))
-        _check_choice(t.tagset, "task.tagset", ("upos", "xpos"))
+        check_choice(t.dataset, "task.dataset", ("synthetic", "conllu", "two_column", "ud_english_ewt"))
+        check_choice(t.tagset, "task.tagset", ("upos", "xpos"))
         if t.dataset in ("conllu", "two_column") and not t.path:
             raise ConfigError(f"task.dataset={t.dataset} needs task.path", "set task.path=<folder with the data files>")
         if t.train_size is not None:
@@ -294,7 +289,7 @@ def check_config(config: Config) -> None:
                               "set task.synthetic.long_range=0 (first order) or k > 0")  # fmt: skip
         check_fraction(s.long_range_strength, "task.synthetic.long_range_strength", closed_high=True)
     elif task == "longrange":
-        _check_choice(t.dataset, "task.dataset", ("synthetic",))
+        check_choice(t.dataset, "task.dataset", ("synthetic",))
         for key in ("distance", "n_distractors", "n_train", "n_dev", "n_test"):
             check_positive(getattr(t, key), f"task.{key}")
         if t.n_classes < 2:
@@ -306,9 +301,9 @@ def check_config(config: Config) -> None:
         from harness.data.series import DATASETS, MISSING_POLICIES
         from harness.tasks.timeseries import TRANSFORMS
 
-        _check_choice(t.dataset, "task.dataset", DATASETS)
-        _check_choice(t.transform, "task.transform", TRANSFORMS)
-        _check_choice(t.missing, "task.missing", MISSING_POLICIES)
+        check_choice(t.dataset, "task.dataset", DATASETS)
+        check_choice(t.transform, "task.transform", TRANSFORMS)
+        check_choice(t.missing, "task.missing", MISSING_POLICIES)
         if t.dataset == "csv" and not t.path:
             raise ConfigError("task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>")
         from harness.tasks.timeseries import check_config as check_timeseries

@@ -43,6 +43,12 @@ def check_positive(value: int | float, key: str) -> int | float:
     return value
 
 
+def check_choice(value, key: str, choices) -> None:
+    """Raise a ConfigError naming ``key`` and the valid ``choices`` unless ``value`` is one of them."""
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r} is not a valid choice", f"use one of: {', '.join(choices)}")
+
+
 def check_fraction(value: float, key: str, *, closed_low: bool = True, closed_high: bool = False) -> float:
     """Return ``value`` if it lies in [0, 1) (bounds configurable), else raise a ConfigError."""
     low_ok = value >= 0 if closed_low else value > 0

@@ -37,8 +37,8 @@ import numpy as np
 from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 from threadpoolctl import threadpool_limits
 
-from harness.errors import ConfigError, DataError, check_positive
-from harness.models.hmm_signatures import MAX_SUFFIX, SEP, class_and_form, signature, suffix_keys, word_class
+from harness.errors import ConfigError, DataError, check_choice, check_positive
+from harness.models.hmm_signatures import MAX_SUFFIX, SEP, class_and_form, signature, suffix_keys
 from harness.models.hmm_unknown import SpellingModel
 
 TRAININGS = ("supervised", "unsupervised")
@@ -214,9 +214,7 @@ class HMMTagger:
         if self.order not in (1, 2):
             raise ConfigError(f"model.order must be 1 or 2, got {self.order}", "set model.order=1 or model.order=2")
         for key, choices in (("init", INITS), ("unknown", UNKNOWN_MODELS)):
-            if getattr(self, key) not in choices:
-                raise ConfigError(f"model.{key}={getattr(self, key)!r} is not a valid choice",
-                                  f"use one of: {', '.join(choices)}")
+            check_choice(getattr(self, key), f"model.{key}", choices)
         if not (self.unknown_c > 0 and math.isfinite(self.unknown_c)):
             raise ConfigError(f"model.unknown_c must be > 0, got {self.unknown_c}", "set model.unknown_c=0.3")
         for key in ("smoothing", "case_weight", "lexicalize", "tol", "rare_threshold", "max_suffix"):
@@ -776,9 +774,7 @@ class GaussianHMMForecaster:
     def check_params(self) -> None:
         """One ConfigError naming the ``model.*`` key and the fix for a bad hyperparameter. ``fit`` runs it,
         and so does the config check (harness.config), so a bad override fails before any work."""
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise ConfigError(f"model.covariance_type={self.covariance_type!r} is not a valid choice",
-                              f"use one of: {', '.join(COVARIANCE_TYPES)}")
+        check_choice(self.covariance_type, "model.covariance_type", COVARIANCE_TYPES)
         check_positive(self.n_states, "model.n_states")
 
     def fit(self, series: np.ndarray) -> "GaussianHMMForecaster":
@@ -941,4 +937,4 @@ class GaussianHMMForecaster:
         return self
 
 
-__all__ = ["HMMTagger", "GaussianHMMForecaster", "word_class"]
+__all__ = ["HMMTagger", "GaussianHMMForecaster"]

@@ -180,9 +180,7 @@ def load_pos(cfg, seed: int) -> PosData:
     """Train/dev/test for ``cfg`` (PosTaskConfig). The seed fixes synthetic data and train_size subsets."""
     oracle: dict[str, float] = {}
     if cfg.dataset == "synthetic":
-        from harness.data.synthetic import generate
-
-        from harness.data.synthetic import oracle_metrics
+        from harness.data.synthetic import generate, oracle_metrics
 
         train, dev, test = generate(cfg.synthetic, seed)
         oracle = oracle_metrics(cfg.synthetic, seed, test)
