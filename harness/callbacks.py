@@ -22,7 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import ConfigError
-from harness.interrupts import install, shielded
+from harness.interrupts import install
 from harness.sweep import PARENT_ENV, Parent, split_overrides, sweep_combinations, sweep_experiment_name
 
 
@@ -34,6 +34,7 @@ class SweepCallback(Callback):
         self.report_dir = report_dir  # None = <project root>/reports
         self.report_name = report_name  # None = <preset or experiment>-<sweep start time>
         self.parent: Parent | None = None
+        self.tracker = None  # the parent run's Tracker (launching process)
         self.started = ""  # sweep start time, names the report
         self.label = ""  # preset or experiment name, names the report
         self._ended = False
@@ -41,6 +42,9 @@ class SweepCallback(Callback):
     # -- launching process ----------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from harness.tracking import Tracker, tracking_uri
+
+        install()  # first: the parent run's writes below are shielded only under this handler; SIGTERM
+        # between jobs (a scheduler's kill) then unwinds like Ctrl-C, and the exit hook ends the parent
 
         hc = config.hydra
         task_overrides = list(hc.overrides.task)
@@ -68,23 +72,21 @@ class SweepCallback(Callback):
         path = self.parent.write(sweep_dir)
         os.environ[PARENT_ENV] = str(path)
         self.label = label
+        self.tracker = tracker
         atexit.register(self._end_if_unfinished)
-        install()  # SIGTERM between jobs (a scheduler's kill) unwinds like Ctrl-C; the exit hook ends the parent
         print(f"harness: sweep of {n_jobs} jobs; parent MLflow run {tracker.run_id} in experiment {experiment!r}",
               file=sys.stderr, flush=True)  # fmt: skip
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent is None:
             return
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(tracking_uri=self.parent.tracking_uri)
+        client = self.tracker.client
         children = client.search_runs([self.parent.experiment_id], f"tags.mlflow.parentRunId = '{self.parent.run_id}'",
                                       max_results=10000)  # fmt: skip
         counts: dict[str, int] = {}
         for r in children:
             counts[r.info.status] = counts.get(r.info.status, 0) + 1
-        client.set_tag(self.parent.run_id, "harness.sweep_status", " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+        self.tracker.set_tags({"harness.sweep_status": " ".join(f"{k}={v}" for k, v in sorted(counts.items()))})
         where = ""
         if self.report:
             from harness.report import build_report
@@ -96,8 +98,7 @@ class SweepCallback(Callback):
                 where = f"; report: {path}"
             except Exception as exc:  # the sweep's runs are safe in MLflow; the report can be rebuilt
                 where = f"; report failed ({type(exc).__name__}: {exc}); rebuild with python -m harness.report --parent {self.parent.run_id}"
-        with shielded():
-            client.set_terminated(self.parent.run_id, status="FINISHED" if counts.get("FINISHED") else "FAILED")
+        self.tracker.end("FINISHED" if counts.get("FINISHED") else "FAILED")
         self._ended = True
         os.environ.pop(PARENT_ENV, None)
         summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "no runs"
@@ -107,10 +108,7 @@ class SweepCallback(Callback):
         if self.parent is None or self._ended:
             return
         try:
-            from mlflow.tracking import MlflowClient
-
-            with shielded():
-                MlflowClient(tracking_uri=self.parent.tracking_uri).set_terminated(self.parent.run_id, status="KILLED")
+            self.tracker.end("KILLED")
         except Exception:
             pass
 

@@ -139,7 +139,15 @@ class Tracker:
 
         self.uri, self.experiment, self.run_name = uri, experiment, run_name
         self.client = MlflowClient(tracking_uri=uri)
-        self._open(experiment, run_name, tags, parent_run_id, resume_run_id)
+        self.run_id: str | None = None
+        if not resume_run_id:  # outside the shielded write: git may take seconds, Ctrl-C stays immediate
+            tags = {"harness.version": __version__, "git.commit": git_commit(), **(tags or {})}
+        try:
+            self._open(experiment, run_name, tags, parent_run_id, resume_run_id)
+        except KeyboardInterrupt:  # a signal held back until the run existed: no `with` will end it
+            if self.run_id:
+                self.end("KILLED")
+            raise
 
     @_write
     def _open(self, experiment: str, run_name: str, tags: dict[str, str] | None, parent_run_id: str | None,
@@ -152,7 +160,7 @@ class Tracker:
             return
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self._create_experiment(experiment)
-        all_tags = {"harness.version": __version__, "git.commit": git_commit(), **(tags or {})}
+        all_tags = dict(tags or {})
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         self.run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
