@@ -9,6 +9,7 @@ combinations that a type alone cannot express.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
@@ -169,7 +170,9 @@ class Config:
 CONFIG_MODULE = "harness.conf"  # the package holding config.yaml and the model/task/experiment groups
 
 
+@functools.cache
 def register_configs() -> None:
+    """The schemas in Hydra's ConfigStore, once per process (the store outlives GlobalHydra.clear())."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     for name, schema in MODEL_SCHEMAS.items():

@@ -9,7 +9,6 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import only_run
 from mlflow.tracking import MlflowClient
 

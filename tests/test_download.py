@@ -7,7 +7,6 @@ import http.server
 import threading
 import time
 from functools import partial
-from pathlib import Path
 
 import pytest
 

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import only_run
 
 REPO = Path(__file__).resolve().parent.parent

@@ -185,10 +185,11 @@ def _default_params(model: str, task: str) -> dict[str, str] | None:
     from omegaconf import OmegaConf
 
     from harness.config import compose_config, flatten
+    from harness.tracking import param_value
 
     try:
         cfg = compose_config([f"model={model}", f"task={task}"])
-        return {k: str(v) for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items()}
+        return {k: param_value(v) for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items()}
     except Exception:  # a model or task this version no longer has
         return None
 
