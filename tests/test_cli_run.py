@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -17,15 +14,13 @@ TINY_POS = ["task.synthetic.n_train=150", "task.synthetic.n_dev=40", "task.synth
             "task.synthetic.vocab_size=400", "model.hidden_size=16", "model.embedding_size=16", "model.epochs=3"]  # fmt: skip
 
 
-def run_cli(args: list[str], cwd: Path, store: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+def store_env(store: Path) -> dict[str, str]:
+    return {"MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
 
 
-def test_rnn_pos_run_is_recorded_completely(tmp_path):
+def test_rnn_pos_run_is_recorded_completely(tmp_path, run_cli):
     store = tmp_path / "mlflow.db"
-    out = run_cli(["model=rnn", "task=pos", "seed=3", *TINY_POS], tmp_path, store)
+    out = run_cli(["model=rnn", "task=pos", "seed=3", *TINY_POS], tmp_path, store_env(store), timeout=180)
     assert out.returncode == 0, out.stderr
     summary = [line for line in out.stdout.splitlines() if line.startswith("harness: rnn on pos")]
     assert len(summary) == 1 and "test_accuracy=" in summary[0] and "oov_accuracy=" in summary[0]
@@ -49,17 +44,18 @@ def test_rnn_pos_run_is_recorded_completely(tmp_path):
         assert weights["rnn.weight_hh_l0"].shape == (16, 16) and "embed.word" in weights
 
 
-def test_hmm_pos_run_beats_the_majority_baseline(tmp_path):
+def test_hmm_pos_run_beats_the_majority_baseline(tmp_path, run_cli):
     store = tmp_path / "mlflow.db"
-    out = run_cli(["model=hmm", "task=pos", "task.synthetic.n_train=400", "task.synthetic.vocab_size=600"], tmp_path, store)
+    out = run_cli(["model=hmm", "task=pos", "task.synthetic.n_train=400", "task.synthetic.vocab_size=600"], tmp_path,
+                  store_env(store), timeout=180)
     assert out.returncode == 0, out.stderr
     _, run = only_run(f"sqlite:///{store}", "pos")
     assert run.data.metrics["test_accuracy"] > run.data.metrics["baseline_test_accuracy"]
 
 
-def test_config_errors_are_one_line_with_exit_status_2(tmp_path):
+def test_config_errors_are_one_line_with_exit_status_2(tmp_path, run_cli):
     store = tmp_path / "mlflow.db"
-    out = run_cli(["model=transformer"], tmp_path, store, timeout=60)
+    out = run_cli(["model=transformer"], tmp_path, store_env(store), timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip() == "harness: error: unknown model 'transformer'; choose one of: gru, hmm, lstm, lstm_long, rnn"
     assert not store.exists()
