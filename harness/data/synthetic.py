@@ -259,13 +259,18 @@ class HiddenMarkovProcess:
     def bayes_optimal_accuracy(self, corpus: TaggedCorpus) -> float:
         """Expected accuracy of the best possible tagger, sum_i max_k P(tag_i = k | words) / n_tokens."""
         post, mask = self.posteriors(corpus.words)
-        return float(post.max(axis=-1)[mask].sum() / mask.sum())
+        return expected_accuracy(post, post.argmax(axis=-1), mask)
 
     def decoder_accuracy(self, corpus: TaggedCorpus, decoder: "HiddenMarkovProcess") -> float:
         """Expected accuracy, under this process's posterior, of posterior-marginal decoding with ``decoder``."""
         post, mask = self.posteriors(corpus.words)
-        pick = decoder.posteriors(corpus.words)[0].argmax(axis=-1)  # (T, N)
-        return float(np.take_along_axis(post, pick[..., None], axis=-1)[..., 0][mask].sum() / mask.sum())
+        return expected_accuracy(post, decoder.posteriors(corpus.words)[0].argmax(axis=-1), mask)
+
+
+def expected_accuracy(post: np.ndarray, pick: np.ndarray, mask: np.ndarray) -> float:
+    """Expected accuracy of the tags ``pick`` (T, N) under the posterior ``post`` (T, N, K): the mean over
+    real tokens of P(tag_i = pick_i | words)."""
+    return float(np.take_along_axis(post, pick[..., None], axis=-1)[..., 0][mask].sum() / mask.sum())
 
 
 def _made_up_word(rng: np.random.Generator, tag: str, taken: set[str]) -> str:
@@ -387,13 +392,12 @@ def oracle_metrics(cfg, seed: int, test: TaggedCorpus) -> dict[str, float]:
     tag_index = {t: i for i, t in enumerate(process.tags)}
     gold = np.zeros(mask.shape, dtype=np.int64)
     gold.T[mask.T] = [tag_index[t] for ts in test.tags for t in ts]
-    n = mask.sum()
     best = post.argmax(axis=-1)
-    out = {"bayes_optimal_accuracy": float(post.max(axis=-1)[mask].sum() / n),
+    out = {"bayes_optimal_accuracy": expected_accuracy(post, best, mask),
            "bayes_decoder_test_accuracy": float((best == gold)[mask].mean())}  # fmt: skip
     if process.long_range:
         pick = process.first_order().posteriors(test.words)[0].argmax(axis=-1)  # (T, N)
-        out["bayes_optimal_hmm_accuracy"] = float(np.take_along_axis(post, pick[..., None], axis=-1)[..., 0][mask].sum() / n)
+        out["bayes_optimal_hmm_accuracy"] = expected_accuracy(post, pick, mask)
         out["hmm_decoder_test_accuracy"] = float((pick == gold)[mask].mean())
     return out
 
