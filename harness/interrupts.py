@@ -3,7 +3,8 @@
 A signal raised in the middle of an SQLite transaction leaves the store locked, and the KILLED
 status written on the way out then fails with "database is locked" (the run would stay RUNNING
 and the process exit 1). Code inside ``shielded()`` therefore defers a signal to the end of its
-block; anywhere else the signal is raised at once, as Python does for Ctrl-C.
+block; anywhere else the signal is raised at once, as Python does for Ctrl-C. A shielded block needs
+no handler set up first: on the main thread it installs the deferring one for its own length.
 
     with signals_as_interrupt():       # around a run (main thread only)
         ...                            # training: interrupted at once
@@ -33,16 +34,36 @@ def _interrupt(signum: int, frame) -> None:
 
 @contextlib.contextmanager
 def shielded() -> Iterator[None]:
-    """A block no signal cuts in half (also usable as a decorator)."""
+    """A block no signal cuts in half (also usable as a decorator). Where our handler is not installed,
+    the outermost block installs it and restores the previous one at its end; a deferred signal is then
+    raised as ``KeyboardInterrupt`` if that handler was Python's default, else delivered to it."""
     global _depth, _pending
+    previous: dict[int, object] = {}  # handlers this block replaced
     _depth += 1
     try:
+        if _depth == 1:
+            _take_over(previous)
         yield
     finally:
+        for s, handler in previous.items():  # still deferred: _depth is not yet 0
+            signal.signal(s, handler)
         _depth -= 1
         if not _depth and _pending is not None:
             signum, _pending = _pending, None
-            raise KeyboardInterrupt(f"signal {signum}")
+            if previous.get(signum, signal.SIG_DFL) in (signal.SIG_DFL, signal.default_int_handler):
+                raise KeyboardInterrupt(f"signal {signum}")
+            signal.raise_signal(signum)  # another program's handler: it gets the signal it was due
+
+
+def _take_over(previous: dict[int, object]) -> None:
+    """Install the deferring handler for SIGINT/SIGTERM where another one is, recording it in ``previous``;
+    ignored signals and handlers not set from Python (which cannot be restored) are left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for s in SIGNALS:
+        handler = signal.getsignal(s)
+        if handler not in (_interrupt, signal.SIG_IGN, None):
+            previous[s] = signal.signal(s, _interrupt)
 
 
 @contextlib.contextmanager

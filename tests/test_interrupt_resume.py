@@ -157,6 +157,64 @@ def test_signals_outside_shielded_blocks_interrupt_at_once_and_handlers_are_rest
     assert {s: signal.getsignal(s) for s in before} == before
 
 
+def test_a_shielded_block_defers_sigint_without_the_handler_installed_first():
+    # shielded() used to defer only under signals_as_interrupt()/install(); alone, Python's own SIGINT
+    # handler raised inside the block, in the middle of the write.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with shielded():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # the handler runs between bytecodes of the main thread
+            reached.append("write complete")
+    assert reached == ["write complete"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+SIGTERM_IN_A_SHIELDED_BLOCK = """
+import os, signal, time
+from harness.interrupts import shielded
+try:
+    with shielded():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)
+        print("write complete", flush=True)
+    print("no interrupt")
+except KeyboardInterrupt as e:
+    print("KeyboardInterrupt:", e)
+print("SIGTERM handler after:", signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+"""
+
+
+def test_a_shielded_block_defers_sigterm_without_any_handler_then_raises_keyboardinterrupt():
+    # In a subprocess: SIGTERM's default action ends the process, and did so in the middle of the block.
+    out = subprocess.run([sys.executable, "-c", SIGTERM_IN_A_SHIELDED_BLOCK], capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["write complete", f"KeyboardInterrupt: signal {int(signal.SIGTERM)}",
+                                       "SIGTERM handler after: True"]  # fmt: skip
+
+
+def test_a_signal_deferred_over_another_handler_reaches_that_handler_after_the_block():
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        with shielded():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+            received.append("write complete")
+        time.sleep(0.01)
+        assert received == ["write complete", signal.SIGTERM]
+        ignored = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with shielded():  # an ignored signal stays ignored
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        signal.signal(signal.SIGTERM, ignored)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_checkpoint_files_hold_no_pickles(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     run(pos_config(uri, epochs=1))
