@@ -56,6 +56,7 @@ LEXICAL_MIN_COUNT, LEXICAL_MIN_SHARE = 3, 0.01  # rarer (word, tag) pairs (count
 LEXICAL_LABELS_PER_CHUNK = {1: 48, 2: 6}  # by order: lexicalised labels live in one Viterbi call (speed only)
 MAX_STATES = 4000  # the whole-model HMM is built only up to this size (dense S x S, O(T S^2) Viterbi)
 MAX_TABLE = 20_000_000  # label n-gram table entries (order 2: (labels + 1)^3)
+_NONE = np.zeros(0)  # a hyperparameter set to None, in state_dict (np.array(None) would need a pickle)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,12 +162,11 @@ class HMMTagger:
     with supervision.
     """
 
-    # The hyperparameters (__init__'s arguments, in order) and their types, as state_dict saves them and
-    # from_state_dict reads them back.
-    HYPERPARAMS = {"order": int, "smoothing": float, "rare_threshold": int, "max_suffix": int, "unknown": str,
-                   "unknown_c": float, "case_weight": float, "capitalization": bool, "lexicalize": int,
-                   "training": str, "n_states": int, "n_iter": int, "tol": float, "init": str, "random_state": int,
-                   "chunk_tokens": int}  # fmt: skip
+    # The hyperparameters (__init__'s arguments, in order), as state_dict saves them and from_state_dict
+    # reads them back.
+    HYPERPARAMS = ("order", "smoothing", "rare_threshold", "max_suffix", "unknown", "unknown_c", "case_weight",
+                   "capitalization", "lexicalize", "training", "n_states", "n_iter", "tol", "init", "random_state",
+                   "chunk_tokens")  # fmt: skip
 
     def __init__(
         self,
@@ -711,8 +711,7 @@ class HMMTagger:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Hyperparameters and learned arrays, numeric or 'U' only (np.load(allow_pickle=False) works)."""
-        d = {k: np.array(-1 if getattr(self, k) is None else kind(getattr(self, k)))  # n_states None -> -1
-             for k, kind in self.HYPERPARAMS.items()}  # fmt: skip
+        d = {k: _NONE if getattr(self, k) is None else np.array(getattr(self, k)) for k in self.HYPERPARAMS}
         for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else _UNSUPERVISED_STATE):
             d[name] = np.asarray(getattr(self, name))
         return d
@@ -720,8 +719,7 @@ class HMMTagger:
     @classmethod
     def from_state_dict(cls, d) -> "HMMTagger":
         """Rebuild a fitted tagger from ``state_dict()`` output (or an ``np.load`` of it)."""
-        params = {k: kind(d[k]) for k, kind in cls.HYPERPARAMS.items()}
-        params["n_states"] = None if params["n_states"] < 0 else params["n_states"]
+        params = {k: None if d[k].size == 0 else d[k].item() for k in cls.HYPERPARAMS}  # same values, same types
         model = cls(**params)
         model.load_state_dict(d)
         return model
