@@ -8,6 +8,7 @@ from conftest import write_treebank
 
 from harness.config import PosTaskConfig, SyntheticPosConfig
 from harness.data.readers import TaggedCorpus, read_conllu, read_two_column
+from harness.data.synthetic import generate
 from harness.errors import DataError
 from harness.tasks.pos import FEATURES, PosData, Vocab, batches, load_pos, word_shape
 
@@ -138,12 +139,15 @@ def _pos_cfg(train_size):
 @pytest.mark.parametrize("train_size, expected", [(None, 200), (0.25, 50), (0.999, 200), (1.0, 200), (30, 30), (37, 37),
                                                   (200, 200)])  # fmt: skip
 def test_train_size_takes_a_seeded_fraction_up_to_one_and_a_count_above_one(train_size, expected):
-    data = load_pos(_pos_cfg(train_size), seed=0)
+    cfg = _pos_cfg(train_size)
+    data = load_pos(cfg, seed=0)
     assert len(data.train) == expected
-    assert load_pos(_pos_cfg(train_size), seed=0).train.words == data.train.words  # the seed fixes the subset
-    full = load_pos(_pos_cfg(None), seed=0)
-    assert set(map(tuple, data.train.words)) <= set(map(tuple, full.train.words))  # a subset of the same corpus
-    assert data.test.words == full.test.words  # dev and test untouched
+    assert load_pos(cfg, seed=0).train.words == data.train.words  # the seed fixes the subset
+    train, dev, test = generate(cfg.synthetic, 0)  # the corpora before train_size, made without load_pos
+    sentences = iter(zip(train.words, train.tags))
+    assert all(s in sentences for s in zip(data.train.words, data.train.tags))  # kept in corpus order, tags with them
+    assert (data.dev.words, data.dev.tags) == (dev.words, dev.tags)  # dev and test untouched
+    assert (data.test.words, data.test.tags) == (test.words, test.tags)
 
 
 def test_train_size_subsets_are_nested():
