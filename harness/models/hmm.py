@@ -258,13 +258,14 @@ class HMMTagger:
         vocab = list(index)
         rare = np.flatnonzero(n_w <= self.rare_threshold)
         self.suffix_keys_, self.suffix_prob_ = _to_unicode([]), np.zeros((0, K))
-        spelling = SpellingModel(np.zeros(0, dtype="U1"), np.zeros((0, K)), np.zeros(K))
+        self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
+            _to_unicode([]), np.zeros((0, K)), np.zeros(K))
         if self.unknown == "logistic":
-            spelling = SpellingModel.fit([vocab[v] for v in rare], C_wt[rare], C=self.unknown_c)
+            self._spelling = SpellingModel.fit([vocab[v] for v in rare], C_wt[rare], C=self.unknown_c)
+            self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
+                self._spelling.feature_names, self._spelling.weight, self._spelling.bias)
         else:
             self.suffix_keys_, self.suffix_prob_ = self._suffix_tree([vocab[v] for v in rare], C_wt[rare], p_t)
-        self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
-            spelling.feature_names, spelling.weight, spelling.bias)
         self.word_tag_counts_ = C_wt  # (V, K)
         self.p_t_ = p_t
         self.symbols_ = _to_unicode(vocab)
@@ -430,7 +431,6 @@ class HMMTagger:
         """
         self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
         self._sfx_index = {k: i for i, k in enumerate(self.suffix_keys_.tolist())}
-        self._spelling = SpellingModel(self.spelling_features_, self.spelling_weight_, self.spelling_bias_)
         C_wt = self.word_tag_counts_
         prior = self._unknown_prob(self.symbols_.tolist())  # (V, K)
         a = self.smoothing
@@ -729,6 +729,8 @@ class HMMTagger:
         for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else _UNSUPERVISED_STATE):
             setattr(self, name, np.array(d[name]))
         if self.training == "supervised":
+            if self.unknown == "logistic":
+                self._spelling = SpellingModel(self.spelling_features_, self.spelling_weight_, self.spelling_bias_)
             self._derive_emissions()
             self._build_full()
         else:
