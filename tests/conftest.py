@@ -1,5 +1,6 @@
 """Shared fixtures: a throw-away MLflow store per test and a runner for the real command line; shared
-helpers (``from conftest import ...``): readers of an MLflow store and a CoNLL-U treebank writer."""
+helpers (``from conftest import ...``): readers of an MLflow store, a CoNLL-U treebank writer and a
+small synthetic POS task."""
 
 from __future__ import annotations
 
@@ -90,3 +91,11 @@ def write_treebank(folder: Path, train: str, dev: str | None = None, test: str |
     for split, text in (("train", train), ("dev", dev), ("test", test)):
         (folder / f"{name}-ud-{split}.conllu").write_text(train if text is None else text, encoding="utf-8")
     return folder
+
+
+def synthetic_pos_task(train_size: float | None = None):
+    """A PosTaskConfig on a 200/20/20-sentence synthetic corpus (vocabulary 300) with ``train_size``."""
+    from harness.config import PosTaskConfig, SyntheticPosConfig
+
+    return PosTaskConfig(train_size=train_size, synthetic=SyntheticPosConfig(n_train=200, n_dev=20, n_test=20,
+                                                                              vocab_size=300))  # fmt: skip

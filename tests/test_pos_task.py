@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_treebank
+from conftest import synthetic_pos_task, write_treebank
 
 from harness.config import PosTaskConfig, SyntheticPosConfig
 from harness.data.readers import TaggedCorpus, read_conllu, read_two_column
@@ -132,14 +132,10 @@ def test_word_features():
 # task.train_size
 
 
-def _pos_cfg(train_size):
-    return PosTaskConfig(train_size=train_size, synthetic=SyntheticPosConfig(n_train=200, n_dev=20, n_test=20, vocab_size=300))
-
-
 @pytest.mark.parametrize("train_size, expected", [(None, 200), (0.25, 50), (0.999, 200), (1.0, 200), (30, 30), (37, 37),
                                                   (200, 200)])  # fmt: skip
 def test_train_size_takes_a_seeded_fraction_up_to_one_and_a_count_above_one(train_size, expected):
-    cfg = _pos_cfg(train_size)
+    cfg = synthetic_pos_task(train_size)
     data = load_pos(cfg, seed=0)
     assert len(data.train) == expected
     assert load_pos(cfg, seed=0).train.words == data.train.words  # the seed fixes the subset
@@ -151,8 +147,8 @@ def test_train_size_takes_a_seeded_fraction_up_to_one_and_a_count_above_one(trai
 
 
 def test_train_size_subsets_are_nested():
-    small = load_pos(_pos_cfg(20), seed=0).train.words
-    large = load_pos(_pos_cfg(60), seed=0).train.words
+    small = load_pos(synthetic_pos_task(20), seed=0).train.words
+    large = load_pos(synthetic_pos_task(60), seed=0).train.words
     assert all(s in large for s in small)
 
 
@@ -160,4 +156,4 @@ def test_train_size_subsets_are_nested():
 def test_train_size_larger_than_the_corpus_is_a_data_error(train_size):
     with pytest.raises(DataError, match=rf"task.train_size={train_size} asks for {train_size} sentences but the "
                                         r"training set has 200"):
-        load_pos(_pos_cfg(train_size), seed=0)
+        load_pos(synthetic_pos_task(train_size), seed=0)

@@ -4,12 +4,12 @@ the exact first-order projection, the oracle metrics and the config checks of th
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import synthetic_pos_task
 
-from harness.config import PosTaskConfig, SyntheticPosConfig
+from harness.config import SyntheticPosConfig
 from harness.data import synthetic
 from harness.data.readers import TaggedCorpus
 from harness.data.synthetic import (CUE_SIGN, TAGS, HiddenMarkovProcess, balance_flavours, cue_transitions,
@@ -156,10 +156,6 @@ def test_oracle_metrics_log_the_first_order_figures_only_with_a_dependency():
 # config checks of the POS task's knobs (task.train_size itself: tests/test_pos_task.py)
 
 
-def _pos_cfg(train_size):
-    return PosTaskConfig(train_size=train_size, synthetic=SyntheticPosConfig(n_train=200, n_dev=20, n_test=20, vocab_size=300))
-
-
 @pytest.mark.parametrize("key, value, message", [
     ("train_size", 0, "task.train_size must be positive"),
     ("long_range", -1, "task.synthetic.long_range must be >= 0"),
@@ -168,7 +164,7 @@ def _pos_cfg(train_size):
 def test_config_checks_of_the_pos_knobs(key, value, message):
     from harness.config import Config, RecurrentConfig, check_config
 
-    task = _pos_cfg(None)
+    task = synthetic_pos_task()
     setattr(task if key == "train_size" else task.synthetic, key, value)
     with pytest.raises(ConfigError, match=message):
         check_config(Config(model=RecurrentConfig(), task=task))
