@@ -83,3 +83,29 @@ def test_the_tagger_saves_and_reloads_its_spelling_model_without_pickles(tmp_pat
     probe = [["the", "kindness", "runs"], ["the", "Bolton", "runs"], ["the", "walking", "runs"]]
     assert loaded.predict(probe) == model.predict(probe)
     assert [s[1] for s in model.predict(probe)] == ["NOUN", "PROPN", "VERB"]
+
+
+@pytest.mark.parametrize("smoothing", [0.5, 0.0])
+def test_fit_reads_each_spelling_once_and_only_where_it_is_used(monkeypatch, smoothing):
+    # the logistic model learns from the rare words; the prior P_unk(t|w) of every known word is needed
+    # only when smoothing > 0
+    import harness.models.hmm as hmm_module
+    import harness.models.hmm_unknown as hmm_unknown
+
+    calls = []
+    spelling = hmm_unknown.features
+    for module in (hmm_module, hmm_unknown):
+        monkeypatch.setattr(module, "features", lambda w: calls.append(w) or spelling(w), raising=False)
+    forms, counts = rare_words()
+    words = [["the", w, "runs"] for w, c in zip(forms, counts) for _ in range(int(c.sum()))]
+    tags = [["DET", TAGS[int(c.argmax())], "VERB"] for w, c in zip(forms, counts) for _ in range(int(c.sum()))]
+    model = HMMTagger(smoothing=smoothing).fit(words, tags)
+    read = sorted(calls)
+    assert read == sorted(set(forms) | ({"the", "runs"} if smoothing else set()))  # once each
+    C_wt = model.word_tag_counts_
+    P_tw = model.emit_table_ * model.p_t_  # (V, K) back to P(t|w)
+    if smoothing:
+        np.testing.assert_allclose(P_tw, (C_wt + smoothing * model._spelling.predict_proba(model.symbols_.tolist()))
+                                   / (C_wt.sum(axis=1, keepdims=True) + smoothing))  # fmt: skip
+    else:
+        np.testing.assert_allclose(P_tw, C_wt / C_wt.sum(axis=1, keepdims=True))  # TnT's counts alone

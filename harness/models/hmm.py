@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from harness.errors import ConfigError, DataError, check_choice, check_positive
 from harness.models.hmm_signatures import MAX_SUFFIX, SEP, class_and_form, signature, suffix_keys
-from harness.models.hmm_unknown import SpellingModel
+from harness.models.hmm_unknown import SpellingModel, features
 
 TRAININGS = ("supervised", "unsupervised")
 INITS = ("frequency", "random")
@@ -260,8 +260,11 @@ class HMMTagger:
         self.suffix_keys_, self.suffix_prob_ = _to_unicode([]), np.zeros((0, K))
         self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
             _to_unicode([]), np.zeros((0, K)), np.zeros(K))
+        names = None  # (V,) the spelling features of every word, when the prior of known words needs them
         if self.unknown == "logistic":
-            self._spelling = SpellingModel.fit([vocab[v] for v in rare], C_wt[rare], C=self.unknown_c)
+            names = [features(w) for w in vocab] if self.smoothing > 0 else None
+            rare_names = [features(vocab[v]) for v in rare] if names is None else [names[v] for v in rare]
+            self._spelling = SpellingModel.fit_features(rare_names, C_wt[rare], C=self.unknown_c)
             self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
                 self._spelling.feature_names, self._spelling.weight, self._spelling.bias)
         else:
@@ -269,7 +272,7 @@ class HMMTagger:
         self.word_tag_counts_ = C_wt  # (V, K)
         self.p_t_ = p_t
         self.symbols_ = _to_unicode(vocab)
-        self._derive_emissions()
+        self._derive_emissions(names)
 
         # hidden-state labels: the tag, or (word, tag) for the `lexicalize` most ambiguous words,
         # each optionally split by capitalisation (TnT); their n-grams give the transitions
@@ -422,24 +425,30 @@ class HMMTagger:
         self.state_flag_ = self.label_flag_[cur]
         self.state_word_ = self.label_word_[cur]  # the only word a lexicalised state emits, else -1
 
-    def _derive_emissions(self) -> None:
+    def _derive_emissions(self, names: list[list[str]] | None = None) -> None:
         """Emission tables of the supervised tagger from counts, up to a per-word constant (Bayes).
 
         P(w|t) = P(t|w) P(w) / P(t) and P(w) is the same for every tag, so a column P(t|w)/P(t)
         decodes exactly like P(w|t). Known words: P(t|w) = (c(w,t) + a P_unk(t|w)) / (c(w) + a).
-        Unknown words: P(t|w) = P_unk(t|w), the unknown-word model (``unknown``).
+        Unknown words: P(t|w) = P_unk(t|w), the unknown-word model (``unknown``). names (V,): the
+        spelling features of every known word when the caller has them (``fit``).
         """
         self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
         self._sfx_index = {k: i for i, k in enumerate(self.suffix_keys_.tolist())}
         C_wt = self.word_tag_counts_
-        prior = self._unknown_prob(self.symbols_.tolist())  # (V, K)
         a = self.smoothing
-        P_tw = (C_wt + a * prior) / (C_wt.sum(axis=1) + a)[:, None]  # (V, K)
+        smoothed = C_wt  # a = 0: TnT's counts alone, no prior to compute
+        if a > 0:
+            smoothed = C_wt + a * self._unknown_prob(self.symbols_.tolist(), names)  # (V, K)
+        P_tw = smoothed / (C_wt.sum(axis=1) + a)[:, None]  # (V, K)
         self.emit_table_ = P_tw / self.p_t_  # (V, K)
 
-    def _unknown_prob(self, forms: list[str]) -> np.ndarray:
-        """P_unk(t | w) of the unknown-word model for each form: (n, K)."""
+    def _unknown_prob(self, forms: list[str], names: list[list[str]] | None = None) -> np.ndarray:
+        """P_unk(t | w) of the unknown-word model for each form: (n, K). names (n,): the logistic
+        model's features of the forms, if already computed."""
         if self.unknown == "logistic":
+            if names is not None:
+                return self._spelling.predict_proba_features(names)
             return self._spelling.predict_proba(forms)
         rows = np.fromiter(map(self._suffix_row, forms), dtype=np.int64, count=len(forms))
         return self.suffix_prob_[rows]

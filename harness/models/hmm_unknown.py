@@ -67,6 +67,12 @@ class SpellingModel:
             max_iter: int = 300) -> "SpellingModel":
         """forms (n,) word types, counts (n, K) their tag counts; C is the inverse L2 strength, tol
         the L-BFGS stopping tolerance (1e-3: half the iterations of the default, same tagging)."""
+        return cls.fit_features([features(w) for w in forms], counts, C=C, tol=tol, max_iter=max_iter)
+
+    @classmethod
+    def fit_features(cls, names: list[list[str]], counts: np.ndarray, C: float = 0.3, tol: float = 1e-3,
+                     max_iter: int = 300) -> "SpellingModel":
+        """``fit`` from the forms' features (n,) (``features(w)`` of each), for a caller that has them."""
         from sklearn.feature_extraction import DictVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -76,7 +82,7 @@ class SpellingModel:
             bias = np.where(counts.sum(axis=0) > 0, 0.0, -30.0) if len(tag) else np.zeros(K)
             return cls(np.zeros(0, dtype="U1"), np.zeros((0, K)), bias)
         vec = DictVectorizer()
-        X = vec.fit_transform([dict.fromkeys(features(w), 1) for w in forms])  # (n, F) sparse
+        X = vec.fit_transform([dict.fromkeys(f, 1) for f in names])  # (n, F) sparse, columns sorted by name
         with threadpool_limits(1):  # small products: BLAS threads only contend
             lr = LogisticRegression(C=C, tol=tol, max_iter=max_iter).fit(X[row], tag, sample_weight=counts[row, tag])
         weight = np.zeros((X.shape[1], K))
@@ -90,11 +96,14 @@ class SpellingModel:
 
     def predict_proba(self, forms: list[str]) -> np.ndarray:
         """P(t | w) for each form, (n, K); unknown features contribute nothing."""
+        return self.predict_proba_features([features(w) for w in forms])
+
+    def predict_proba_features(self, names: list[list[str]]) -> np.ndarray:
+        """``predict_proba`` from the forms' features (n,) (``features(w)`` of each)."""
         K = len(self.bias)
-        if not forms:
+        if not names:
             return np.zeros((0, K))
         F = self.weight.shape[0]
-        names = [features(w) for w in forms]  # every form has at least 14 features
         sizes = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
         ids = np.fromiter(map(self._index.get, itertools.chain.from_iterable(names), itertools.repeat(F)),
                           dtype=np.int64, count=int(sizes.sum()))  # features never seen in training: row F (zeros)
