@@ -329,6 +329,22 @@ def test_empty_sentences_in_training_are_harmless(training):
         assert with_empty.predict(W) == HMMTagger(**kwargs).fit(W, T).predict(W)
 
 
+def test_boundaries_leave_empty_sentences_out():
+    seq, pos = HMMTagger._with_boundaries(np.array([5, 6, 7]), np.array([0, 2, 0, 0, 1, 0]), boundary=9)
+    assert seq.tolist() == [5, 6, 9, 7, 9] and pos.tolist() == [0, 1, 3]  # no boundary -> boundary step
+
+
+@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2), dict(order=1, lexicalize=3),
+                                    dict(training="unsupervised", n_iter=5)])
+def test_empty_sentences_anywhere_in_small_chunks_decode_like_without_them(kwargs):
+    W, T = random_corpus(17, n_sentences=40)
+    model = HMMTagger(**kwargs, chunk_tokens=1).fit(W, T)  # chunks of one sentence (some hold only empty ones)
+    probe = W[:6]
+    with_empty = [[], [], probe[0], [], probe[1], probe[2], [], [], probe[3], probe[4], probe[5], []]
+    assert [s for s in model.predict(with_empty) if s] == model.predict(probe)
+    assert [len(s) for s in model.predict(with_empty)] == [len(s) for s in with_empty]
+
+
 def test_unsupervised_seed_changes_the_solution():
     W, T = random_corpus(12, n_sentences=100)
     a = HMMTagger(training="unsupervised", n_iter=5, random_state=0).fit(W, T)

@@ -472,7 +472,6 @@ class HMMTagger:
         return best
 
     def _fit_unsupervised(self, words, y: np.ndarray, lengths: np.ndarray) -> None:
-        lengths = lengths[lengths > 0]  # an empty sentence would need the impossible boundary -> boundary step
         K = len(self.tags_)
         S_tags = self.n_states or K
         counts: dict[str, int] = {}
@@ -485,7 +484,7 @@ class HMMTagger:
         self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
         x, _ = self._symbols(words)  # (N,)
         V = len(self.symbols_)
-        seq = np.append(V, self._with_boundaries(x, lengths, boundary=V))  # (1 + N + n_sentences,) B first
+        seq = np.append(V, self._with_boundaries(x, lengths, boundary=V)[0])  # (1 + N + n_sentences,) B first
 
         rng = np.random.default_rng(self.random_state)
         S = S_tags + 1
@@ -564,11 +563,15 @@ class HMMTagger:
         return x, extra / self.p_t_
 
     @staticmethod
-    def _with_boundaries(x: np.ndarray, lengths: np.ndarray, boundary: int) -> np.ndarray:
-        """Tokens (N,) of sentences of ``lengths`` -> (N + n_sentences,) with ``boundary`` after each."""
+    def _with_boundaries(x: np.ndarray, lengths: np.ndarray, boundary: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens (N,) of sentences of ``lengths`` -> (N + n_sentences,) with ``boundary`` after each
+        non-empty sentence, and the positions of the tokens in it (N,). Empty sentences are left out:
+        they would need the impossible boundary -> boundary step."""
+        lengths = lengths[lengths > 0]
+        pos = np.arange(len(x)) + np.repeat(np.arange(len(lengths)), lengths)  # (N,)
         seq = np.full(len(x) + len(lengths), boundary, dtype=np.int64)
-        seq[np.arange(len(x)) + np.repeat(np.arange(len(lengths)), lengths)] = x
-        return seq
+        seq[pos] = x
+        return seq, pos
 
     def _column(self, symbols: np.ndarray, extra: np.ndarray) -> np.ndarray:
         """Emission columns (U, n_emit) for symbol ids: known words (< V), then ``extra`` rows."""
@@ -598,6 +601,8 @@ class HMMTagger:
         out = np.empty(len(x), dtype=np.int64)
         for first, last, here in self._chunks(x, starts, ends, limit, lexical):
             base, stop = starts[first], ends[last - 1]
+            if base == stop:  # only empty sentences: nothing to decode
+                continue
             if supervised and len(lexical):
                 live = np.flatnonzero((self.label_word_ < 0) | np.isin(self.label_word_, here))
                 start, A, cur, _ = self._hmm_for(live)
@@ -671,13 +676,11 @@ class HMMTagger:
         hmm = CategoricalHMM(n_components=S, init_params="", params="", algorithm="viterbi")
         hmm.n_features = U + 2
         hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = start, A, E
-        seq = self._with_boundaries(inv, lengths, boundary=U)
+        seq, pos = self._with_boundaries(inv, lengths, boundary=U)
         logprob, states = hmm.decode(seq[:, None])
         if not np.isfinite(logprob):  # cannot happen with smoothed parameters; never return garbage
             raise RuntimeError("Viterbi found no path with non-zero probability; the model is broken")
-        keep = np.ones(len(seq), dtype=bool)
-        keep[np.cumsum(lengths) + np.arange(len(lengths))] = False
-        return states[keep]
+        return states[pos]
 
     def predict(self, words: list[list[str]]) -> list[list[str]]:
         """Most likely tag sequence (Viterbi) of every sentence; empty sentences give []."""
@@ -686,11 +689,10 @@ class HMMTagger:
         lengths = np.array([len(s) for s in words], dtype=np.int64)
         if lengths.sum() == 0:
             return [[] for _ in words]
-        nonempty = lengths > 0
         x, extra = self._symbols(words)
         supervised = self.training == "supervised"
         flags = _cap_flags(words) if supervised and self.capitalization else None
-        ids = self._decode_symbols(x, lengths[nonempty], extra, flags)
+        ids = self._decode_symbols(x, lengths, extra, flags)
         tags = self.tags_[ids if supervised else self.state_tag_[ids]].tolist()
         out, i = [], 0
         for n in lengths.tolist():
