@@ -198,9 +198,9 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> D
 
 def hmm_tagger_params(model: HMMConfig) -> dict[str, Any]:
     """The HMMTagger keyword arguments an HMM config sets (all its hyperparameters but the seed)."""
-    from harness.models.hmm import HMMTagger
+    from harness.models.hmm_params import TAGGER_HYPERPARAMS
 
-    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name in HMMTagger.HYPERPARAMS}
+    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name in TAGGER_HYPERPARAMS}
 
 
 def hmm_forecaster_params(model: HMMConfig) -> dict[str, Any]:
@@ -267,10 +267,10 @@ def check_config(config: Config) -> None:
                 f"model.features={m.features} only applies to task=pos", "drop the model.features override"
             )
     else:
-        from harness.models.hmm import GaussianHMMForecaster, HMMTagger
+        from harness.models.hmm_params import check_forecaster_params, check_tagger_params
 
-        HMMTagger(**hmm_tagger_params(m)).check_params()  # the models' own checks: one source of their messages
-        GaussianHMMForecaster(**hmm_forecaster_params(m)).check_params()
+        check_tagger_params(hmm_tagger_params(m))  # the models' own checks (without hmmlearn): one source of messages
+        check_forecaster_params(hmm_forecaster_params(m))
         if task == "timeseries" and (m.order != 1 or m.training != "supervised"):
             raise ConfigError(
                 "model.order and model.training apply to the HMM tagger, not to task=timeseries",

@@ -386,6 +386,30 @@ def test_config_check_and_fit_refuse_a_bad_hyperparameter_with_the_same_message(
     assert str(from_config.value) == str(from_fit.value) and f"model.{key}" in str(from_fit.value)
 
 
+def test_config_check_of_hmm_configs_imports_neither_hmmlearn_nor_sklearn():
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys
+        from harness.config import Config, HMMConfig, PosTaskConfig, TimeSeriesTaskConfig, check_config
+        from harness.errors import ConfigError
+        for task in (PosTaskConfig(), TimeSeriesTaskConfig()):
+            check_config(Config(model=HMMConfig(), task=task))
+        for bad in (HMMConfig(order=3), HMMConfig(covariance_type="diagonal")):
+            try:
+                check_config(Config(model=bad, task=PosTaskConfig()))
+            except ConfigError as e:
+                print(e)
+        print(sorted(m for m in ("hmmlearn", "sklearn") if m in sys.modules))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("model.order must be 1 or 2") and lines[1].startswith("model.covariance_type")
+    assert lines[2] == "[]"  # validation alone stays light (hmmlearn and scikit-learn take ~2 s to import)
+
+
 def test_tagger_hyperparameters_are_listed_once_in_init_order():
     import inspect
 

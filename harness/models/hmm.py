@@ -31,20 +31,16 @@ so each is P(t|w)/P(t); a never-observed slack symbol takes up each row's remain
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 from threadpoolctl import threadpool_limits
 
-from harness.errors import ConfigError, DataError, check_choice, check_positive
+from harness.errors import ConfigError, DataError
+from harness.models.hmm_params import TAGGER_HYPERPARAMS, check_forecaster_params, check_tagger_params
 from harness.models.hmm_signatures import MAX_SUFFIX, SEP, class_and_form, signature, suffix_keys
 from harness.models.hmm_unknown import SpellingModel, features
 
-TRAININGS = ("supervised", "unsupervised")
-INITS = ("frequency", "random")
-UNKNOWN_MODELS = ("logistic", "suffix")
-COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
 UNK_SYMBOL = "<unk>"
 _COMMON_STATE = ("tags_", "symbols_", "lambdas_")
 _SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "ngram_", "label_tag_",
@@ -164,9 +160,7 @@ class HMMTagger:
 
     # The hyperparameters (__init__'s arguments, in order), as state_dict saves them and from_state_dict
     # reads them back.
-    HYPERPARAMS = ("order", "smoothing", "rare_threshold", "max_suffix", "unknown", "unknown_c", "case_weight",
-                   "capitalization", "lexicalize", "training", "n_states", "n_iter", "tol", "init", "random_state",
-                   "chunk_tokens")  # fmt: skip
+    HYPERPARAMS = TAGGER_HYPERPARAMS
 
     def __init__(
         self,
@@ -208,25 +202,7 @@ class HMMTagger:
     def check_params(self) -> None:
         """One ConfigError naming the ``model.*`` key and the fix for a bad hyperparameter. ``fit`` runs it,
         and so does the config check (harness.config), so a bad override fails before any work."""
-        if self.training not in TRAININGS:
-            raise ConfigError(f"model.training must be one of {list(TRAININGS)}, got {self.training!r}",
-                              "set model.training=supervised or model.training=unsupervised")
-        if self.order not in (1, 2):
-            raise ConfigError(f"model.order must be 1 or 2, got {self.order}", "set model.order=1 or model.order=2")
-        for key, choices in (("init", INITS), ("unknown", UNKNOWN_MODELS)):
-            check_choice(getattr(self, key), f"model.{key}", choices)
-        if not (self.unknown_c > 0 and math.isfinite(self.unknown_c)):
-            raise ConfigError(f"model.unknown_c must be > 0, got {self.unknown_c}", "set model.unknown_c=0.3")
-        for key in ("smoothing", "case_weight", "lexicalize", "tol", "rare_threshold", "max_suffix"):
-            value = getattr(self, key)
-            if not value >= 0 or (key != "tol" and not math.isfinite(value)):  # tol=inf: stop after one iteration
-                raise ConfigError(f"model.{key} must be >= 0, got {value}", f"set model.{key}=0 or more")
-        if self.training == "unsupervised" and self.order != 1:
-            raise ConfigError(f"model.training=unsupervised is first order only, got model.order={self.order}",
-                              "set model.order=1")
-        check_positive(self.n_iter, "model.n_iter")
-        if self.n_states is not None:
-            check_positive(self.n_states, "model.n_states")
+        check_tagger_params({k: getattr(self, k) for k in self.HYPERPARAMS})
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, words: list[list[str]], tags: list[list[str]]) -> "HMMTagger":
@@ -785,8 +761,7 @@ class GaussianHMMForecaster:
     def check_params(self) -> None:
         """One ConfigError naming the ``model.*`` key and the fix for a bad hyperparameter. ``fit`` runs it,
         and so does the config check (harness.config), so a bad override fails before any work."""
-        check_choice(self.covariance_type, "model.covariance_type", COVARIANCE_TYPES)
-        check_positive(self.n_states, "model.n_states")
+        check_forecaster_params(vars(self))
 
     def fit(self, series: np.ndarray) -> "GaussianHMMForecaster":
         """Baum-Welch on one scaled series (T,) or (T, D)."""

@@ -1,0 +1,53 @@
+"""The HMM models' hyperparameter names and checks, without hmmlearn or scikit-learn.
+
+``HMMTagger.check_params`` and ``GaussianHMMForecaster.check_params`` run these checks, and so does
+the config check (harness.config) on a config's values directly, so validating a config does not
+pay for importing hmmlearn and scikit-learn (~2 s). Each raises one ConfigError naming the
+``model.*`` key and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from harness.errors import ConfigError, check_choice, check_positive
+
+TRAININGS = ("supervised", "unsupervised")
+INITS = ("frequency", "random")
+UNKNOWN_MODELS = ("logistic", "suffix")
+COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
+
+# HMMTagger's hyperparameters (its __init__ arguments, in order)
+TAGGER_HYPERPARAMS = ("order", "smoothing", "rare_threshold", "max_suffix", "unknown", "unknown_c", "case_weight",
+                      "capitalization", "lexicalize", "training", "n_states", "n_iter", "tol", "init", "random_state",
+                      "chunk_tokens")  # fmt: skip
+
+
+def check_tagger_params(p: Mapping[str, Any]) -> None:
+    """HMMTagger hyperparameters by name (those of TAGGER_HYPERPARAMS that have checks)."""
+    if p["training"] not in TRAININGS:
+        raise ConfigError(f"model.training must be one of {list(TRAININGS)}, got {p['training']!r}",
+                          "set model.training=supervised or model.training=unsupervised")
+    if p["order"] not in (1, 2):
+        raise ConfigError(f"model.order must be 1 or 2, got {p['order']}", "set model.order=1 or model.order=2")
+    for key, choices in (("init", INITS), ("unknown", UNKNOWN_MODELS)):
+        check_choice(p[key], f"model.{key}", choices)
+    if not (p["unknown_c"] > 0 and math.isfinite(p["unknown_c"])):
+        raise ConfigError(f"model.unknown_c must be > 0, got {p['unknown_c']}", "set model.unknown_c=0.3")
+    for key in ("smoothing", "case_weight", "lexicalize", "tol", "rare_threshold", "max_suffix"):
+        value = p[key]
+        if not value >= 0 or (key != "tol" and not math.isfinite(value)):  # tol=inf: stop after one iteration
+            raise ConfigError(f"model.{key} must be >= 0, got {value}", f"set model.{key}=0 or more")
+    if p["training"] == "unsupervised" and p["order"] != 1:
+        raise ConfigError(f"model.training=unsupervised is first order only, got model.order={p['order']}",
+                          "set model.order=1")
+    check_positive(p["n_iter"], "model.n_iter")
+    if p["n_states"] is not None:
+        check_positive(p["n_states"], "model.n_states")
+
+
+def check_forecaster_params(p: Mapping[str, Any]) -> None:
+    """GaussianHMMForecaster hyperparameters by name (covariance_type, n_states)."""
+    check_choice(p["covariance_type"], "model.covariance_type", COVARIANCE_TYPES)
+    check_positive(p["n_states"], "model.n_states")
