@@ -22,10 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hmmlearn.hmm import CategoricalHMM  # noqa: E402
 
+from harness.config import HMMConfig, hmm_tagger_params  # noqa: E402
 from harness.data.readers import find_split, read_conllu  # noqa: E402
 from harness.models.hmm import HMMTagger  # noqa: E402
 from harness.tasks.pos import score_tags  # noqa: E402
 
+# overrides of HMMConfig's defaults (the defaults of `python -m harness model=hmm`)
 CONFIGS = {
     "order1": dict(order=1),
     "order2": dict(order=2),
@@ -41,6 +43,11 @@ CONFIGS = {
     "unsupervised-45": dict(training="unsupervised", n_states=45, n_iter=50, random_state=0),
 }
 DEFAULT = "order1,order1-lex100,order2,order2-lex40,unsupervised"
+
+
+def tagger(name: str) -> HMMTagger:
+    """The unfitted tagger of CONFIGS[name]: HMMConfig's defaults, then the entry's overrides."""
+    return HMMTagger(**{**hmm_tagger_params(HMMConfig()), **CONFIGS[name]})
 
 
 def hmmlearn_alone(n_states: int, n_tokens: int, repeats: int) -> float:
@@ -77,9 +84,8 @@ def main(argv=None) -> None:
     print(f"{'config':<16} {'acc':>7} {'oov_acc':>7} {'oov%':>5} {'sent':>6} {'fit_s':>6} {'tok/s':>9} "
           f"{'states':>6} {'n_params':>9} {'hmmlearn_alone_tok/s':>20}")
     for name in args.configs.split(","):
-        kwargs = CONFIGS[name]
         t0 = time.perf_counter()
-        model = HMMTagger(**kwargs).fit(train.words, train.tags)
+        model = tagger(name).fit(train.words, train.tags)
         fit_s = time.perf_counter() - t0
         best = np.inf
         for _ in range(max(1, args.repeats)):

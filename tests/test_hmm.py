@@ -416,6 +416,23 @@ def test_tagger_hyperparameters_are_listed_once_in_init_order():
     assert list(HMMTagger.HYPERPARAMS) == list(inspect.signature(HMMTagger).parameters)
 
 
+def test_the_ewt_measurement_builds_taggers_from_the_config_defaults():
+    import importlib.util
+    from pathlib import Path
+
+    from harness.config import HMMConfig, hmm_tagger_params
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "measure_hmm_ewt.py"
+    spec = importlib.util.spec_from_file_location("measure_hmm_ewt", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    defaults = hmm_tagger_params(HMMConfig())
+    for name, overrides in script.CONFIGS.items():
+        expected = {**defaults, **overrides}
+        model = script.tagger(name)
+        assert {k: getattr(model, k) for k in expected} == expected, name
+
+
 def test_too_many_states_is_refused_before_allocating(monkeypatch):
     W, T = random_corpus(15)
     monkeypatch.setattr(hmm_module, "MAX_STATES", 20)
