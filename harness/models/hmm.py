@@ -236,9 +236,10 @@ class HMMTagger:
         self.suffix_keys_, self.suffix_prob_ = _to_unicode([]), np.zeros((0, K))
         self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
             _to_unicode([]), np.zeros((0, K)), np.zeros(K))
-        names = None  # (V,) the spelling features of every word, when the prior of known words needs them
+        names = None  # (V,) the spelling features of every word, read once when the known words' prior needs them
         if self.unknown == "logistic":
-            names = [features(w) for w in vocab] if self.smoothing > 0 else None
+            if self.smoothing > 0:
+                names = [features(w) for w in vocab]
             rare_names = [features(vocab[v]) for v in rare] if names is None else [names[v] for v in rare]
             self._spelling = SpellingModel.fit_features(rare_names, C_wt[rare], C=self.unknown_c)
             self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
