@@ -43,8 +43,8 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from harness.tracking import Tracker, tracking_uri
 
-        install()  # first: the parent run's writes below are shielded only under this handler; SIGTERM
-        # between jobs (a scheduler's kill) then unwinds like Ctrl-C, and the exit hook ends the parent
+        install()  # SIGTERM between jobs (a scheduler's kill) then unwinds like Ctrl-C, and the exit hook
+        # ends the parent run (the tracker's writes shield themselves either way)
 
         hc = config.hydra
         task_overrides = list(hc.overrides.task)
