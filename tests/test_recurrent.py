@@ -8,7 +8,8 @@ import pytest
 
 from harness.errors import ConfigError, DataError
 from harness.models.nn.gradcheck import numerical_gradient, rel_error
-from harness.models.nn.recurrent import Recurrent, hidden_grad_norms, steps_back
+from harness.models.nn import recurrent
+from harness.models.nn.recurrent import Recurrent, hidden_grad_norms, row_blocks, steps_back
 
 TOL = 1e-6
 # central-difference step: ~cbrt(float64 eps) balances truncation and rounding error; at 1e-6 the
@@ -298,3 +299,36 @@ def test_float32_path_matches_float64(cell, nl):
     for k in g64:
         assert g32[k].dtype == np.float32
         np.testing.assert_allclose(g32[k], g64[k], atol=1e-4, err_msg=k)
+
+
+def test_row_blocks_split_products_until_each_block_is_small():
+    assert row_blocks(512, 229, 32) == 4  # lstm step of the pos benchmark: 3.75M -> 4 blocks of 0.94M
+    assert row_blocks(256, 66, 64) == 2  # lstm step of the ts benchmark: 1.08M -> 2 x 0.54M
+    assert row_blocks(128, 229, 32) == 1  # rnn step: already small
+    assert row_blocks(12, 10**9, 1) == 4  # stops where the block would have an odd number of rows
+
+
+@pytest.mark.parametrize("cell,nl", CELLS)
+@pytest.mark.parametrize("bi,lengths", [(False, [3, 5, 1, 4]), (True, [3, 5, 1, 4]), (True, [4, 4, 4])])
+def test_row_blocked_step_products_equal_whole_ones(cell, nl, bi, lengths, monkeypatch):
+    """The step products split into row blocks (what large layers do) give the numbers of the whole
+    products (what the gradient-checked small layers do): forward, inference and backward."""
+    rng = np.random.default_rng(8)
+    layer = Recurrent(cell, 3, 8, num_layers=2, bidirectional=bi, nonlinearity=nl, rng=rng, dtype=np.float64)
+    mask = ragged_mask(lengths)
+    x = rng.standard_normal((*mask.shape, 3))
+    state0 = random_state(layer, mask.shape[1], rng)
+    dy = rng.standard_normal((*mask.shape, layer.output_size))
+
+    def run():
+        y, sT, cache = layer.forward(x, mask, state0=state0)
+        y_inf, _, _ = layer.forward(x, mask, state0=state0, grad=False)
+        dx, grads, ds0 = layer.backward(dy, cache)
+        return [y, y_inf, *as_list(sT), dx, *as_list(ds0), *(grads[k] for k in sorted(grads))]
+
+    whole = run()
+    monkeypatch.setattr(recurrent, "SMALL_GEMM", 1)  # every product splits down to one-row blocks
+    assert recurrent.row_blocks(4 * 8, 3 + 1 + 8, 4) == 32
+    blocked = run()
+    for a, b in zip(blocked, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
