@@ -571,6 +571,19 @@ def test_forecaster_deterministic_round_trip_and_shapes(tmp_path):
     np.testing.assert_allclose(a.bic(x), -2 * a.hmm_.score(x[:, None]) + a.n_params * np.log(300))
 
 
+@pytest.mark.parametrize("random_state", [None, 7])
+def test_forecaster_state_dict_keeps_hyperparameter_values_and_types(random_state, tmp_path):
+    x, _, _ = two_regime_series(120, seed=2)
+    model = GaussianHMMForecaster(n_states=2, covariance_type="full", n_iter=5, random_state=random_state, tol=1).fit(x)
+    np.savez(tmp_path / "g.npz", **model.state_dict())
+    with np.load(tmp_path / "g.npz", allow_pickle=False) as d:
+        loaded = GaussianHMMForecaster.from_state_dict(d)
+    for key in GaussianHMMForecaster.HYPERPARAMS:
+        assert getattr(loaded, key) == getattr(model, key) and type(getattr(loaded, key)) is type(getattr(model, key))
+    X = windows_of(x, 10)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
 @pytest.mark.parametrize("covariance_type", ["diag", "full", "spherical", "tied"])
 def test_forecaster_multivariate(covariance_type, tmp_path):
     rng = np.random.default_rng(0)

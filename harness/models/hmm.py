@@ -55,6 +55,16 @@ MAX_TABLE = 20_000_000  # label n-gram table entries (order 2: (labels + 1)^3)
 _NONE = np.zeros(0)  # a hyperparameter set to None, in state_dict (np.array(None) would need a pickle)
 
 
+def _hyperparams_state(model) -> dict[str, np.ndarray]:
+    """A model's HYPERPARAMS as 0-d arrays (None as an empty one): numeric or 'U', no pickle needed."""
+    return {k: _NONE if getattr(model, k) is None else np.array(getattr(model, k)) for k in model.HYPERPARAMS}
+
+
+def _hyperparams_from_state(d, names) -> dict:
+    """The inverse of ``_hyperparams_state``: the same values with the same Python types."""
+    return {k: None if d[k].size == 0 else d[k].item() for k in names}
+
+
 # ---------------------------------------------------------------------------------------------
 # helpers
 
@@ -699,7 +709,7 @@ class HMMTagger:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Hyperparameters and learned arrays, numeric or 'U' only (np.load(allow_pickle=False) works)."""
-        d = {k: _NONE if getattr(self, k) is None else np.array(getattr(self, k)) for k in self.HYPERPARAMS}
+        d = _hyperparams_state(self)
         for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else _UNSUPERVISED_STATE):
             d[name] = np.asarray(getattr(self, name))
         return d
@@ -707,8 +717,7 @@ class HMMTagger:
     @classmethod
     def from_state_dict(cls, d) -> "HMMTagger":
         """Rebuild a fitted tagger from ``state_dict()`` output (or an ``np.load`` of it)."""
-        params = {k: None if d[k].size == 0 else d[k].item() for k in cls.HYPERPARAMS}  # same values, same types
-        model = cls(**params)
+        model = cls(**_hyperparams_from_state(d, cls.HYPERPARAMS))
         model.load_state_dict(d)
         return model
 
@@ -739,8 +748,10 @@ class GaussianHMMForecaster:
     of A, since a window begins at an arbitrary point of the series, not at its start.
     """
 
+    HYPERPARAMS = ("n_states", "covariance_type", "n_iter", "random_state", "tol")  # __init__'s arguments
+
     def __init__(self, n_states: int = 3, covariance_type: str = "diag", n_iter: int = 100,
-                 random_state: int = 0, tol: float = 1e-4):
+                 random_state: int | None = 0, tol: float = 1e-4):
         self.n_states = n_states
         self.covariance_type = covariance_type
         self.n_iter = n_iter
@@ -895,18 +906,14 @@ class GaussianHMMForecaster:
     def state_dict(self) -> dict[str, np.ndarray]:
         self._check_fitted()
         return {
-            "n_states": np.array(self.n_states), "covariance_type": np.array(self.covariance_type),
-            "n_iter": np.array(self.n_iter), "random_state": np.array(self.random_state),
-            "tol": np.array(float(self.tol)), "series_dim_": np.array(self.series_dim_),
+            **_hyperparams_state(self), "series_dim_": np.array(self.series_dim_),
             "startprob_": self.startprob_, "transmat_": self.transmat_, "means_": self.means_,
             "covars_": self.covars_,
         }
 
     @classmethod
     def from_state_dict(cls, d) -> "GaussianHMMForecaster":
-        model = cls(n_states=int(d["n_states"]), covariance_type=str(d["covariance_type"]),
-                    n_iter=int(d["n_iter"]), random_state=int(d["random_state"]), tol=float(d["tol"]))
-        return model.load_state_dict(d)
+        return cls(**_hyperparams_from_state(d, cls.HYPERPARAMS)).load_state_dict(d)
 
     def load_state_dict(self, d) -> "GaussianHMMForecaster":
         full = np.array(d["covars_"])  # (K, D, D)
