@@ -71,8 +71,8 @@ NONLINEARITIES = ("tanh", "relu")
 # A recurrent step's product is just above that size (lstm, pos benchmark: 512 x 229 x 32, a quarter
 # of its time spent copying the weights), so the steps split the weight rows into blocks below the
 # limit, multiplied in one batched matmul call (each output entry is the same sum). Measured with
-# OpenBLAS 0.3.31, 1 thread: that lstm step 99 -> 74 us, its backward step 55 -> 39 us; elsewhere
-# the blocks only add a call or two per step.
+# OpenBLAS 0.3.31, 1 thread: that lstm step 99 -> 74 us, its backward step 55 -> 39 us, the ts-shaped
+# lstm step 25 -> 15 us; one product got slower, the ts-shaped backward step (64 x 256 x 64), 25 -> 30 us.
 SMALL_GEMM = 1_000_000
 
 
