@@ -45,8 +45,14 @@ POS = dict(vocab=20_000, emb=100, hidden=128, tags=17, batch=32, min_len=5, max_
 TS = dict(features=1, hidden=64, window=48, batch=64)
 BILSTM_FLOP_PER_TOKEN = 1.43e6
 # torch 2.13 CPU, 1 thread, training real tokens/s, as measured in issue 3 (padded uni, packed bi)
-ISSUE_TORCH_TRAIN = {("lstm", "uni"): 56.7e3, ("lstm", "bi"): 17.8e3, ("gru", "uni"): 33.3e3,
-                     ("gru", "bi"): 20.6e3, ("rnn", "uni"): 62.7e3, ("rnn", "bi"): 36.7e3}
+ISSUE_TORCH_TRAIN = {
+    ("lstm", "uni"): 56.7e3,
+    ("lstm", "bi"): 17.8e3,
+    ("gru", "uni"): 33.3e3,
+    ("gru", "bi"): 20.6e3,
+    ("rnn", "uni"): 62.7e3,
+    ("rnn", "bi"): 36.7e3,
+}
 
 
 # ---------------------------------------------------------------------------- data
@@ -68,8 +74,10 @@ def pos_batches(n_sentences: int, rng: np.random.Generator):
 def ts_batches(n_batches: int, rng: np.random.Generator):
     p = TS
     return [
-        (rng.standard_normal((p["window"], p["batch"], p["features"])).astype(np.float32),
-         rng.standard_normal((p["batch"], 1)).astype(np.float32))
+        (
+            rng.standard_normal((p["window"], p["batch"], p["features"])).astype(np.float32),
+            rng.standard_normal((p["batch"], 1)).astype(np.float32),
+        )
         for _ in range(n_batches)
     ]
 
@@ -88,8 +96,9 @@ class NumpyTagger:
     def batches(pos):
         """The pos batches as the tagger's Batch objects (built once, outside the timed region, as
         torch's tensors are)."""
-        return [Batch({"word": ids}, np.where(mask, tags, 0), mask, np.arange(ids.shape[1]))
-                for ids, tags, mask, _ in pos]
+        return [
+            Batch({"word": ids}, np.where(mask, tags, 0), mask, np.arange(ids.shape[1])) for ids, tags, mask, _ in pos
+        ]
 
     def train_step(self, batch: Batch):
         return self.model.loss_and_grads(batch)
@@ -191,8 +200,10 @@ def system_info(threads: int) -> dict:
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
         "loadavg_start": os.getloadavg()[0],
         "blas": [
-            {k: d.get(k) for k in ("user_api", "internal_api", "version", "architecture", "threading_layer",
-                                   "num_threads")}
+            {
+                k: d.get(k)
+                for k in ("user_api", "internal_api", "version", "architecture", "threading_layer", "num_threads")
+            }
             for d in threadpool_info()
         ],
     }
@@ -236,21 +247,29 @@ def run(threads: int, quick: bool, repeats: int, cells, torch_on: bool) -> dict:
                 fns = {
                     ("pos", "train"): (m.train_step, npos),
                     ("pos", "infer"): (m.infer, npos),
-                    ("ts", "train"): (lambda b: f.train_step(*b), ts),
-                    ("ts", "infer"): (lambda b: f.infer(b[0]), ts),
+                    ("ts", "train"): (lambda b, f=f: f.train_step(*b), ts),
+                    ("ts", "infer"): (lambda b, f=f: f.infer(b[0]), ts),
                 }
                 tfns = _torch_fns(torch, TorchTagger, TorchForecaster, cell, bi, pos, ts) if torch else {}
                 nfns = _without_onednn(torch, tfns) if torch and cell == "lstm" else {}
                 rows, trows, nrows = {}, {}, {}
                 for key, numpy_fn in fns.items():
-                    sides = [(numpy_fn, rows)] + [(d[key], out) for d, out in ((tfns, trows), (nfns, nrows)) if key in d]
+                    sides = [(numpy_fn, rows)] + [
+                        (d[key], out) for d, out in ((tfns, trows), (nfns, nrows)) if key in d
+                    ]
                     timed = best_of([fn for (fn, _), _ in sides], [b for (_, b), _ in sides], repeats)
                     for (_, out), t in zip(sides, timed):
                         out[key] = t
                 for (wl, mode), (sec, ratio) in rows.items():
                     units = pos_tokens if wl == "pos" else ts_windows
-                    r = {"workload": wl, "cell": cell, "direction": direction, "mode": mode,
-                         "numpy_per_s": units / sec, "cpu_over_wall": ratio}
+                    r = {
+                        "workload": wl,
+                        "cell": cell,
+                        "direction": direction,
+                        "mode": mode,
+                        "numpy_per_s": units / sec,
+                        "cpu_over_wall": ratio,
+                    }
                     if (wl, mode) in trows:
                         tsec, tratio = trows[(wl, mode)]
                         r.update(torch_per_s=units / tsec, torch_cpu_over_wall=tratio, ratio=tsec / sec)
@@ -291,8 +310,12 @@ def _torch_fns(torch, TorchTagger, TorchForecaster, cell, bi, pos, ts):
         with torch.no_grad():
             tf(b[0])
 
-    return {("pos", "train"): (pos_train, tpos), ("pos", "infer"): (pos_infer, tpos),
-            ("ts", "train"): (ts_train, tts), ("ts", "infer"): (ts_infer, tts)}
+    return {
+        ("pos", "train"): (pos_train, tpos),
+        ("pos", "infer"): (pos_infer, tpos),
+        ("ts", "train"): (ts_train, tts),
+        ("ts", "infer"): (ts_infer, tts),
+    }
 
 
 def _without_onednn(torch, tfns):
@@ -352,14 +375,17 @@ def main(argv=None) -> int:
     print(f"harness.bench: threads={args.threads} repeats={repeats}{' quick' if args.quick else ''}", flush=True)
     out = run(args.threads, args.quick, repeats, cells, not args.no_torch)
     info = out["system"]
-    print(f"numpy {info['numpy']} on {info['cpu']} ({info['cpus']} cpus), "
-          f"OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}")
+    print(
+        f"numpy {info['numpy']} on {info['cpu']} ({info['cpus']} cpus), OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}"
+    )
     for b in info["blas"]:
         print(f"  BLAS {b['internal_api']} {b['version']} kernel={b['architecture']} threads={b['num_threads']}")
-    print(f"  float32 GEMM (1024^3): {info['gemm_f32_gflops']:.1f} GFLOP/s; "
-          f"BiLSTM ceiling {info['gemm_f32_gflops'] * 1e9 / BILSTM_FLOP_PER_TOKEN / 1e3:.1f}k tok/s; "
-          f"load average {info['loadavg_start']:.2f} -> {info['loadavg_end']:.2f}"
-          + ("" if "torch" in info else "; torch not importable: issue figures shown instead"))
+    print(
+        f"  float32 GEMM (1024^3): {info['gemm_f32_gflops']:.1f} GFLOP/s; "
+        f"BiLSTM ceiling {info['gemm_f32_gflops'] * 1e9 / BILSTM_FLOP_PER_TOKEN / 1e3:.1f}k tok/s; "
+        f"load average {info['loadavg_start']:.2f} -> {info['loadavg_end']:.2f}"
+        + ("" if "torch" in info else "; torch not importable: issue figures shown instead")
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

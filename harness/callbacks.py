@@ -59,30 +59,45 @@ class SweepCallback(Callback):
         self.started = time.strftime("%Y-%m-%d_%H-%M-%S")
         label = preset or experiment
         sweep_dir = Path(str(hc.sweep.dir)).resolve()
-        command = "python -m harness -m " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a not in ("-m", "--multirun"))
-        tags = {"harness.sweep": "true", "harness.sweep_command": command[:5000], "harness.sweep_dir": str(sweep_dir),
-                "harness.sweep_jobs": n_jobs, "harness.preset": str(preset or ""),
-                "harness.launcher": str(OmegaConf.select(config, "hydra.runtime.choices.hydra/launcher", default="basic"))}  # fmt: skip
+        command = "python -m harness -m " + " ".join(
+            shlex.quote(a) for a in sys.argv[1:] if a not in ("-m", "--multirun")
+        )
+        tags = {
+            "harness.sweep": "true",
+            "harness.sweep_command": command[:5000],
+            "harness.sweep_dir": str(sweep_dir),
+            "harness.sweep_jobs": n_jobs,
+            "harness.preset": str(preset or ""),
+            "harness.launcher": str(OmegaConf.select(config, "hydra.runtime.choices.hydra/launcher", default="basic")),
+        }
         uri = tracking_uri(OmegaConf.select(config, "tracking_uri", default=None))
         tracker = Tracker(uri, experiment, f"sweep-{label}-{self.started}", tags)
         plain, swept = split_overrides(task_overrides)
-        tracker.log_params({"overrides": " ".join(plain) or "-", "sweep": " ".join(
-            [f"{k}={v}" for k, v in params.items()] + swept) or "-"})  # fmt: skip
+        tracker.log_params(
+            {
+                "overrides": " ".join(plain) or "-",
+                "sweep": " ".join([f"{k}={v}" for k, v in params.items()] + swept) or "-",
+            }
+        )
         self.parent = Parent(tracker.run_id, uri, experiment, tracker.experiment_id)
         path = self.parent.write(sweep_dir)
         os.environ[PARENT_ENV] = str(path)
         self.label = label
         self.tracker = tracker
         atexit.register(self._end_if_unfinished)
-        print(f"harness: sweep of {n_jobs} jobs; parent MLflow run {tracker.run_id} in experiment {experiment!r}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"harness: sweep of {n_jobs} jobs; parent MLflow run {tracker.run_id} in experiment {experiment!r}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent is None:
             return
         client = self.tracker.client
-        children = client.search_runs([self.parent.experiment_id], f"tags.mlflow.parentRunId = '{self.parent.run_id}'",
-                                      max_results=10000)  # fmt: skip
+        children = client.search_runs(
+            [self.parent.experiment_id], f"tags.mlflow.parentRunId = '{self.parent.run_id}'", max_results=10000
+        )
         counts: dict[str, int] = {}
         for r in children:
             counts[r.info.status] = counts.get(r.info.status, 0) + 1
@@ -111,4 +126,3 @@ class SweepCallback(Callback):
             self.tracker.end("KILLED")
         except Exception:
             pass
-

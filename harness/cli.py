@@ -21,7 +21,7 @@ from harness.errors import ConfigError, HarnessError, RunFailed
 register_configs()
 
 
-def fail(error: HarnessError) -> "NoReturn":  # noqa: F821
+def fail(error: HarnessError) -> NoReturn:  # noqa: F821
     """One line on stderr; exit 2 for bad input, 1 for a run that started and failed."""
     print(f"harness: error: {error}", file=sys.stderr)
     sys.exit(error.exit_status)
@@ -43,7 +43,9 @@ def explain_hydra_error(exc: Exception) -> str:
         schema = getattr(config_module, key.group(2), None)
         valid = f"valid keys here: {', '.join(f.name for f in dataclasses.fields(schema))}" if schema else ""
         return f"unknown config key {name!r}; {valid or 'check the spelling (python -m harness --cfg job lists every key)'}"
-    conversion = re.search(r"Value '([^']*)' (?:of type '(\w+)' )?(?:could not be converted to|is not a valid) (\w+)", text)
+    conversion = re.search(
+        r"Value '([^']*)' (?:of type '(\w+)' )?(?:could not be converted to|is not a valid) (\w+)", text
+    )
     if conversion and full_key:
         value, _, target = conversion.groups()
         return f"{full_key.group(1)}={value!r} is not a valid {target.lower()}; give a value of that type"
@@ -95,7 +97,9 @@ def precheck(argv: list[str]) -> None:
 
     overrides, multirun = _job_overrides(argv)
     if not multirun:
-        _check_reachable(tracking_uri(compose_checked(overrides).tracking_uri))  # a dead server: fail before loading data
+        _check_reachable(
+            tracking_uri(compose_checked(overrides).tracking_uri)
+        )  # a dead server: fail before loading data
         return
     from harness.sweep import expand_sweep, split_overrides
 
@@ -104,8 +108,13 @@ def precheck(argv: list[str]) -> None:
         _check_reachable(tracking_uri(plain.tracking_uri))
         return
     params = sweeper_params(overrides)
-    params.update({a.split("=", 1)[0][len("hydra.sweeper.params."):]: a.split("=", 1)[1]
-                   for a in argv if a.startswith("hydra.sweeper.params.") and "=" in a})  # fmt: skip
+    params.update(
+        {
+            a.split("=", 1)[0][len("hydra.sweeper.params.") :]: a.split("=", 1)[1]
+            for a in argv
+            if a.startswith("hydra.sweeper.params.") and "=" in a
+        }
+    )
     uris: set[str] = set()
 
     def check(combo: list[str]) -> DictConfig:

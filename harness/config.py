@@ -36,7 +36,9 @@ class RecurrentConfig:
     nonlinearity: str = "tanh"  # rnn only: tanh | relu
     embedding_size: int = 64  # word embedding width
     feature_size: int = 16  # width of each extra word-feature embedding (suffixes, shape, ...)
-    features: List[str] = field(default_factory=lambda: list(DEFAULT_FEATURES))  # pos only; see harness.tasks.pos.FEATURES
+    features: List[str] = field(
+        default_factory=lambda: list(DEFAULT_FEATURES)
+    )  # pos only; see harness.tasks.pos.FEATURES
     word_dropout: float = 0.25  # pos only: a word seen c times trains as <unk> with probability a / (a + c)
     hidden_size: int = 128
     num_layers: int = 1
@@ -61,7 +63,9 @@ class HMMConfig:
     name: str = "hmm"
     order: int = 1  # tagger: 1 = bigram, 2 = trigram (tag-pair states)
     training: str = "supervised"  # tagger: supervised | unsupervised (Baum-Welch)
-    smoothing: float = 0.5  # tagger: weight of the unknown-word model in known words' P(tag|word); 0 = TnT's plain counts
+    smoothing: float = (
+        0.5  # tagger: weight of the unknown-word model in known words' P(tag|word); 0 = TnT's plain counts
+    )
     rare_threshold: int = 10  # tagger: words seen <= this often train the unknown-word (suffix) model
     unknown: str = "logistic"  # tagger: unknown-word model, logistic (spelling features) | suffix (TnT's suffix tree)
     unknown_c: float = 0.3  # tagger: inverse L2 strength of the logistic unknown-word model
@@ -104,9 +108,13 @@ class PosTaskConfig:
 
     name: str = "pos"
     dataset: str = "synthetic"  # synthetic | conllu | two_column | ud_english_ewt
-    path: Optional[str] = None  # conllu: folder with *-ud-{train,dev,test}.conllu; two_column: folder with {train,dev,test}.tsv
+    path: Optional[str] = (
+        None  # conllu: folder with *-ud-{train,dev,test}.conllu; two_column: folder with {train,dev,test}.tsv
+    )
     tagset: str = "upos"  # upos | xpos (CoNLL-U column)
-    train_size: Optional[float] = None  # None = all; <= 1 = fraction (1 = all); > 1 = count of training sentences (nested subsets)
+    train_size: Optional[float] = (
+        None  # None = all; <= 1 = fraction (1 = all); > 1 = count of training sentences (nested subsets)
+    )
     synthetic: SyntheticPosConfig = field(default_factory=SyntheticPosConfig)
 
 
@@ -126,7 +134,9 @@ class TimeSeriesTaskConfig:
     transform: str = "none"  # none | log | diff | log_diff
     missing: str = "interpolate"  # interpolate | drop | error
     season: Optional[int] = None  # None = the data set's known season
-    arima_order: Optional[List[int]] = None  # [p,d,q] or [p,d,q,P,D,Q]; None = the data set's default (AIC on train+dev)
+    arima_order: Optional[List[int]] = (
+        None  # [p,d,q] or [p,d,q,P,D,Q]; None = the data set's default (AIC on train+dev)
+    )
     n_points: int = 600  # synthetic series length
 
 
@@ -164,7 +174,9 @@ class Config:
     tracking_uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI or sqlite:///<project>/mlflow.db
     progress: bool = True  # tqdm bar per epoch (shown only on a terminal)
     resume: Optional[str] = None  # an MLflow run id: continue that run from its last checkpoint
-    threads: int = 1  # BLAS threads; the per-step products are small, so 1 is fastest (and sweeps run jobs side by side)
+    threads: int = (
+        1  # BLAS threads; the per-step products are small, so 1 is fastest (and sweeps run jobs side by side)
+    )
 
 
 CONFIG_MODULE = "harness.conf"  # the package holding config.yaml and the model/task/experiment groups
@@ -253,13 +265,16 @@ def check_config(config: Config) -> None:
                 raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}", f"set model.{key}=0 or more")
         check_fraction(m.dropout, "model.dropout")
         if m.bptt_steps and m.bidirectional:
-            raise ConfigError("model.bptt_steps (truncated BPTT) needs a unidirectional model: a reverse "
-                              "direction reads the whole sequence", "drop model.bptt_steps or set model.bidirectional=false")  # fmt: skip
+            raise ConfigError(
+                "model.bptt_steps (truncated BPTT) needs a unidirectional model: a reverse "
+                "direction reads the whole sequence",
+                "drop model.bptt_steps or set model.bidirectional=false",
+            )
         if task == "pos":
             from harness.tasks.pos import FEATURES
 
             if "word" not in m.features:
-                raise ConfigError("model.features must include 'word'", f"e.g. model.features=[word,suffix3,shape]")
+                raise ConfigError("model.features must include 'word'", "e.g. model.features=[word,suffix3,shape]")
             for f in m.features:
                 check_choice(f, "model.features entry", sorted(FEATURES))
         elif list(m.features) != list(DEFAULT_FEATURES):
@@ -288,8 +303,10 @@ def check_config(config: Config) -> None:
             check_positive(getattr(s, key), f"task.synthetic.{key}")
         check_fraction(s.ambiguity, "task.synthetic.ambiguity", closed_high=True)
         if s.long_range < 0:
-            raise ConfigError(f"task.synthetic.long_range must be >= 0, got {s.long_range}",
-                              "set task.synthetic.long_range=0 (first order) or k > 0")  # fmt: skip
+            raise ConfigError(
+                f"task.synthetic.long_range must be >= 0, got {s.long_range}",
+                "set task.synthetic.long_range=0 (first order) or k > 0",
+            )
         check_fraction(s.long_range_strength, "task.synthetic.long_range_strength", closed_high=True)
     elif task == "longrange":
         check_choice(t.dataset, "task.dataset", ("synthetic",))
@@ -298,8 +315,10 @@ def check_config(config: Config) -> None:
         if t.n_classes < 2:
             raise ConfigError(f"task.n_classes must be >= 2, got {t.n_classes}", "set task.n_classes=2 or more")
         if t.min_distance is not None and not 1 <= t.min_distance <= t.distance:
-            raise ConfigError(f"task.min_distance must lie in [1, task.distance={t.distance}], got {t.min_distance}",
-                              "set task.min_distance=null (fixed gap) or a value up to task.distance")  # fmt: skip
+            raise ConfigError(
+                f"task.min_distance must lie in [1, task.distance={t.distance}], got {t.min_distance}",
+                "set task.min_distance=null (fixed gap) or a value up to task.distance",
+            )
     else:
         from harness.data.series import DATASETS, MISSING_POLICIES
         from harness.tasks.timeseries import TRANSFORMS
@@ -308,7 +327,9 @@ def check_config(config: Config) -> None:
         check_choice(t.transform, "task.transform", TRANSFORMS)
         check_choice(t.missing, "task.missing", MISSING_POLICIES)
         if t.dataset == "csv" and not t.path:
-            raise ConfigError("task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>")
+            raise ConfigError(
+                "task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>"
+            )
         from harness.tasks.timeseries import check_config as check_timeseries
 
         check_positive(t.n_points, "task.n_points")

@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     p_dl = sub.add_parser("download", help="download and verify a data set into the cache")
     p_dl.add_argument("name", help=f"one of: {', '.join(REGISTRY)}")
     p_dl.add_argument("--dir", help="cache folder (default: $HARNESS_DATA_DIR or datasets/)")
-    p_dl.add_argument("--url", help="mirror root: files are fetched from URL/NAME/FILE (default: $HARNESS_DATA_URL or the release)")
+    p_dl.add_argument(
+        "--url", help="mirror root: files are fetched from URL/NAME/FILE (default: $HARNESS_DATA_URL or the release)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "list":

@@ -42,8 +42,9 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
     """A CSV of equal-length ``columns``: a header of their names, then one row per index, every
     value written as ``{:.6g}`` (the format of all the run artifacts' CSVs)."""
     rows = zip(*columns.values())
-    path.write_text(",".join(columns) + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in rows),
-                    encoding="utf-8")  # fmt: skip
+    path.write_text(
+        ",".join(columns) + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in rows), encoding="utf-8"
+    )
 
 
 def write_gradient_artifacts(norms: np.ndarray, folder: Path, title: str) -> list[Path]:

@@ -48,8 +48,10 @@ class Hooks:
         """Keyword arguments for ``training.fit``; the dev score is logged as ``dev_metric``."""
 
         def on_epoch(epoch: int, values: dict[str, float]) -> None:
-            self.log(epoch, {"train_loss": values["train_loss"], dev_metric: values["dev_score"],
-                             "grad_norm": values["grad_norm"]})  # fmt: skip
+            self.log(
+                epoch,
+                {"train_loss": values["train_loss"], dev_metric: values["dev_score"], "grad_norm": values["grad_norm"]},
+            )
 
         return {"on_epoch": on_epoch, "checkpoint": self.checkpoint, "resume": self.resume, "progress": self.progress}
 
@@ -57,16 +59,27 @@ class Hooks:
 def _summary(config: Config, source: str, metrics: dict[str, float], run_id: str) -> str:
     m = config.model.name
     if config.task.name == "pos":
-        parts = [f"test_accuracy={metrics['test_accuracy']:.4f}", f"oov_accuracy={metrics['test_oov_accuracy']:.4f}",
-                 f"baseline={metrics['baseline_test_accuracy']:.4f}"]  # fmt: skip
+        parts = [
+            f"test_accuracy={metrics['test_accuracy']:.4f}",
+            f"oov_accuracy={metrics['test_oov_accuracy']:.4f}",
+            f"baseline={metrics['baseline_test_accuracy']:.4f}",
+        ]
     elif config.task.name == "longrange":
-        parts = [f"distance={config.task.distance}", f"test_accuracy={metrics['test_accuracy']:.4f}",
-                 f"chance={metrics['chance_accuracy']:.4f}"]  # fmt: skip
+        parts = [
+            f"distance={config.task.distance}",
+            f"test_accuracy={metrics['test_accuracy']:.4f}",
+            f"chance={metrics['chance_accuracy']:.4f}",
+        ]
     else:
-        parts = [f"test_rmse={metrics['test_rmse']:.4g}", f"naive={metrics.get('baseline_naive_test_rmse', float('nan')):.4g}",
-                 f"arima={metrics.get('baseline_arima_test_rmse', float('nan')):.4g}"]  # fmt: skip
-    return (f"harness: {m} on {config.task.name} ({source}) seed={config.seed}: {' '.join(parts)} "
-            f"in {metrics['train_seconds']:.1f}s [mlflow run {run_id}]")  # fmt: skip
+        parts = [
+            f"test_rmse={metrics['test_rmse']:.4g}",
+            f"naive={metrics.get('baseline_naive_test_rmse', float('nan')):.4g}",
+            f"arima={metrics.get('baseline_arima_test_rmse', float('nan')):.4g}",
+        ]
+    return (
+        f"harness: {m} on {config.task.name} ({source}) seed={config.seed}: {' '.join(parts)} "
+        f"in {metrics['train_seconds']:.1f}s [mlflow run {run_id}]"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,11 +151,22 @@ def train_pos(config: Config, data, model, vocabs, rng, hooks: Hooks) -> Outcome
         def dev_score() -> float:
             return data.score(data.dev, _tag_corpus(model, dev_enc, itos))["accuracy"]
 
-        history = training.fit(model, m, lambda r: batches(train_enc, m.batch_size, r), lambda b: b.n_tokens,
-                               dev_score, rng, **hooks.fit_kwargs("dev_accuracy"))  # fmt: skip
-        metrics.update(train_seconds=history.seconds, best_epoch=history.best_epoch,
-                       epochs_run=len(history.dev_score), best_dev_accuracy=history.dev_score[history.best_epoch - 1],
-                       train_tokens_per_second=history.n_train_items / max(history.seconds, 1e-9))  # fmt: skip
+        history = training.fit(
+            model,
+            m,
+            lambda r: batches(train_enc, m.batch_size, r),
+            lambda b: b.n_tokens,
+            dev_score,
+            rng,
+            **hooks.fit_kwargs("dev_accuracy"),
+        )
+        metrics.update(
+            train_seconds=history.seconds,
+            best_epoch=history.best_epoch,
+            epochs_run=len(history.dev_score),
+            best_dev_accuracy=history.dev_score[history.best_epoch - 1],
+            train_tokens_per_second=history.n_train_items / max(history.seconds, 1e-9),
+        )
         t0 = time.perf_counter()
         test_pred = _tag_corpus(model, test_enc, itos)
         metrics["predict_tokens_per_second"] = data.test.n_tokens / max(time.perf_counter() - t0, 1e-9)
@@ -156,8 +180,13 @@ def train_pos(config: Config, data, model, vocabs, rng, hooks: Hooks) -> Outcome
         metrics.update(data.oracle)
         metrics["gap_to_bayes_optimal"] = data.oracle["bayes_optimal_accuracy"] - metrics["test_accuracy"]
     metrics["n_params"] = model.n_params
-    return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": _pos_predictions_writer(data.test, test_pred)},
-                   model.state_dict(), diagnostic)  # fmt: skip
+    return Outcome(
+        metrics,
+        "test_accuracy",
+        {"test_predictions.tsv": _pos_predictions_writer(data.test, test_pred)},
+        model.state_dict(),
+        diagnostic,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -205,10 +234,22 @@ def train_timeseries(config: Config, data, model, gradient, rng, hooks: Hooks) -
         def predict(w):
             return model.predict(w.X)
 
-        history = training.fit(model, m, train_batches, lambda b: len(b[1]), lambda: data.score("dev", predict(data.dev))["rmse"],
-                               rng, higher_is_better=False, **hooks.fit_kwargs("dev_rmse"))  # fmt: skip
-        metrics.update(train_seconds=history.seconds, best_epoch=history.best_epoch, epochs_run=len(history.dev_score),
-                       train_windows_per_second=history.n_train_items / max(history.seconds, 1e-9))  # fmt: skip
+        history = training.fit(
+            model,
+            m,
+            train_batches,
+            lambda b: len(b[1]),
+            lambda: data.score("dev", predict(data.dev))["rmse"],
+            rng,
+            higher_is_better=False,
+            **hooks.fit_kwargs("dev_rmse"),
+        )
+        metrics.update(
+            train_seconds=history.seconds,
+            best_epoch=history.best_epoch,
+            epochs_run=len(history.dev_score),
+            train_windows_per_second=history.n_train_items / max(history.seconds, 1e-9),
+        )
     metrics.update({f"dev_{k}": v for k, v in data.score("dev", predict(data.dev)).items()})
     test_pred = predict(data.test)
     metrics.update({f"test_{k}": v for k, v in data.score("test", test_pred).items()})
@@ -230,7 +271,9 @@ def train_timeseries(config: Config, data, model, gradient, rng, hooks: Hooks) -
         def write_regimes(path: Path) -> None:
             from harness.diagnostics import write_regime_artifacts
 
-            write_regime_artifacts(model.regime_table(data.train_series), path.parent, f"Gaussian HMM regimes, {data.name}")
+            write_regime_artifacts(
+                model.regime_table(data.train_series), path.parent, f"Gaussian HMM regimes, {data.name}"
+            )
 
         artifacts["regimes.csv"] = write_regimes
     return Outcome(metrics, "test_rmse", artifacts, model.state_dict(), diagnostic)
@@ -267,9 +310,15 @@ def train_longrange(config: Config, data, model, gradient, rng, hooks: Hooks) ->
         def predict(split: str) -> np.ndarray:
             return np.concatenate([model.predict(X) for X, _ in data.batches(split, 1024)])
 
-        history = training.fit(model, m, lambda r: data.batches("train", m.batch_size, r), lambda b: len(b[1]),
-                               lambda: data.accuracy("dev", predict("dev")), rng,
-                               **hooks.fit_kwargs("dev_accuracy"))  # fmt: skip
+        history = training.fit(
+            model,
+            m,
+            lambda r: data.batches("train", m.batch_size, r),
+            lambda b: len(b[1]),
+            lambda: data.accuracy("dev", predict("dev")),
+            rng,
+            **hooks.fit_kwargs("dev_accuracy"),
+        )
         metrics.update(train_seconds=history.seconds, best_epoch=history.best_epoch, epochs_run=len(history.dev_score))
     metrics["best_dev_accuracy"] = data.accuracy("dev", predict("dev"))
     test_pred = predict("test")
@@ -285,13 +334,18 @@ def train_longrange(config: Config, data, model, gradient, rng, hooks: Hooks) ->
                 f.write(f"{i}\t{y}\t{p}\n")
 
     diagnostic = next(data.batches("dev", 64)) if gradient is not None else None
-    return Outcome(metrics, "test_accuracy", {"test_predictions.tsv": write_predictions}, model.state_dict(), diagnostic)
+    return Outcome(
+        metrics, "test_accuracy", {"test_predictions.tsv": write_predictions}, model.state_dict(), diagnostic
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 
-TASKS = {"pos": (prepare_pos, train_pos), "timeseries": (prepare_timeseries, train_timeseries),
-         "longrange": (prepare_longrange, train_longrange)}  # fmt: skip
+TASKS = {
+    "pos": (prepare_pos, train_pos),
+    "timeseries": (prepare_timeseries, train_timeseries),
+    "longrange": (prepare_longrange, train_longrange),
+}
 
 
 def _log_gradient_diagnostic(tracker: Tracker, model, batch, config: Config, folder: Path) -> None:
@@ -323,8 +377,10 @@ def _check_resumable(uri: str, run_id: str, params: dict[str, Any]) -> dict[str,
     before = run_params(uri, run_id)
     for key, value in sorted(params.items()):
         if key != "resume" and key in before and before[key] != param_value(value):
-            raise ConfigError(f"resume={run_id}: {key} was {before[key]} in that run, now {value}",
-                              "repeat that run's overrides, adding only resume=<run id>")  # fmt: skip
+            raise ConfigError(
+                f"resume={run_id}: {key} was {before[key]} in that run, now {value}",
+                "repeat that run's overrides, adding only resume=<run id>",
+            )
     return load_checkpoint(uri, run_id)
 
 
@@ -348,20 +404,31 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> f
     data, model, extra = prepare(config, rng)
     run_name = config.run_name or f"{config.model.name}-{config.task.name}-seed{config.seed}"
     experiment = config.experiment_name or config.task.name
-    tags = {"model": config.model.name, "task": config.task.name, "family": model_family(config.model),
-            "dataset": config.task.dataset, "seed": str(config.seed)}  # fmt: skip
+    tags = {
+        "model": config.model.name,
+        "task": config.task.name,
+        "family": model_family(config.model),
+        "dataset": config.task.dataset,
+        "seed": str(config.seed),
+    }
     run_id = config.resume
     try:
-        with contextlib.ExitStack() as stack, signals_as_interrupt(), \
-                Tracker(uri, experiment, run_name, tags, parent_run_id, config.resume) as tracker:  # fmt: skip
+        with (
+            contextlib.ExitStack() as stack,
+            signals_as_interrupt(),
+            Tracker(uri, experiment, run_name, tags, parent_run_id, config.resume) as tracker,
+        ):
             run_id = tracker.run_id
             if resume_state is None:
                 tracker.log_params(params)
                 tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
             folder = _checkpoint_folder(stack)
-            hooks = Hooks(log=lambda epoch, values: tracker.log_metrics(values, step=epoch),
-                          checkpoint=lambda state: tracker.log_checkpoint(state, folder),
-                          resume=resume_state, progress=config.progress)  # fmt: skip
+            hooks = Hooks(
+                log=lambda epoch, values: tracker.log_metrics(values, step=epoch),
+                checkpoint=lambda state: tracker.log_checkpoint(state, folder),
+                resume=resume_state,
+                progress=config.progress,
+            )
             outcome = train(config, data, model, extra, rng, hooks)
             tracker.log_metrics(outcome.metrics)
             with tempfile.TemporaryDirectory() as tmp:
@@ -377,12 +444,18 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> f
             print(_summary(config, source, outcome.metrics, tracker.run_id), flush=True)
     except KeyboardInterrupt:
         if run_id:
-            print(f"harness: interrupted; MLflow run {run_id} ended KILLED with its last epoch's checkpoint: "
-                  f"continue with the same overrides plus resume={run_id}", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"harness: interrupted; MLflow run {run_id} ended KILLED with its last epoch's checkpoint: "
+                f"continue with the same overrides plus resume={run_id}",
+                file=sys.stderr,
+                flush=True,
+            )
         raise
     except training.DivergenceError as error:
-        raise RunFailed(f"run {run_id} diverged ({error}); it ended FAILED",
-                        "lower model.lr, or clip gradients harder with model.clip_norm") from None  # fmt: skip
+        raise RunFailed(
+            f"run {run_id} diverged ({error}); it ended FAILED",
+            "lower model.lr, or clip gradients harder with model.clip_norm",
+        ) from None
     return float(outcome.metrics[outcome.main_metric])
 
 

@@ -133,8 +133,14 @@ def record_failed_job(parent: Parent, cfg: Any, overrides: list[str], error: Bas
     model = str(OmegaConf.select(cfg, "model.name", default="?"))
     task = str(OmegaConf.select(cfg, "task.name", default="?"))
     seed = str(OmegaConf.select(cfg, "seed", default="?"))
-    tags = {"model": model, "task": task, "seed": seed, "dataset": str(OmegaConf.select(cfg, "task.dataset", default="")),
-            "failure": f"{type(error).__name__}: {error}"[:5000], "harness.job_overrides": " ".join(overrides)}  # fmt: skip
+    tags = {
+        "model": model,
+        "task": task,
+        "seed": seed,
+        "dataset": str(OmegaConf.select(cfg, "task.dataset", default="")),
+        "failure": f"{type(error).__name__}: {error}"[:5000],
+        "harness.job_overrides": " ".join(overrides),
+    }
     name = f"{model}-{task}-seed{seed}"
     tracker = Tracker(parent.tracking_uri, parent.experiment_name, name, tags, parent.run_id)
     tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=False)))

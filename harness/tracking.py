@@ -20,7 +20,6 @@ from harness.interrupts import shielded
 from harness.paths import project_root
 
 
-
 def tracking_uri(configured: str | None = None) -> str:
     """config tracking_uri > $MLFLOW_TRACKING_URI > sqlite:///<project root>/mlflow.db (absolute)."""
     uri = configured or os.environ.get("MLFLOW_TRACKING_URI")
@@ -31,12 +30,18 @@ def tracking_uri(configured: str | None = None) -> str:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
-                             text=True, timeout=5)  # fmt: skip
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
         commit = out.stdout.strip()
         if out.returncode == 0 and commit:
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                   text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()  # fmt: skip
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).resolve().parent,
+            ).stdout.strip()
             return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
@@ -104,8 +109,10 @@ def load_checkpoint(uri: str, run_id: str) -> dict:
         try:
             path = MlflowClient(tracking_uri=uri).download_artifacts(run_id, "checkpoint/checkpoint.npz", d)
         except Exception:
-            raise TrackingError(f"run {run_id} has no checkpoint to resume from",
-                                "resume a run of a recurrent model that started training") from None  # fmt: skip
+            raise TrackingError(
+                f"run {run_id} has no checkpoint to resume from",
+                "resume a run of a recurrent model that started training",
+            ) from None
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
 
@@ -130,8 +137,15 @@ def _write(method):
 class Tracker:
     """One MLflow run: ``with Tracker(...) as t: t.log_params(...); t.log_metrics(...)``."""
 
-    def __init__(self, uri: str, experiment: str, run_name: str, tags: dict[str, str] | None = None,
-                 parent_run_id: str | None = None, resume_run_id: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        run_name: str,
+        tags: dict[str, str] | None = None,
+        parent_run_id: str | None = None,
+        resume_run_id: str | None = None,
+    ):
         _check_reachable(uri)
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -150,8 +164,14 @@ class Tracker:
             raise
 
     @_write
-    def _open(self, experiment: str, run_name: str, tags: dict[str, str] | None, parent_run_id: str | None,
-              resume_run_id: str | None) -> None:  # fmt: skip
+    def _open(
+        self,
+        experiment: str,
+        run_name: str,
+        tags: dict[str, str] | None,
+        parent_run_id: str | None,
+        resume_run_id: str | None,
+    ) -> None:
         if resume_run_id:  # continue the same run: its params, history and artifacts stay
             self.run = self.client.get_run(resume_run_id)
             self.run_id, self.experiment_id = resume_run_id, self.run.info.experiment_id
@@ -175,7 +195,7 @@ class Tracker:
                 raise
             return exp.experiment_id
 
-    def __enter__(self) -> "Tracker":
+    def __enter__(self) -> Tracker:
         return self
 
     @_write

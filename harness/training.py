@@ -44,14 +44,18 @@ class History:
     n_train_items: int = 0  # tokens or windows seen in training (all epochs)
 
 
-def pack_state(model, optimizer, rng, epoch: int, best_state, best_score: float, bad_epochs: int,
-               history: History) -> dict[str, np.ndarray]:  # fmt: skip
+def pack_state(
+    model, optimizer, rng, epoch: int, best_state, best_score: float, bad_epochs: int, history: History
+) -> dict[str, np.ndarray]:
     """Everything needed to continue training exactly: weights, optimiser moments, RNG, early-stopping
     position and history, as plain arrays (``np.savez``; loads with ``allow_pickle=False``)."""
     d = {f"model.{k}": v for k, v in model.state_dict().items()}
     d |= {f"optim.{k}": np.asarray(v) for k, v in optimizer.state_dict().items()}
     d |= {f"best.{k}": v for k, v in best_state.items()}
-    d |= {f"history.{k}": np.asarray(getattr(history, k), dtype=np.float64) for k in ("train_loss", "dev_score", "grad_norm")}
+    d |= {
+        f"history.{k}": np.asarray(getattr(history, k), dtype=np.float64)
+        for k in ("train_loss", "dev_score", "grad_norm")
+    }
     d["epoch"] = np.array(epoch)
     d["rng"] = np.array(json.dumps(rng.bit_generator.state))
     d["best_score"], d["bad_epochs"] = np.array(best_score), np.array(bad_epochs)
@@ -70,9 +74,12 @@ def unpack_state(d: dict[str, np.ndarray], model, optimizer, rng) -> tuple[int, 
     model.load_state_dict(part("model."))
     optimizer.load_state_dict(part("optim."))
     rng.bit_generator.state = json.loads(str(d["rng"]))
-    history = History(**{k: d[f"history.{k}"].tolist() for k in ("train_loss", "dev_score", "grad_norm")},
-                      best_epoch=int(d["best_epoch"]), seconds=float(d["seconds"]),
-                      n_train_items=int(d["n_train_items"]))  # fmt: skip
+    history = History(
+        **{k: d[f"history.{k}"].tolist() for k in ("train_loss", "dev_score", "grad_norm")},
+        best_epoch=int(d["best_epoch"]),
+        seconds=float(d["seconds"]),
+        n_train_items=int(d["n_train_items"]),
+    )
     return int(d["epoch"]), part("best."), float(d["best_score"]), int(d["bad_epochs"]), history
 
 
@@ -110,8 +117,14 @@ def fit(
     for epoch in range(first_epoch, cfg.epochs + 1):
         # one pass over the shuffled training batches
         losses, weights, norms = [], [], []
-        bar = tqdm(train_batches(rng), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
-                   disable=None if progress else True, file=sys.stderr)  # fmt: skip
+        bar = tqdm(
+            train_batches(rng),
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            unit="batch",
+            leave=False,
+            disable=None if progress else True,
+            file=sys.stderr,
+        )
         for batch in bar:
             loss, grads = model.loss_and_grads(batch, rng)
             if not math.isfinite(loss):

@@ -25,10 +25,14 @@ RECOMMENDED_WINDOWS = {"sunspots": 24, "co2": 24, "nile": 10, "elnino": 24}
 
 
 def measure(names: list[str], horizon: int) -> None:
-    print(f"{'data set':<10} {'W':>3} {'N test':>6} {'ARIMA order':<20} {'naive':>9} {'seasonal':>9} {'ARIMA':>9}   (test RMSE, original units)")
+    print(
+        f"{'data set':<10} {'W':>3} {'N test':>6} {'ARIMA order':<20} {'naive':>9} {'seasonal':>9} {'ARIMA':>9}   (test RMSE, original units)"
+    )
     for name in names:
         t0 = time.perf_counter()
-        d = load_timeseries(TimeSeriesTaskConfig(dataset=name, window=RECOMMENDED_WINDOWS.get(name, 24), horizon=horizon), seed=0)
+        d = load_timeseries(
+            TimeSeriesTaskConfig(dataset=name, window=RECOMMENDED_WINDOWS.get(name, 24), horizon=horizon), seed=0
+        )
         b = d.baselines()
         seasonal = b.get("baseline_seasonal_naive_test_rmse", float("nan"))
         order = str(list(d.arima_order)) + (f" m={d.season}" if len(d.arima_order) == 6 else "")
@@ -60,7 +64,12 @@ def select(name: str, test_fraction: float = 0.15) -> None:
         k = d + D
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = ARIMA(x, order=(p, d, q), seasonal_order=(P, D, Q, s.season or 0), trend="c" if k == 0 else ("t" if k == 1 else "n")).fit()
+            res = ARIMA(
+                x,
+                order=(p, d, q),
+                seasonal_order=(P, D, Q, s.season or 0),
+                trend="c" if k == 0 else ("t" if k == 1 else "n"),
+            ).fit()
         results.append((res.aic, [p, d, q] + ([P, D, Q] if s.season else [])))
     for aic, order in sorted(results)[:5]:
         print(f"  AIC {aic:9.1f}  order {order}")

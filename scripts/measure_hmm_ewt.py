@@ -79,10 +79,14 @@ def main(argv=None) -> None:
     train = read_conllu(find_split(args.treebank, "train"))
     evaluation = read_conllu(find_split(args.treebank, args.split))
     vocab = {w for s in train.words for w in s}
-    print(f"train {len(train)} sentences / {train.n_tokens} tokens; {args.split} {len(evaluation)} / "
-          f"{evaluation.n_tokens}")
-    print(f"{'config':<16} {'acc':>7} {'oov_acc':>7} {'oov%':>5} {'sent':>6} {'fit_s':>6} {'tok/s':>9} "
-          f"{'states':>6} {'n_params':>9} {'hmmlearn_alone_tok/s':>20}")
+    print(
+        f"train {len(train)} sentences / {train.n_tokens} tokens; {args.split} {len(evaluation)} / "
+        f"{evaluation.n_tokens}"
+    )
+    print(
+        f"{'config':<16} {'acc':>7} {'oov_acc':>7} {'oov%':>5} {'sent':>6} {'fit_s':>6} {'tok/s':>9} "
+        f"{'states':>6} {'n_params':>9} {'hmmlearn_alone_tok/s':>20}"
+    )
     for name in args.configs.split(","):
         t0 = time.perf_counter()
         model = tagger(name).fit(train.words, train.tags)
@@ -95,11 +99,17 @@ def main(argv=None) -> None:
         m = score_tags(evaluation, pred, vocab)
         # whole-model HMM size; lexicalised second-order models only exist chunk by chunk
         n_states = "chunks" if model.startprob_ is None else str(len(model.startprob_))
-        alone = "" if model.startprob_ is None or len(model.startprob_) > 400 else \
-            f"{hmmlearn_alone(len(model.startprob_), evaluation.n_tokens, args.repeats):20.0f}"
-        print(f"{name:<16} {m['accuracy']:7.4f} {m['oov_accuracy']:7.4f} {100 * m['oov_rate']:5.1f} "
-              f"{m['sentence_accuracy']:6.3f} {fit_s:6.2f} {evaluation.n_tokens / best:9.0f} "
-              f"{n_states:>6} {model.n_params:9d} {alone}", flush=True)
+        alone = (
+            ""
+            if model.startprob_ is None or len(model.startprob_) > 400
+            else f"{hmmlearn_alone(len(model.startprob_), evaluation.n_tokens, args.repeats):20.0f}"
+        )
+        print(
+            f"{name:<16} {m['accuracy']:7.4f} {m['oov_accuracy']:7.4f} {100 * m['oov_rate']:5.1f} "
+            f"{m['sentence_accuracy']:6.3f} {fit_s:6.2f} {evaluation.n_tokens / best:9.0f} "
+            f"{n_states:>6} {model.n_params:9d} {alone}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,14 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess]:
     def run(args: list[str], cwd: str | Path, env: dict[str, str] | None = None, timeout: float = 120):
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         try:
-            return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=full_env,
-                                  capture_output=True, text=True, timeout=timeout)  # fmt: skip
+            return subprocess.run(
+                [sys.executable, "-m", "harness", *args],
+                cwd=cwd,
+                env=full_env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
             pytest.fail(f"python -m harness {' '.join(args)} did not finish within {timeout} s")
 
@@ -83,8 +89,9 @@ def only_run(uri: str, experiment: str):
     return client, runs[0]
 
 
-def write_treebank(folder: Path, train: str, dev: str | None = None, test: str | None = None,
-                   name: str = "xx_tiny") -> Path:  # fmt: skip
+def write_treebank(
+    folder: Path, train: str, dev: str | None = None, test: str | None = None, name: str = "xx_tiny"
+) -> Path:
     """A CoNLL-U folder named as UD names its files, ``<name>-ud-{train,dev,test}.conllu`` (dev and
     test default to the training text). Returns ``folder``."""
     folder.mkdir(exist_ok=True)
@@ -97,5 +104,6 @@ def synthetic_pos_task(train_size: float | None = None):
     """A PosTaskConfig on a 200/20/20-sentence synthetic corpus (vocabulary 300) with ``train_size``."""
     from harness.config import PosTaskConfig, SyntheticPosConfig
 
-    return PosTaskConfig(train_size=train_size, synthetic=SyntheticPosConfig(n_train=200, n_dev=20, n_test=20,
-                                                                              vocab_size=300))  # fmt: skip
+    return PosTaskConfig(
+        train_size=train_size, synthetic=SyntheticPosConfig(n_train=200, n_dev=20, n_test=20, vocab_size=300)
+    )

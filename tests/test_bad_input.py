@@ -23,55 +23,116 @@ ROWS = [
     ("unknown-model", ["model=foo"], ["unknown model 'foo'", "choose one of: gru, hmm, lstm, lstm_long, rnn"]),
     ("unknown-task", ["task=bar"], ["unknown task 'bar'", "choose one of: ", "pos", "timeseries"]),
     ("unknown-pos-dataset", ["task.dataset=nope"], ["task.dataset='nope' is not a valid choice", "conllu"]),
-    ("unknown-series-dataset", ["task=timeseries", "task.dataset=nope"],
-     ["task.dataset='nope' is not a valid choice", "sunspots"]),  # fmt: skip
+    (
+        "unknown-series-dataset",
+        ["task=timeseries", "task.dataset=nope"],
+        ["task.dataset='nope' is not a valid choice", "sunspots"],
+    ),
     ("misspelt-model-key", ["model.hiden_size=8"], ["unknown config key 'model.hiden_size'", "hidden_size"]),
     ("misspelt-root-key", ["sed=1"], ["unknown config key 'sed'", "seed"]),
     ("wrong-type-int", ["model.hidden_size=abc"], ["model.hidden_size='abc' is not a valid int"]),
     ("wrong-type-float", ["model.lr=fast"], ["model.lr='fast' is not a valid float"]),
     ("wrong-type-bool", ["model.bidirectional=maybe"], ["model.bidirectional='maybe' is not a valid bool"]),
-    ("wrong-type-list", ["task=timeseries", "task.arima_order=2"], ["task.arima_order must be a list, not int", "task.arima_order=[a,b]"]),
-    ("incompatible-hmm-order-timeseries", ["model=hmm", "task=timeseries", "model.order=2"],
-     ["model.order and model.training apply to the HMM tagger, not to task=timeseries", "drop those overrides"]),  # fmt: skip
-    ("incompatible-features-timeseries", ["task=timeseries", "model.features=[word,shape]"],
-     ["only applies to task=pos", "drop the model.features override"]),  # fmt: skip
+    (
+        "wrong-type-list",
+        ["task=timeseries", "task.arima_order=2"],
+        ["task.arima_order must be a list, not int", "task.arima_order=[a,b]"],
+    ),
+    (
+        "incompatible-hmm-order-timeseries",
+        ["model=hmm", "task=timeseries", "model.order=2"],
+        ["model.order and model.training apply to the HMM tagger, not to task=timeseries", "drop those overrides"],
+    ),
+    (
+        "incompatible-features-timeseries",
+        ["task=timeseries", "model.features=[word,shape]"],
+        ["only applies to task=pos", "drop the model.features override"],
+    ),
     ("path-not-given", ["task.dataset=conllu"], ["task.dataset=conllu needs task.path", "set task.path="]),
-    ("missing-folder", ["task.dataset=conllu", "task.path={d}/nothere"],
-     ["data folder {d}/nothere does not exist", "set task.path="]),  # fmt: skip
-    ("missing-csv", ["task=timeseries", "task.dataset=csv", "task.path={d}/nothere.csv", "task.value_column=v"],
-     ["CSV file {d}/nothere.csv does not exist", "check task.path"]),  # fmt: skip
-    ("empty-conllu", ["task.dataset=conllu", "task.path={d}/empty_conllu"],
-     ["data file {d}/empty_conllu/x-ud-train.conllu is empty", "non-empty file"]),  # fmt: skip
-    ("empty-csv", ["task=timeseries", "task.dataset=csv", "task.path={d}/empty.csv", "task.value_column=v"],
-     ["CSV file {d}/empty.csv is empty", "with a header and rows"]),  # fmt: skip
-    ("conllu-column-count", ["task.dataset=conllu", "task.path={d}/bad_conllu"],
-     ["{d}/bad_conllu/x-ud-train.conllu:6: expected 10 tab-separated CoNLL-U columns, got 4", "fix or remove that line"]),  # fmt: skip
-    ("unknown-tag-column", ["task.dataset=conllu", "task.path={d}/no_xpos", "task.tagset=feats"],
-     ["task.tagset='feats' is not a valid choice", "upos, xpos"]),  # fmt: skip
-    ("tag-column-empty", ["task.dataset=conllu", "task.path={d}/no_xpos", "task.tagset=xpos"],
-     ["{d}/no_xpos/x-ud-train.conllu:1: word 'The' has no XPOS tag", "choose another task.tagset"]),  # fmt: skip
-    ("csv-without-column", ["task=timeseries", "task.dataset=csv", "task.path={d}/other_columns.csv",
-                            "task.value_column=v"],
-     ["{d}/other_columns.csv has no column 'v' (available: a, b)", "set task.value_column to one of those"]),  # fmt: skip
-    ("series-too-short", ["task=timeseries", "task.dataset=csv", "task.path={d}/short.csv", "task.value_column=v",
-                          "task.window=24"],
-     ["has 5 points, but task.window=24 + task.horizon=1", "needs at least", "use a smaller task.window"]),  # fmt: skip
-    ("non-numeric", ["task=timeseries", "task.dataset=csv", "task.path={d}/text.csv", "task.value_column=v"],
-     ["{d}/text.csv:3: value 'abc' in column 'v' is not a number", "fix that value"]),  # fmt: skip
-    ("all-nan", ["task=timeseries", "task.dataset=csv", "task.path={d}/all_nan.csv", "task.value_column=v"],
-     ["has no numeric values (all 4 are missing)", "check the file or task.value_column"]),  # fmt: skip
-    ("hidden-size-zero", ["model.hidden_size=0"], ["model.hidden_size must be positive, got 0", "set model.hidden_size="]),
+    (
+        "missing-folder",
+        ["task.dataset=conllu", "task.path={d}/nothere"],
+        ["data folder {d}/nothere does not exist", "set task.path="],
+    ),
+    (
+        "missing-csv",
+        ["task=timeseries", "task.dataset=csv", "task.path={d}/nothere.csv", "task.value_column=v"],
+        ["CSV file {d}/nothere.csv does not exist", "check task.path"],
+    ),
+    (
+        "empty-conllu",
+        ["task.dataset=conllu", "task.path={d}/empty_conllu"],
+        ["data file {d}/empty_conllu/x-ud-train.conllu is empty", "non-empty file"],
+    ),
+    (
+        "empty-csv",
+        ["task=timeseries", "task.dataset=csv", "task.path={d}/empty.csv", "task.value_column=v"],
+        ["CSV file {d}/empty.csv is empty", "with a header and rows"],
+    ),
+    (
+        "conllu-column-count",
+        ["task.dataset=conllu", "task.path={d}/bad_conllu"],
+        [
+            "{d}/bad_conllu/x-ud-train.conllu:6: expected 10 tab-separated CoNLL-U columns, got 4",
+            "fix or remove that line",
+        ],
+    ),
+    (
+        "unknown-tag-column",
+        ["task.dataset=conllu", "task.path={d}/no_xpos", "task.tagset=feats"],
+        ["task.tagset='feats' is not a valid choice", "upos, xpos"],
+    ),
+    (
+        "tag-column-empty",
+        ["task.dataset=conllu", "task.path={d}/no_xpos", "task.tagset=xpos"],
+        ["{d}/no_xpos/x-ud-train.conllu:1: word 'The' has no XPOS tag", "choose another task.tagset"],
+    ),
+    (
+        "csv-without-column",
+        ["task=timeseries", "task.dataset=csv", "task.path={d}/other_columns.csv", "task.value_column=v"],
+        ["{d}/other_columns.csv has no column 'v' (available: a, b)", "set task.value_column to one of those"],
+    ),
+    (
+        "series-too-short",
+        ["task=timeseries", "task.dataset=csv", "task.path={d}/short.csv", "task.value_column=v", "task.window=24"],
+        ["has 5 points, but task.window=24 + task.horizon=1", "needs at least", "use a smaller task.window"],
+    ),
+    (
+        "non-numeric",
+        ["task=timeseries", "task.dataset=csv", "task.path={d}/text.csv", "task.value_column=v"],
+        ["{d}/text.csv:3: value 'abc' in column 'v' is not a number", "fix that value"],
+    ),
+    (
+        "all-nan",
+        ["task=timeseries", "task.dataset=csv", "task.path={d}/all_nan.csv", "task.value_column=v"],
+        ["has no numeric values (all 4 are missing)", "check the file or task.value_column"],
+    ),
+    (
+        "hidden-size-zero",
+        ["model.hidden_size=0"],
+        ["model.hidden_size must be positive, got 0", "set model.hidden_size="],
+    ),
     ("hidden-size-negative", ["model=lstm", "model.hidden_size=-3"], ["model.hidden_size must be positive, got -3"]),
     ("batch-size-zero", ["model.batch_size=0"], ["model.batch_size must be positive, got 0"]),
     ("epochs-zero", ["model=gru", "task=timeseries", "model.epochs=0"], ["model.epochs must be positive, got 0"]),
     ("epochs-negative", ["model.epochs=-1"], ["model.epochs must be positive, got -1"]),
     ("window-zero", ["task=timeseries", "task.window=0"], ["task.window must be positive, got 0"]),
     ("hmm-states-zero", ["model=hmm", "model.n_states=0"], ["model.n_states must be positive, got 0"]),
-    ("hmm-unknown-word-model", ["model=hmm", "model.unknown=crf"],
-     ["model.unknown='crf' is not a valid choice", "use one of: logistic, suffix"]),
-    ("hmm-unsupervised-second-order", ["model=hmm", "model.training=unsupervised", "model.order=2"],
-     ["model.training=unsupervised is first order only, got model.order=2", "set model.order=1"]),
-    ("hmm-rare-threshold-negative", ["model=hmm", "model.rare_threshold=-1"], ["model.rare_threshold must be >= 0, got -1"]),
+    (
+        "hmm-unknown-word-model",
+        ["model=hmm", "model.unknown=crf"],
+        ["model.unknown='crf' is not a valid choice", "use one of: logistic, suffix"],
+    ),
+    (
+        "hmm-unsupervised-second-order",
+        ["model=hmm", "model.training=unsupervised", "model.order=2"],
+        ["model.training=unsupervised is first order only, got model.order=2", "set model.order=1"],
+    ),
+    (
+        "hmm-rare-threshold-negative",
+        ["model=hmm", "model.rare_threshold=-1"],
+        ["model.rare_threshold must be >= 0, got -1"],
+    ),
     ("hmm-unknown-c-zero", ["model=hmm", "model.unknown_c=0"], ["model.unknown_c must be > 0, got 0"]),
     ("sweep-unknown-model", ["-m", "model=rnn,foo"], ["unknown model 'foo'"]),
     ("sweep-bad-value", ["-m", "model.hidden_size=8,0"], ["model.hidden_size must be positive, got 0"]),
@@ -90,7 +151,9 @@ def bad_data(tmp_path_factory) -> Path:
 
     treebank("empty_conllu", "")
     # line 6 (second sentence, second token) has 4 columns
-    treebank("bad_conllu", "# text = The dog\n" + CONLLU_OK + "1\tA\ta\tDET\tDT\t_\t2\tdet\t_\t_\n2\tcat\tcat\tNOUN\n\n")
+    treebank(
+        "bad_conllu", "# text = The dog\n" + CONLLU_OK + "1\tA\ta\tDET\tDT\t_\t2\tdet\t_\t_\n2\tcat\tcat\tNOUN\n\n"
+    )
     treebank("no_xpos", CONLLU_OK.replace("\tDT\t", "\t_\t"))
     (d / "empty.csv").write_text("")
     (d / "other_columns.csv").write_text("a,b\n1,2\n3,4\n")
@@ -147,8 +210,15 @@ def test_bad_input_row(args, fragments, bad_data, job_dir, monkeypatch, capsys):
     assert not (job_dir / "mlruns").exists() and not (job_dir / "multirun").exists()
 
 
-TINY_POS = ["model.epochs=1", "model.hidden_size=4", "model.embedding_size=4", "task.synthetic.n_train=20",
-            "task.synthetic.n_dev=5", "task.synthetic.n_test=5", "task.synthetic.vocab_size=50"]  # fmt: skip
+TINY_POS = [
+    "model.epochs=1",
+    "model.hidden_size=4",
+    "model.embedding_size=4",
+    "task.synthetic.n_train=20",
+    "task.synthetic.n_dev=5",
+    "task.synthetic.n_test=5",
+    "task.synthetic.vocab_size=50",
+]
 
 
 @pytest.mark.parametrize("sweep", [[], ["-m", "seed=0,1"]], ids=["run", "sweep"])
@@ -185,14 +255,18 @@ def test_silent_tracking_server_times_out(job_dir, monkeypatch, capsys):
     "args, fragments",
     [
         pytest.param(["model=foo"], ["unknown model 'foo'"], id="config-error"),
-        pytest.param(["task.dataset=conllu", "task.path={d}/bad_conllu"], ["x-ud-train.conllu:6: expected 10"],
-                     id="data-error"),  # fmt: skip
+        pytest.param(
+            ["task.dataset=conllu", "task.path={d}/bad_conllu"], ["x-ud-train.conllu:6: expected 10"], id="data-error"
+        ),
     ],
 )
 def test_cli_process_bad_input(args, fragments, bad_data, tmp_path, run_cli):
     d = str(bad_data)
-    result = run_cli([a.replace("{d}", d) for a in args], cwd=tmp_path,
-                     env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"})  # fmt: skip
+    result = run_cli(
+        [a.replace("{d}", d) for a in args],
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+    )
     assert_one_error_line(result.returncode, result.stdout, result.stderr, fragments)
     assert_no_run(tmp_path / "mlflow.db")
 
@@ -200,7 +274,11 @@ def test_cli_process_bad_input(args, fragments, bad_data, tmp_path, run_cli):
 def test_cli_process_unreachable_tracking_uri(tmp_path, run_cli, free_port):
     uri = f"http://127.0.0.1:{free_port}"
     start = time.monotonic()
-    result = run_cli(["model=hmm", "task.synthetic.n_train=20", "task.synthetic.n_dev=5", "task.synthetic.n_test=5"],
-                     cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}, timeout=60)  # fmt: skip
+    result = run_cli(
+        ["model=hmm", "task.synthetic.n_train=20", "task.synthetic.n_dev=5", "task.synthetic.n_test=5"],
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+        timeout=60,
+    )
     assert time.monotonic() - start < 30
     assert_one_error_line(result.returncode, result.stdout, result.stderr, [f"{uri} cannot be reached"])

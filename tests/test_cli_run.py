@@ -10,8 +10,15 @@ from conftest import only_run
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY_POS = ["task.synthetic.n_train=150", "task.synthetic.n_dev=40", "task.synthetic.n_test=40",
-            "task.synthetic.vocab_size=400", "model.hidden_size=16", "model.embedding_size=16", "model.epochs=3"]  # fmt: skip
+TINY_POS = [
+    "task.synthetic.n_train=150",
+    "task.synthetic.n_dev=40",
+    "task.synthetic.n_test=40",
+    "task.synthetic.vocab_size=400",
+    "model.hidden_size=16",
+    "model.embedding_size=16",
+    "model.epochs=3",
+]
 
 
 def store_env(store: Path) -> dict[str, str]:
@@ -28,8 +35,16 @@ def test_rnn_pos_run_is_recorded_completely(tmp_path, run_cli):
     client, run = only_run(f"sqlite:///{store}", "pos")
     assert run.info.status == "FINISHED" and run.info.run_name == "rnn-pos-seed3"
     m = run.data.metrics
-    for key in ("test_accuracy", "test_oov_accuracy", "test_sentence_accuracy", "baseline_test_accuracy",
-                "train_seconds", "n_params", "bayes_optimal_accuracy", "best_dev_accuracy"):  # fmt: skip
+    for key in (
+        "test_accuracy",
+        "test_oov_accuracy",
+        "test_sentence_accuracy",
+        "baseline_test_accuracy",
+        "train_seconds",
+        "n_params",
+        "bayes_optimal_accuracy",
+        "best_dev_accuracy",
+    ):
         assert key in m, key
     assert 0 < m["test_accuracy"] <= 1 and m["bayes_optimal_accuracy"] >= m["test_accuracy"] - 0.05
     assert [x.step for x in client.get_metric_history(run.info.run_id, "dev_accuracy")] == [1, 2, 3]
@@ -46,8 +61,12 @@ def test_rnn_pos_run_is_recorded_completely(tmp_path, run_cli):
 
 def test_hmm_pos_run_beats_the_majority_baseline(tmp_path, run_cli):
     store = tmp_path / "mlflow.db"
-    out = run_cli(["model=hmm", "task=pos", "task.synthetic.n_train=400", "task.synthetic.vocab_size=600"], tmp_path,
-                  store_env(store), timeout=180)
+    out = run_cli(
+        ["model=hmm", "task=pos", "task.synthetic.n_train=400", "task.synthetic.vocab_size=600"],
+        tmp_path,
+        store_env(store),
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr
     _, run = only_run(f"sqlite:///{store}", "pos")
     assert run.data.metrics["test_accuracy"] > run.data.metrics["baseline_test_accuracy"]
@@ -57,7 +76,10 @@ def test_config_errors_are_one_line_with_exit_status_2(tmp_path, run_cli):
     store = tmp_path / "mlflow.db"
     out = run_cli(["model=transformer"], tmp_path, store_env(store), timeout=60)
     assert out.returncode == 2
-    assert out.stderr.strip() == "harness: error: unknown model 'transformer'; choose one of: gru, hmm, lstm, lstm_long, rnn"
+    assert (
+        out.stderr.strip()
+        == "harness: error: unknown model 'transformer'; choose one of: gru, hmm, lstm, lstm_long, rnn"
+    )
     assert not store.exists()
 
 
@@ -75,12 +97,23 @@ def test_hmm_forecaster_logs_bic_and_regimes_and_recurrent_runs_log_the_gradient
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     task = TimeSeriesTaskConfig(dataset="synthetic_regime", n_points=300, window=12)
     run(Config(model=HMMConfig(n_states=3), task=task, tracking_uri=uri, progress=False))
-    run(Config(model=RecurrentConfig(name="gru", cell="gru", hidden_size=8, epochs=2), task=task, tracking_uri=uri, progress=False))
+    run(
+        Config(
+            model=RecurrentConfig(name="gru", cell="gru", hidden_size=8, epochs=2),
+            task=task,
+            tracking_uri=uri,
+            progress=False,
+        )
+    )
     client = MlflowClient(uri)
-    runs = {r.data.tags["model"]: r for r in client.search_runs([client.get_experiment_by_name("timeseries").experiment_id])}
+    runs = {
+        r.data.tags["model"]: r for r in client.search_runs([client.get_experiment_by_name("timeseries").experiment_id])
+    }
     hmm, gru = runs["hmm"], runs["gru"]
     assert np.isfinite(hmm.data.metrics["bic"]) and "baseline_arima_test_rmse" in hmm.data.metrics
-    assert {"regimes.csv", "regimes.png", "test_forecasts.csv"} <= {a.path for a in client.list_artifacts(hmm.info.run_id)}
+    assert {"regimes.csv", "regimes.png", "test_forecasts.csv"} <= {
+        a.path for a in client.list_artifacts(hmm.info.run_id)
+    }
     curve = sorted(client.get_metric_history(gru.info.run_id, "grad_norm_steps_back"), key=lambda m: m.step)
     assert [m.step for m in curve] == list(range(12)) and all(m.value >= 0 for m in curve)
     names = {a.path for a in client.list_artifacts(gru.info.run_id, "diagnostics")}

@@ -82,7 +82,9 @@ def test_checksum_mismatch_leaves_nothing(server, tmp_path):
     root, url = server
     (root / "tiny" / "a.conllu").write_bytes(PAYLOAD + b"tampered\n")
     spec = _spec({"a.conllu": hashlib.sha256(PAYLOAD).hexdigest()})
-    with pytest.raises(DataError, match=r"checksum mismatch for .*a\.conllu.*expected [0-9a-f]{64}.*set task\.path=DIR"):
+    with pytest.raises(
+        DataError, match=r"checksum mismatch for .*a\.conllu.*expected [0-9a-f]{64}.*set task\.path=DIR"
+    ):
         ensure(spec, tmp_path / "cache", base_url=url, progress=False)
     assert list((tmp_path / "cache" / "tiny").iterdir()) == []
 
@@ -93,7 +95,9 @@ def test_registered_ewt_rejects_wrong_bytes(server, tmp_path):
     (root / "ud_english_ewt").mkdir()
     for name in registry.UD_ENGLISH_EWT.files:
         (root / "ud_english_ewt" / name).write_bytes(PAYLOAD)
-    with pytest.raises(DataError, match=r"checksum mismatch.*en_ewt-ud-train\.conllu.*UD_English-EWT \(release r2\.16\)"):
+    with pytest.raises(
+        DataError, match=r"checksum mismatch.*en_ewt-ud-train\.conllu.*UD_English-EWT \(release r2\.16\)"
+    ):
         ensure_dataset("ud_english_ewt", tmp_path / "cache", base_url=url, progress=False)
     assert list((tmp_path / "cache" / "ud_english_ewt").iterdir()) == []
 
@@ -109,7 +113,9 @@ def test_missing_file_on_server_is_a_clear_error(server, tmp_path):
 def test_unreachable_server_fails_fast(tmp_path, free_port):
     spec = _spec({"a.conllu": "0" * 64})
     start = time.monotonic()
-    with pytest.raises(DataError, match=r"could not download http://127\.0\.0\.1:\d+/tiny/a\.conllu .*set task\.path=DIR"):
+    with pytest.raises(
+        DataError, match=r"could not download http://127\.0\.0\.1:\d+/tiny/a\.conllu .*set task\.path=DIR"
+    ):
         ensure(spec, tmp_path / "cache", base_url=f"http://127.0.0.1:{free_port}", progress=False)
     assert time.monotonic() - start < 5
     assert list((tmp_path / "cache" / "tiny").iterdir()) == []
@@ -163,7 +169,10 @@ def test_connection_dropped_midway_is_a_clear_error(tmp_path):
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
         spec = _spec({"a.conllu": "0" * 64})
-        with pytest.raises(DataError, match=r"could not download .*a\.conllu \(connection closed after 10000 of 100000 bytes\).*by hand"):
+        with pytest.raises(
+            DataError,
+            match=r"could not download .*a\.conllu \(connection closed after 10000 of 100000 bytes\).*by hand",
+        ):
             ensure(spec, tmp_path / "cache", base_url=f"http://127.0.0.1:{httpd.server_address[1]}", progress=False)
     finally:
         httpd.shutdown()
@@ -221,6 +230,8 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, free_port):
     assert cli.main(["download", "no_such_set", "--dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown data set 'no_such_set'; choose one of" in err
-    assert cli.main(["download", "ud_english_ewt", "--dir", str(tmp_path), "--url", f"http://127.0.0.1:{free_port}"]) == 2
+    assert (
+        cli.main(["download", "ud_english_ewt", "--dir", str(tmp_path), "--url", f"http://127.0.0.1:{free_port}"]) == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "could not download" in err and "task.path=DIR" in err

@@ -28,11 +28,13 @@ def random_corpus(seed: int, n_sentences: int = 60, max_len: int = 5):
     words = ["w0", "w1", "w2", "w3", "w4", "w5", "w6"]
     start = np.array([0.5, 0.3, 0.2])
     A = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.3, 0.3, 0.4]])
-    E = np.array([
-        [0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0],
-        [0.0, 0.2, 0.3, 0.1, 0.4, 0.0, 0.0],
-        [0.1, 0.0, 0.0, 0.2, 0.1, 0.3, 0.3],
-    ])
+    E = np.array(
+        [
+            [0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0],
+            [0.0, 0.2, 0.3, 0.1, 0.4, 0.0, 0.0],
+            [0.1, 0.0, 0.0, 0.2, 0.1, 0.3, 0.3],
+        ]
+    )
     W, T = [], []
     for _ in range(n_sentences):
         n = rng.integers(1, max_len + 1)
@@ -83,16 +85,29 @@ def brute_force_states(model: HMMTagger, sentence: list[str]) -> list[str]:
 # First order over the tags: three corpora, test sentences up to 5 words. Expanded states (tag pairs,
 # capitalisation flags, lexicalised words): one corpus with some capitalised forms, sentences up to 3
 # words (the brute force enumerates S^n paths).
-EXPANDED = {"order2": dict(order=2), "order2-caps": dict(order=2, capitalization=True),
-            "lexicalised": dict(order=1, lexicalize=2), "lexicalised-caps": dict(order=1, lexicalize=2, capitalization=True)}
+EXPANDED = {
+    "order2": dict(order=2),
+    "order2-caps": dict(order=2, capitalization=True),
+    "lexicalised": dict(order=1, lexicalize=2),
+    "lexicalised-caps": dict(order=1, lexicalize=2, capitalization=True),
+}
 
 
-@pytest.mark.parametrize("kwargs, corpus, capitalised, test_seed, test_lengths", [
-    *[pytest.param(dict(order=1), dict(seed=seed), False, 100 + seed, (1, 2, 3, 4, 5, 5, 4), id=f"order1-corpus{seed}")
-      for seed in (0, 1, 2)],
-    *[pytest.param(kwargs, dict(seed=3, n_sentences=40, max_len=4), True, 7, (1, 2, 3), id=name)
-      for name, kwargs in EXPANDED.items()],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs, corpus, capitalised, test_seed, test_lengths",
+    [
+        *[
+            pytest.param(
+                dict(order=1), dict(seed=seed), False, 100 + seed, (1, 2, 3, 4, 5, 5, 4), id=f"order1-corpus{seed}"
+            )
+            for seed in (0, 1, 2)
+        ],
+        *[
+            pytest.param(kwargs, dict(seed=3, n_sentences=40, max_len=4), True, 7, (1, 2, 3), id=name)
+            for name, kwargs in EXPANDED.items()
+        ],
+    ],
+)
 def test_viterbi_equals_brute_force(kwargs, corpus, capitalised, test_seed, test_lengths):
     W, T = random_corpus(**corpus)
     if capitalised:
@@ -132,14 +147,31 @@ def test_first_order_parameters_are_the_hand_counts():
 
 
 def test_known_answer_tagging_resolves_ambiguity_by_context():
-    W = [["i", "book", "flights"], ["the", "book", "sells"], ["we", "book", "rooms"], ["a", "book", "sells"],
-         ["i", "read", "the", "book"], ["we", "read", "a", "book"], ["the", "rooms", "sell"]]
-    T = [["PRON", "VERB", "NOUN"], ["DET", "NOUN", "VERB"], ["PRON", "VERB", "NOUN"], ["DET", "NOUN", "VERB"],
-         ["PRON", "VERB", "DET", "NOUN"], ["PRON", "VERB", "DET", "NOUN"], ["DET", "NOUN", "VERB"]]
+    W = [
+        ["i", "book", "flights"],
+        ["the", "book", "sells"],
+        ["we", "book", "rooms"],
+        ["a", "book", "sells"],
+        ["i", "read", "the", "book"],
+        ["we", "read", "a", "book"],
+        ["the", "rooms", "sell"],
+    ]
+    T = [
+        ["PRON", "VERB", "NOUN"],
+        ["DET", "NOUN", "VERB"],
+        ["PRON", "VERB", "NOUN"],
+        ["DET", "NOUN", "VERB"],
+        ["PRON", "VERB", "DET", "NOUN"],
+        ["PRON", "VERB", "DET", "NOUN"],
+        ["DET", "NOUN", "VERB"],
+    ]
     for order in (1, 2):
         model = HMMTagger(order=order).fit(W, T)
         assert model.predict([["we", "book", "flights"], ["a", "book", "sells"], ["i", "read", "a", "book"]]) == [
-            ["PRON", "VERB", "NOUN"], ["DET", "NOUN", "VERB"], ["PRON", "VERB", "DET", "NOUN"]]
+            ["PRON", "VERB", "NOUN"],
+            ["DET", "NOUN", "VERB"],
+            ["PRON", "VERB", "DET", "NOUN"],
+        ]
 
 
 def test_second_order_beats_first_order_when_the_tag_two_back_matters():
@@ -176,8 +208,16 @@ def test_supervised_tagger_decodes_with_hmmlearn_and_never_fits_it(monkeypatch):
 # supervised tagger: properties
 
 
-@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2), dict(order=2, capitalization=True, lexicalize=3),
-                                    dict(order=1, rare_threshold=1000), dict(order=1, unknown="suffix", rare_threshold=1000)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(order=1),
+        dict(order=2),
+        dict(order=2, capitalization=True, lexicalize=3),
+        dict(order=1, rare_threshold=1000),
+        dict(order=1, unknown="suffix", rare_threshold=1000),
+    ],
+)
 def test_distributions_are_normalised(kwargs):  # rare_threshold=1000: every word trains the unknown-word model
     W, T = random_corpus(4)
     model = HMMTagger(**kwargs).fit(W, T)
@@ -196,12 +236,39 @@ def test_distributions_are_normalised(kwargs):  # rare_threshold=1000: every wor
     assert (model.transmat_ >= 0).all() and (model.emit_table_ > 0).all()
 
 
-WEIRD = ["---", "", " ", "1,234.5", "2026-11-22", "naïve", "東京", "😀", "x" * 500, "\t", "Ünïcödé", "A-1",
-         "http://example.com/a?b=c", "CAPS", "Mixed-Case-Word", "’", "\x00", "-", "..."]
+WEIRD = [
+    "---",
+    "",
+    " ",
+    "1,234.5",
+    "2026-11-22",
+    "naïve",
+    "東京",
+    "😀",
+    "x" * 500,
+    "\t",
+    "Ünïcödé",
+    "A-1",
+    "http://example.com/a?b=c",
+    "CAPS",
+    "Mixed-Case-Word",
+    "’",
+    "\x00",
+    "-",
+    "...",
+]
 
 
-@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2), dict(order=1, capitalization=True, lexicalize=2),
-                                    dict(order=1, unknown="suffix"), dict(training="unsupervised", n_iter=5)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(order=1),
+        dict(order=2),
+        dict(order=1, capitalization=True, lexicalize=2),
+        dict(order=1, unknown="suffix"),
+        dict(training="unsupervised", n_iter=5),
+    ],
+)
 def test_unknown_and_weird_words_never_crash_or_give_nan(kwargs):
     W, T = random_corpus(5)
     model = HMMTagger(**kwargs).fit(W, T)
@@ -223,10 +290,24 @@ def test_empty_sentences_and_empty_input():
 
 @pytest.mark.parametrize("unknown", ["logistic", "suffix"])
 def test_lower_case_fallback_uses_the_known_lower_case_word(unknown):
-    W = [["we", "run"], ["they", "run"], ["dogs", "run"], ["we", "sleep"], ["NASA", "sleeps"], ["IBM", "runs"],
-         ["THE", "BBC", "runs"]]
-    T = [["PRON", "VERB"], ["PRON", "VERB"], ["NOUN", "VERB"], ["PRON", "VERB"], ["PROPN", "VERB"], ["PROPN", "VERB"],
-         ["PROPN", "PROPN", "VERB"]]
+    W = [
+        ["we", "run"],
+        ["they", "run"],
+        ["dogs", "run"],
+        ["we", "sleep"],
+        ["NASA", "sleeps"],
+        ["IBM", "runs"],
+        ["THE", "BBC", "runs"],
+    ]
+    T = [
+        ["PRON", "VERB"],
+        ["PRON", "VERB"],
+        ["NOUN", "VERB"],
+        ["PRON", "VERB"],
+        ["PROPN", "VERB"],
+        ["PROPN", "VERB"],
+        ["PROPN", "PROPN", "VERB"],
+    ]
     model = HMMTagger(unknown=unknown).fit(W, T)
     assert model.predict([["WE", "run"]]) == [["PRON", "VERB"]]  # 'WE' unseen, 'we' known
     # without the fallback, the suffix model (suffixes kept per shape class) sees only an all-caps word
@@ -244,8 +325,10 @@ def test_chunked_decoding_equals_one_call():
     assert one == many
 
 
-@pytest.mark.parametrize("kwargs", [dict(order=1, lexicalize=4), dict(order=2, lexicalize=2),
-                                    dict(order=1, lexicalize=3, capitalization=True)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(order=1, lexicalize=4), dict(order=2, lexicalize=2), dict(order=1, lexicalize=3, capitalization=True)],
+)
 def test_lexicalised_decoding_in_small_chunks_equals_one_call(kwargs, monkeypatch):
     # chunks leave out the states of lexicalised words they do not contain: an exact saving
     W, T = random_corpus(14, n_sentences=80)
@@ -262,8 +345,14 @@ def test_lexicalised_decoding_in_small_chunks_equals_one_call(kwargs, monkeypatc
     assert len(calls) > 1  # it really decoded chunk by chunk
 
 
-@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2, capitalization=True, lexicalize=2),
-                                    dict(training="unsupervised", n_iter=5, n_states=4)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(order=1),
+        dict(order=2, capitalization=True, lexicalize=2),
+        dict(training="unsupervised", n_iter=5, n_states=4),
+    ],
+)
 def test_state_dict_round_trip_through_npz(tmp_path, kwargs):
     W, T = random_corpus(9)
     model = HMMTagger(**kwargs).fit(W, T)
@@ -277,11 +366,16 @@ def test_state_dict_round_trip_through_npz(tmp_path, kwargs):
     assert all(v.dtype != object for v in model.state_dict().values())
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(smoothing=1, unknown_c=1, case_weight=0, tol=1, random_state=None, n_states=None),  # ints where floats are usual
-    dict(smoothing=0.25, tol=float("inf"), random_state=7, n_states=3, capitalization=True, unknown="suffix"),
-    dict(training="unsupervised", n_iter=3, n_states=None, random_state=None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(
+            smoothing=1, unknown_c=1, case_weight=0, tol=1, random_state=None, n_states=None
+        ),  # ints where floats are usual
+        dict(smoothing=0.25, tol=float("inf"), random_state=7, n_states=3, capitalization=True, unknown="suffix"),
+        dict(training="unsupervised", n_iter=3, n_states=None, random_state=None),
+    ],
+)
 def test_state_dict_round_trip_keeps_every_hyperparameter_value_and_type(tmp_path, kwargs):
     W, T = random_corpus(9)
     model = HMMTagger(**kwargs).fit(W, T)
@@ -334,8 +428,9 @@ def test_boundaries_leave_empty_sentences_out():
     assert seq.tolist() == [5, 6, 9, 7, 9] and pos.tolist() == [0, 1, 3]  # no boundary -> boundary step
 
 
-@pytest.mark.parametrize("kwargs", [dict(order=1), dict(order=2), dict(order=1, lexicalize=3),
-                                    dict(training="unsupervised", n_iter=5)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(order=1), dict(order=2), dict(order=1, lexicalize=3), dict(training="unsupervised", n_iter=5)]
+)
 def test_empty_sentences_anywhere_in_small_chunks_decode_like_without_them(kwargs):
     W, T = random_corpus(17, n_sentences=40)
     model = HMMTagger(**kwargs, chunk_tokens=1).fit(W, T)  # chunks of one sentence (some hold only empty ones)
@@ -372,9 +467,21 @@ def test_bad_hyperparameters_and_data_raise_clear_errors():
         HMMTagger().predict([["a"]])
 
 
-@pytest.mark.parametrize("key, value", [("order", 3), ("training", "semi"), ("unknown", "crf"), ("init", "uniform"),
-                                        ("smoothing", float("nan")), ("case_weight", -1.0), ("max_suffix", -1),
-                                        ("unknown_c", 0.0), ("n_states", 0), ("n_iter", 0)])  # fmt: skip
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("order", 3),
+        ("training", "semi"),
+        ("unknown", "crf"),
+        ("init", "uniform"),
+        ("smoothing", float("nan")),
+        ("case_weight", -1.0),
+        ("max_suffix", -1),
+        ("unknown_c", 0.0),
+        ("n_states", 0),
+        ("n_iter", 0),
+    ],
+)
 def test_config_check_and_fit_refuse_a_bad_hyperparameter_with_the_same_message(key, value):
     from harness.config import Config, HMMConfig, PosTaskConfig, check_config
 
@@ -436,8 +543,11 @@ def test_the_ewt_measurement_builds_taggers_from_the_config_defaults():
 def test_too_many_states_is_refused_before_allocating(monkeypatch):
     W, T = random_corpus(15)
     monkeypatch.setattr(hmm_module, "MAX_STATES", 20)
-    with pytest.raises(ConfigError, match=r"model.order=2 with model.capitalization=True and 3 tags needs 43 "
-                                          r"hidden states \(the limit is 20\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model.order=2 with model.capitalization=True and 3 tags needs 43 "
+        r"hidden states \(the limit is 20\)",
+    ):
         HMMTagger(order=2, capitalization=True).fit(W, T)
     monkeypatch.setattr(hmm_module, "MAX_TABLE", 100)
     with pytest.raises(ConfigError, match=r"model.order=2 with model.lexicalize=2 .* needs a table of \d+ label"):
@@ -455,12 +565,25 @@ def test_lexicalised_model_too_big_for_one_hmm_decodes_by_chunks(monkeypatch):
 
 def test_signatures():
     assert [word_class(w) for w in ["", "---", "12a", "NASA", "Paris", "well-known", "dog", "東京"]] == [
-        "p", "p", "d", "A", "C", "h", "l", "l"]
+        "p",
+        "p",
+        "d",
+        "A",
+        "C",
+        "h",
+        "l",
+        "l",
+    ]
     assert suffix_keys("Dogs", 3) == ["C\x00", "C\x00s", "C\x00gs", "C\x00ogs"]
     assert signature("Walking") == "<C:ng>" and signature("1984") == "<d:4>"
     # the suffix model and the signatures read one form: lower case for capitalised and all-caps words only
     assert [class_and_form(w) for w in ["NASA", "Paris", "McDonald-Smith", "iPhone", "X1"]] == [
-        ("A", "nasa"), ("C", "paris"), ("C", "mcdonald-smith"), ("l", "iPhone"), ("d", "X1")]
+        ("A", "nasa"),
+        ("C", "paris"),
+        ("C", "mcdonald-smith"),
+        ("l", "iPhone"),
+        ("d", "X1"),
+    ]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -489,11 +612,11 @@ def test_forecaster_has_no_look_ahead():
     model = GaussianHMMForecaster(n_states=2).fit(x[:200])
     t = 150
     changed = x.copy()
-    changed[t + 1:] = changed[t + 1:][::-1] + 5.0  # rewrite everything after t
+    changed[t + 1 :] = changed[t + 1 :][::-1] + 5.0  # rewrite everything after t
     # filtered distributions up to t do not move ...
     f0, f1 = model.filtered_state_probs(x), model.filtered_state_probs(changed)
     np.testing.assert_array_equal(f0[: t + 1], f1[: t + 1])
-    assert not np.allclose(f0[t + 1:], f1[t + 1:])
+    assert not np.allclose(f0[t + 1 :], f1[t + 1 :])
     # ... nor do the forecasts for t+1 from windows ending at or before t
     W = 20
     p0, p1 = model.predict(windows_of(x, W)), model.predict(windows_of(changed, W))
@@ -524,20 +647,30 @@ def test_filtered_probabilities_are_normalised_and_match_hmmlearn_at_the_last_st
     for t in (0, 10, 57, 199):  # smoothing at the final step of a prefix is filtering
         np.testing.assert_allclose(f[t], model.hmm_.predict_proba(x[: t + 1, None])[-1], atol=1e-10)
     # emission log-densities equal hmmlearn's
-    np.testing.assert_allclose(model._log_emission(x[:, None]), model.hmm_._compute_log_likelihood(x[:, None]),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        model._log_emission(x[:, None]), model.hmm_._compute_log_likelihood(x[:, None]), atol=1e-10
+    )
 
 
 def test_forecast_on_a_two_regime_series_is_close_to_the_oracle():
     x, _, true_hmm = two_regime_series(1500, seed=2)
-    train, test = x[:1000], x[1000 - 30:]
+    train, test = x[:1000], x[1000 - 30 :]
     model = GaussianHMMForecaster(n_states=2, random_state=0).fit(train)
     np.testing.assert_allclose(np.sort(model.means_[:, 0]), [-2, 2], atol=0.2)
-    oracle = GaussianHMMForecaster(n_states=2).load_state_dict({
-        "series_dim_": np.array(0), "startprob_": true_hmm.startprob_, "transmat_": true_hmm.transmat_,
-        "means_": true_hmm.means_, "covars_": true_hmm.covars_})
+    oracle = GaussianHMMForecaster(n_states=2).load_state_dict(
+        {
+            "series_dim_": np.array(0),
+            "startprob_": true_hmm.startprob_,
+            "transmat_": true_hmm.transmat_,
+            "means_": true_hmm.means_,
+            "covars_": true_hmm.covars_,
+        }
+    )
     X, y = windows_of(test, 30), test[30:]
-    rmse = lambda p: float(np.sqrt(np.mean((p - y) ** 2)))
+
+    def rmse(p):
+        return float(np.sqrt(np.mean((p - y) ** 2)))
+
     fitted, best = rmse(model.predict(X)), rmse(oracle.predict(X))
     assert fitted <= 1.05 * best
     assert fitted < 0.8 * rmse(np.full_like(y, train.mean()))  # beats the unconditional mean
@@ -546,8 +679,9 @@ def test_forecast_on_a_two_regime_series_is_close_to_the_oracle():
     np.testing.assert_allclose(far, model.stationary_ @ model.means_[:, 0], atol=1e-6)
     # horizon h is p A^h mu
     p = model._forward(X[:5, :, None], model.stationary_)[:, -1]
-    np.testing.assert_allclose(model.predict(X[:5], horizon=3),
-                               p @ np.linalg.matrix_power(model.transmat_, 3) @ model.means_[:, 0])
+    np.testing.assert_allclose(
+        model.predict(X[:5], horizon=3), p @ np.linalg.matrix_power(model.transmat_, 3) @ model.means_[:, 0]
+    )
 
 
 def test_forecaster_deterministic_round_trip_and_shapes(tmp_path):
@@ -600,8 +734,11 @@ def test_forecaster_multivariate(covariance_type, tmp_path):
 
 
 def test_forecaster_errors():
-    with pytest.raises(ConfigError, match=r"model.covariance_type='banded' is not a valid choice; "
-                                          r"use one of: diag, full, spherical, tied"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model.covariance_type='banded' is not a valid choice; "
+        r"use one of: diag, full, spherical, tied",
+    ):
         GaussianHMMForecaster(covariance_type="banded").fit(np.arange(20.0))
     with pytest.raises(DataError, match="NaN"):
         GaussianHMMForecaster().fit(np.array([1.0, np.nan, 2.0, 3, 4, 5, 6]))

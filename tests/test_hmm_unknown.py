@@ -17,8 +17,12 @@ def rare_words(seed: int = 0):
     """Word types (n,) and tag counts (n, 4) with real spelling clues: -ing verbs, -ness nouns,
     capitalised proper nouns, -ous adjectives, plus a little noise."""
     rng = np.random.default_rng(seed)
-    stems = ["".join(rng.choice(list("bcdfglmnprstvz"), 1)) + "".join(rng.choice(list("aeiou"), 1)) +
-             "".join(rng.choice(list("bcdfglmnprstvz"), 1)) for _ in range(60)]  # fmt: skip
+    stems = [
+        "".join(rng.choice(list("bcdfglmnprstvz"), 1))
+        + "".join(rng.choice(list("aeiou"), 1))
+        + "".join(rng.choice(list("bcdfglmnprstvz"), 1))
+        for _ in range(60)
+    ]
     forms, counts = [], []
     for stem in stems:
         for ending, tag in (("ing", 2), ("ness", 0), ("ous", 3)):
@@ -105,7 +109,10 @@ def test_fit_reads_each_spelling_once_and_only_where_it_is_used(monkeypatch, smo
     C_wt = model.word_tag_counts_
     P_tw = model.emit_table_ * model.p_t_  # (V, K) back to P(t|w)
     if smoothing:
-        np.testing.assert_allclose(P_tw, (C_wt + smoothing * model._spelling.predict_proba(model.symbols_.tolist()))
-                                   / (C_wt.sum(axis=1, keepdims=True) + smoothing))  # fmt: skip
+        np.testing.assert_allclose(
+            P_tw,
+            (C_wt + smoothing * model._spelling.predict_proba(model.symbols_.tolist()))
+            / (C_wt.sum(axis=1, keepdims=True) + smoothing),
+        )
     else:
         np.testing.assert_allclose(P_tw, C_wt / C_wt.sum(axis=1, keepdims=True))  # TnT's counts alone

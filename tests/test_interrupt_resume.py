@@ -23,8 +23,9 @@ SMALL = SyntheticPosConfig(n_train=120, n_dev=30, n_test=30, vocab_size=300)
 
 
 def pos_config(uri: str, **model) -> Config:
-    m = RecurrentConfig(**{"cell": "gru", "hidden_size": 12, "embedding_size": 8, "epochs": 4, "patience": 0,
-                           "dropout": 0.2, **model})  # fmt: skip
+    m = RecurrentConfig(
+        **{"cell": "gru", "hidden_size": 12, "embedding_size": 8, "epochs": 4, "patience": 0, "dropout": 0.2, **model}
+    )
     return Config(model=m, task=PosTaskConfig(synthetic=SMALL), tracking_uri=uri, progress=False)
 
 
@@ -78,8 +79,12 @@ def test_resume_refuses_a_different_config(tmp_path):
 def test_diverging_run_ends_failed_with_the_reason_as_a_tag(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     m = RecurrentConfig(cell="rnn", hidden_size=8, optimizer="sgd", lr=1e12, clip_norm=0, epochs=3, nonlinearity="relu")
-    config = Config(model=m, task=TimeSeriesTaskConfig(dataset="synthetic_sine", n_points=200, window=8),
-                    tracking_uri=uri, progress=False)  # fmt: skip
+    config = Config(
+        model=m,
+        task=TimeSeriesTaskConfig(dataset="synthetic_sine", n_points=200, window=8),
+        tracking_uri=uri,
+        progress=False,
+    )
     with pytest.raises(RunFailed, match="diverged"):
         run(config)
     _, (failed,) = all_runs(uri)
@@ -91,12 +96,27 @@ def test_diverging_run_ends_failed_with_the_reason_as_a_tag(tmp_path):
 def test_sigterm_from_outside_ends_the_run_killed_with_exit_130(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     MlflowClient(uri).search_experiments()  # create the store before the job starts
-    args = ["model=lstm", "task=pos", "model.epochs=200", "model.patience=0", "model.hidden_size=16",
-            "task.synthetic.n_train=100", "task.synthetic.n_dev=20", "task.synthetic.n_test=20",
-            "task.synthetic.vocab_size=300", "progress=false"]  # fmt: skip
+    args = [
+        "model=lstm",
+        "task=pos",
+        "model.epochs=200",
+        "model.patience=0",
+        "model.hidden_size=16",
+        "task.synthetic.n_train=100",
+        "task.synthetic.n_dev=20",
+        "task.synthetic.n_test=20",
+        "task.synthetic.vocab_size=300",
+        "progress=false",
+    ]
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         client = MlflowClient(uri)
@@ -188,11 +208,15 @@ print("SIGTERM handler after:", signal.getsignal(signal.SIGTERM) == signal.SIG_D
 
 def test_a_shielded_block_defers_sigterm_without_any_handler_then_raises_keyboardinterrupt():
     # In a subprocess: SIGTERM's default action ends the process, and did so in the middle of the block.
-    out = subprocess.run([sys.executable, "-c", SIGTERM_IN_A_SHIELDED_BLOCK], capture_output=True, text=True,
-                         timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", SIGTERM_IN_A_SHIELDED_BLOCK], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["write complete", f"KeyboardInterrupt: signal {int(signal.SIGTERM)}",
-                                       "SIGTERM handler after: True"]  # fmt: skip
+    assert out.stdout.splitlines() == [
+        "write complete",
+        f"KeyboardInterrupt: signal {int(signal.SIGTERM)}",
+        "SIGTERM handler after: True",
+    ]
 
 
 def test_a_signal_deferred_over_another_handler_reaches_that_handler_after_the_block():
@@ -234,11 +258,20 @@ def test_resuming_a_run_that_had_already_stopped_early_trains_no_further():
     model = RNNTagger({"word": 5}, 3, cfg, rng)
     states = []
     scores = iter([0.5, 0.4, 0.3] + [0.9] * 10)  # best at epoch 1, then two worse: stops after epoch 3
-    history = training.fit(model, cfg, lambda r: [], lambda b: 0, lambda: next(scores), rng, checkpoint=states.append,
-                           progress=False)  # fmt: skip
+    history = training.fit(
+        model, cfg, lambda r: [], lambda b: 0, lambda: next(scores), rng, checkpoint=states.append, progress=False
+    )
     assert len(history.dev_score) == 3 and int(states[-1]["epoch"]) == 3
-    resumed = training.fit(model, cfg, lambda r: [], lambda b: 0, lambda: next(scores), np.random.default_rng(1),
-                           resume=states[-1], progress=False)  # fmt: skip
+    resumed = training.fit(
+        model,
+        cfg,
+        lambda r: [],
+        lambda b: 0,
+        lambda: next(scores),
+        np.random.default_rng(1),
+        resume=states[-1],
+        progress=False,
+    )
     assert len(resumed.dev_score) == 3 and resumed.best_epoch == 1  # no fourth epoch
 
 

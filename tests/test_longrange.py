@@ -3,8 +3,6 @@ gradients, and one tiny run end to end through the CLI into a temp MLflow store.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 from conftest import only_run
@@ -80,8 +78,9 @@ def test_first_order_hmm_answers_at_distance_one_and_is_at_chance_beyond(distanc
 def _classifier(cell, bidirectional=False, bptt_steps=0):
     from harness.models.rnn import RNNClassifier
 
-    cfg = RecurrentConfig(cell=cell, embedding_size=3, hidden_size=4, bidirectional=bidirectional, bptt_steps=bptt_steps,
-                          init_scale=0.5)  # fmt: skip
+    cfg = RecurrentConfig(
+        cell=cell, embedding_size=3, hidden_size=4, bidirectional=bidirectional, bptt_steps=bptt_steps, init_scale=0.5
+    )
     rng = np.random.default_rng(1)
     model = RNNClassifier(6, 3, cfg, rng, dtype=np.float64)
     return model, rng.integers(0, 6, size=(5, 4)), rng.integers(0, 3, size=4)  # X (T, N), y (N,)
@@ -109,9 +108,21 @@ def test_classifier_truncated_bptt_sends_no_gradient_into_the_head():
 
 
 def test_tiny_lstm_run_end_to_end_records_accuracy_and_chance(tmp_path, tracking_store, run_cli):
-    out = run_cli(["model=lstm", "task=longrange", "task.distance=3", "task.n_train=64", "task.n_dev=32",
-                   "task.n_test=32", "model.hidden_size=8", "model.embedding_size=4", "model.epochs=2",
-                   "progress=false"], cwd=tmp_path)  # fmt: skip
+    out = run_cli(
+        [
+            "model=lstm",
+            "task=longrange",
+            "task.distance=3",
+            "task.n_train=64",
+            "task.n_dev=32",
+            "task.n_test=32",
+            "model.hidden_size=8",
+            "model.embedding_size=4",
+            "model.epochs=2",
+            "progress=false",
+        ],
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "harness: lstm on longrange (synthetic) seed=0: distance=3 test_accuracy=" in out.stdout
     client, run = only_run(tracking_store, "longrange")
@@ -121,8 +132,13 @@ def test_tiny_lstm_run_end_to_end_records_accuracy_and_chance(tmp_path, tracking
     assert run.data.params["task.distance"] == "3"
 
 
-@pytest.mark.parametrize("override, message", [("task.n_classes=1", "task.n_classes must be >= 2, got 1"),
-                                               ("task.min_distance=11", "task.min_distance must lie in [1, task.distance=10], got 11")])  # fmt: skip
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("task.n_classes=1", "task.n_classes must be >= 2, got 1"),
+        ("task.min_distance=11", "task.min_distance must lie in [1, task.distance=10], got 11"),
+    ],
+)
 def test_bad_longrange_knobs_fail_before_work(tmp_path, tracking_store, run_cli, override, message):
     out = run_cli(["model=hmm", "task=longrange", override], cwd=tmp_path)
     assert out.returncode == 2

@@ -74,7 +74,9 @@ def test_load_conllu_folder_missing_and_found(tmp_path):
 
 
 def tiny_data() -> PosData:
-    train = TaggedCorpus([["the", "book"], ["book", "it"], ["the", "book"]], [["DET", "NOUN"], ["VERB", "PRON"], ["DET", "NOUN"]])
+    train = TaggedCorpus(
+        [["the", "book"], ["book", "it"], ["the", "book"]], [["DET", "NOUN"], ["VERB", "PRON"], ["DET", "NOUN"]]
+    )
     test = TaggedCorpus([["the", "book", "flies"]], [["DET", "NOUN", "VERB"]])
     tags = Vocab.build([t for ts in train.tags for t in ts], specials=("<pad>",))
     tags = Vocab(tags.itos + ["VERB"] if "VERB" not in tags.itos else tags.itos)
@@ -132,8 +134,9 @@ def test_word_features():
 # task.train_size
 
 
-@pytest.mark.parametrize("train_size, expected", [(None, 200), (0.25, 50), (0.999, 200), (1.0, 200), (30, 30), (37, 37),
-                                                  (200, 200)])  # fmt: skip
+@pytest.mark.parametrize(
+    "train_size, expected", [(None, 200), (0.25, 50), (0.999, 200), (1.0, 200), (30, 30), (37, 37), (200, 200)]
+)
 def test_train_size_takes_a_seeded_fraction_up_to_one_and_a_count_above_one(train_size, expected):
     cfg = synthetic_pos_task(train_size)
     data = load_pos(cfg, seed=0)
@@ -154,6 +157,9 @@ def test_train_size_subsets_are_nested():
 
 @pytest.mark.parametrize("train_size", [201, 500])
 def test_train_size_larger_than_the_corpus_is_a_data_error(train_size):
-    with pytest.raises(DataError, match=rf"task.train_size={train_size} asks for {train_size} sentences but the "
-                                        r"training set has 200"):
+    with pytest.raises(
+        DataError,
+        match=rf"task.train_size={train_size} asks for {train_size} sentences but the "
+        r"training set has 200",
+    ):
         load_pos(synthetic_pos_task(train_size), seed=0)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError, DataError
-from harness.models.nn.gradcheck import numerical_gradient, rel_error
 from harness.models.nn import recurrent
+from harness.models.nn.gradcheck import numerical_gradient, rel_error
 from harness.models.nn.recurrent import Recurrent, hidden_grad_norms, row_blocks, steps_back
 
 TOL = 1e-6
@@ -26,8 +26,9 @@ def ragged_mask(lengths, T=None):
 
 
 def make(cell, nl, bi, layers, seed=0, dtype=np.float64):
-    return Recurrent(cell, D, H, num_layers=layers, bidirectional=bi, nonlinearity=nl,
-                     rng=np.random.default_rng(seed), dtype=dtype)
+    return Recurrent(
+        cell, D, H, num_layers=layers, bidirectional=bi, nonlinearity=nl, rng=np.random.default_rng(seed), dtype=dtype
+    )
 
 
 def random_state(layer, N, rng, scale=0.5):
@@ -42,8 +43,9 @@ def as_list(state):
 
 
 @pytest.mark.parametrize("cell,nl", CELLS)
-@pytest.mark.parametrize("bi,lengths", [(False, LENGTHS), (True, LENGTHS),
-                                        (True, [4, 4, 4])])  # no padding: both directions in one loop
+@pytest.mark.parametrize(
+    "bi,lengths", [(False, LENGTHS), (True, LENGTHS), (True, [4, 4, 4])]
+)  # no padding: both directions in one loop
 @pytest.mark.parametrize("layers", [1, 2])
 def test_gradients_match_central_differences(cell, nl, bi, lengths, layers):
     rng = np.random.default_rng(1)
@@ -139,8 +141,9 @@ def test_reverse_direction_is_forward_cell_on_reversed_sequence(cell, nl):
     y, sT, _ = bi.forward(x, mask, state0=state0)
     for n, L in enumerate(LENGTHS):
         s0 = [s[1:2, n : n + 1] for s in as_list(state0)]
-        yr, sTr, _ = fwd.forward(x[:L, n : n + 1][::-1], np.ones((L, 1), bool),
-                                 state0=tuple(s0) if cell == "lstm" else s0[0])
+        yr, sTr, _ = fwd.forward(
+            x[:L, n : n + 1][::-1], np.ones((L, 1), bool), state0=tuple(s0) if cell == "lstm" else s0[0]
+        )
         np.testing.assert_allclose(y[:L, n : n + 1, H:], yr[::-1], atol=1e-12)
         for a, b in zip(as_list(sT), as_list(sTr)):
             np.testing.assert_allclose(a[1:2, n : n + 1], b, atol=1e-12)
@@ -191,8 +194,14 @@ def test_names_and_shapes_follow_torch(cell, bi):
     for k in range(2):
         for sfx in ["", "_reverse"][:dirs]:
             d_in = 5 if k == 0 else 4 * dirs
-            expected.update({f"weight_ih_l{k}{sfx}": (G * 4, d_in), f"weight_hh_l{k}{sfx}": (G * 4, 4),
-                             f"bias_ih_l{k}{sfx}": (G * 4,), f"bias_hh_l{k}{sfx}": (G * 4,)})
+            expected.update(
+                {
+                    f"weight_ih_l{k}{sfx}": (G * 4, d_in),
+                    f"weight_hh_l{k}{sfx}": (G * 4, 4),
+                    f"bias_ih_l{k}{sfx}": (G * 4,),
+                    f"bias_hh_l{k}{sfx}": (G * 4,),
+                }
+            )
     assert {k: v.shape for k, v in layer.params.items()} == expected
     assert all(v.dtype == np.float32 for v in layer.params.values())
     assert layer.output_size == 4 * dirs

@@ -34,8 +34,22 @@ def mlflow_server(tmp_path_factory, _empty_store, free_port):
     shutil.copyfile(_empty_store, root / "m.db")  # tables already created: saves seconds of start-up
     port = free_port
     log = (root / "server.log").open("w")
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--backend-store-uri", f"sqlite:///{root / 'm.db'}", "--artifacts-destination", str(root / "artifacts")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'm.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+    ]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no server-side job runner process
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
@@ -43,7 +57,9 @@ def mlflow_server(tmp_path_factory, _empty_store, free_port):
         start = time.monotonic()
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited with {proc.returncode}:\n{(root / 'server.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"mlflow server exited with {proc.returncode}:\n{(root / 'server.log').read_text()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(uri + "/health", timeout=2) as r:
                     if r.status == 200:
@@ -76,10 +92,21 @@ def test_job_records_run_metrics_and_artifacts_on_a_server(mlflow_server, tmp_pa
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     monkeypatch.chdir(tmp_path)
-    cfg = compose_checked(["model=rnn", "model.hidden_size=8", "model.embedding_size=8", "model.epochs=2",
-                           "task.synthetic.n_train=60", "task.synthetic.n_dev=20", "task.synthetic.n_test=20",
-                           "task.synthetic.vocab_size=200", "experiment_name=remote", "run_name=remote-rnn",
-                           "progress=false"])  # fmt: skip
+    cfg = compose_checked(
+        [
+            "model=rnn",
+            "model.hidden_size=8",
+            "model.embedding_size=8",
+            "model.epochs=2",
+            "task.synthetic.n_train=60",
+            "task.synthetic.n_dev=20",
+            "task.synthetic.n_test=20",
+            "task.synthetic.vocab_size=200",
+            "experiment_name=remote",
+            "run_name=remote-rnn",
+            "progress=false",
+        ]
+    )
     run(to_config(cfg), cfg)
 
     client, r = only_run(uri, "remote")

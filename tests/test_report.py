@@ -22,22 +22,39 @@ TAGS = ["NOUN", "VERB", "DET"]
 
 
 def _pos_run(uri: str, parent: str, model: str, seed: int, acc: float, tmp: Path) -> str:
-    params = {"model.name": model, "task.name": "pos", "task.dataset": "synthetic", "seed": seed,
-              "task.synthetic.n_train": 60, "model.hidden_size": 8 if model == "rnn" else None}  # fmt: skip
+    params = {
+        "model.name": model,
+        "task.name": "pos",
+        "task.dataset": "synthetic",
+        "seed": seed,
+        "task.synthetic.n_train": 60,
+        "model.hidden_size": 8 if model == "rnn" else None,
+    }
     params = {k: v for k, v in params.items() if v is not None}
     tags = {"model": model, "task": "pos", "dataset": "synthetic", "seed": str(seed)}
     with Tracker(uri, "pos", f"{model}-pos-seed{seed}", tags, parent) as t:
         t.log_params(params)
         if model == "rnn":
             for epoch in (1, 2, 3):
-                t.log_metrics({"dev_accuracy": acc - 0.1 / epoch, "train_loss": 1.0 / epoch, "grad_norm": 2.0 / epoch}, step=epoch)
+                t.log_metrics(
+                    {"dev_accuracy": acc - 0.1 / epoch, "train_loss": 1.0 / epoch, "grad_norm": 2.0 / epoch}, step=epoch
+                )
             t.log_metrics_history("grad_norm_steps_back", [1.0, 0.5, 0.25])  # as experiment.run logs it
             norms = tmp / "gradient_norms.csv"
             norms.write_text("steps_back,grad_norm\n0,1\n1,0.5\n2,0.25\n", encoding="utf-8")
             t.log_artifact(norms, "diagnostics")
-        t.log_metrics({"test_accuracy": acc, "test_oov_accuracy": acc - 0.3, "test_oov_rate": 0.1,
-                       "test_sentence_accuracy": acc / 2, "baseline_test_accuracy": 0.75 + 0.01 * seed,
-                       "bayes_optimal_accuracy": 0.99 + 0.001 * seed, "train_seconds": 1.5, "n_params": 1000 if model == "rnn" else 500})  # fmt: skip
+        t.log_metrics(
+            {
+                "test_accuracy": acc,
+                "test_oov_accuracy": acc - 0.3,
+                "test_oov_rate": 0.1,
+                "test_sentence_accuracy": acc / 2,
+                "baseline_test_accuracy": 0.75 + 0.01 * seed,
+                "bayes_optimal_accuracy": 0.99 + 0.001 * seed,
+                "train_seconds": 1.5,
+                "n_params": 1000 if model == "rnn" else 500,
+            }
+        )
         rng = np.random.default_rng(seed)
         rows = ["sentence\tposition\tword\tgold\tpredicted"]
         for s in range(6):
@@ -55,8 +72,16 @@ def _pos_run(uri: str, parent: str, model: str, seed: int, acc: float, tmp: Path
 @pytest.fixture
 def sweep_store(tracking_store, tmp_path):
     """A parent run with 3 seeds each of rnn and hmm on pos, and one failed job."""
-    parent = Tracker(tracking_store, "pos", "sweep-test", {"harness.sweep": "true", "harness.preset": "",
-                     "harness.sweep_command": "python -m harness -m model=rnn,hmm seed=0,1,2"})  # fmt: skip
+    parent = Tracker(
+        tracking_store,
+        "pos",
+        "sweep-test",
+        {
+            "harness.sweep": "true",
+            "harness.preset": "",
+            "harness.sweep_command": "python -m harness -m model=rnn,hmm seed=0,1,2",
+        },
+    )
     for model, accs in ACC.items():
         for seed, acc in enumerate(accs):
             _pos_run(tracking_store, parent.run_id, model, seed, acc, tmp_path)
@@ -64,14 +89,34 @@ def sweep_store(tracking_store, tmp_path):
         tags = {"model": model, "task": "timeseries", "dataset": "sunspots", "seed": "0"}
         with Tracker(tracking_store, "timeseries", f"{model}-ts", tags, parent.run_id) as t:
             t.log_params({"model.name": model, "task.name": "timeseries", "task.dataset": "sunspots", "seed": 0})
-            t.log_metrics({"test_rmse": rmse, "test_mae": rmse / 2, "baseline_naive_test_rmse": 20.0,
-                           "baseline_arima_test_rmse": 10.0, "n_params": 10})  # fmt: skip
+            t.log_metrics(
+                {
+                    "test_rmse": rmse,
+                    "test_mae": rmse / 2,
+                    "baseline_naive_test_rmse": 20.0,
+                    "baseline_arima_test_rmse": 10.0,
+                    "n_params": 10,
+                }
+            )
             path = tmp_path / "test_forecasts.csv"
-            path.write_text("target_index,truth,model,naive,arima\n" + "".join(
-                f"{i},{i % 7},{i % 7 + 0.5},{(i - 1) % 7},{i % 7 + 0.1}\n" for i in range(30)), encoding="utf-8")  # fmt: skip
+            path.write_text(
+                "target_index,truth,model,naive,arima\n"
+                + "".join(f"{i},{i % 7},{i % 7 + 0.5},{(i - 1) % 7},{i % 7 + 0.1}\n" for i in range(30)),
+                encoding="utf-8",
+            )
             t.log_artifact(path)
-    failed = Tracker(tracking_store, "pos", "gru-pos-seed0", {"model": "gru", "task": "pos", "seed": "0",
-                     "failure": "DataError: task.train_size=9999 asks for too many sentences"}, parent.run_id)  # fmt: skip
+    failed = Tracker(
+        tracking_store,
+        "pos",
+        "gru-pos-seed0",
+        {
+            "model": "gru",
+            "task": "pos",
+            "seed": "0",
+            "failure": "DataError: task.train_size=9999 asks for too many sentences",
+        },
+        parent.run_id,
+    )
     failed.log_params({"model.name": "gru", "task.name": "pos", "seed": 0, "task.train_size": 9999})
     failed.end("FAILED")
     parent.end("FINISHED")
@@ -106,9 +151,12 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     uri, parent = sweep_store
     md_path = build_report(uri, parent_run_id=parent, name="unit", out_dir=tmp_path / "reports")
     md = md_path.read_text(encoding="utf-8")
-    pos = md[md.index("## pos"):md.index("## timeseries")]
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in pos.splitlines()
-            if line.startswith("| ") and "test accuracy" not in line and "reason" not in line}  # fmt: skip
+    pos = md[md.index("## pos") : md.index("## timeseries")]
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in pos.splitlines()
+        if line.startswith("| ") and "test accuracy" not in line and "reason" not in line
+    }
     # one row per model with n = 3 seeds, mean ± std, t interval; the winner in bold
     assert rows["rnn"][0] == "0.8200 ± 0.0200" and rows["rnn"][2] == "3"
     assert rows["rnn"][1] == f"[{0.82 - 4.3027 * 0.02 / 3**0.5:.4f}, {0.82 + 4.3027 * 0.02 / 3**0.5:.4f}]"
@@ -118,9 +166,15 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     assert rows["majority tag per word *(baseline)*"][0] == "0.7600 ± 0.0100"
     assert rows["Bayes-optimal (synthetic data) *(ceiling)*"][0] == "0.9910 ± 0.0010"
     # figures beside the report, linked from it
-    for png in ("learning_curves_pos-synthetic", "grad_norm_pos-synthetic", "confusion_pos-synthetic",
-                "per_tag_accuracy_pos-synthetic", "accuracy_by_length_pos-synthetic", "oov_pos-synthetic",
-                "gradient_by_steps_back_pos-synthetic"):  # fmt: skip
+    for png in (
+        "learning_curves_pos-synthetic",
+        "grad_norm_pos-synthetic",
+        "confusion_pos-synthetic",
+        "per_tag_accuracy_pos-synthetic",
+        "accuracy_by_length_pos-synthetic",
+        "oov_pos-synthetic",
+        "gradient_by_steps_back_pos-synthetic",
+    ):
         name = png.replace("-", "_") + ".png"
         assert (md_path.parent / name).stat().st_size > 1000 and f"]({name})" in md
     # the failed job is listed with its reason; reproduce commands hold only the non-default values
@@ -128,12 +182,19 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     assert "python -m harness -m model=rnn task=pos model.hidden_size=8 task.synthetic.n_train=60 seed=0,1,2" in md
     assert "python -m harness -m model=rnn,hmm seed=0,1,2" in md  # the sweep command, from the parent run
     # time series: lowest RMSE is best (here the ARIMA baseline), forecasts against truth drawn
-    ts = md[md.index("## timeseries"):]
-    assert "| rnn | 12.00 | – | 1 | **6.000** |" in ts and "| arima *(baseline)* | **10.00** | – | 1 |" in ts and "| naive *(baseline)* | 20.00 |" in ts
-    assert "](forecasts_timeseries_sunspots.png)" in ts and (md_path.parent / "forecasts_timeseries_sunspots.png").is_file()
+    ts = md[md.index("## timeseries") :]
+    assert (
+        "| rnn | 12.00 | – | 1 | **6.000** |" in ts
+        and "| arima *(baseline)* | **10.00** | – | 1 |" in ts
+        and "| naive *(baseline)* | 20.00 |" in ts
+    )
+    assert (
+        "](forecasts_timeseries_sunspots.png)" in ts
+        and (md_path.parent / "forecasts_timeseries_sunspots.png").is_file()
+    )
     # self-contained HTML: every image inline
     html = (md_path.parent / "report.html").read_text(encoding="utf-8")
-    assert html.count('src="data:image/png;base64,') == 8 and 'src="http' not in html and ".png\"" not in html
+    assert html.count('src="data:image/png;base64,') == 8 and 'src="http' not in html and '.png"' not in html
     assert '<td class="best">0.9200 ± 0.0265</td>' in html
     # both files (and the figures) attached to the parent run
     from mlflow.tracking import MlflowClient

@@ -15,8 +15,12 @@ from harness.cli import compose_checked
 from harness.config import to_config
 
 TINY_RNN = ["model.hidden_size=8", "model.embedding_size=8", "model.epochs=2", "model.batch_size=16"]
-TINY_POS = ["task.synthetic.n_train=60", "task.synthetic.n_dev=20", "task.synthetic.n_test=20",
-            "task.synthetic.vocab_size=200"]  # fmt: skip
+TINY_POS = [
+    "task.synthetic.n_train=60",
+    "task.synthetic.n_dev=20",
+    "task.synthetic.n_test=20",
+    "task.synthetic.vocab_size=200",
+]
 HMM_TS = ["model=hmm", "model.n_states=2", "model.n_iter=10"]
 
 CASES = {
@@ -46,8 +50,14 @@ def series_csv(tmp_path_factory) -> Path:
 def overrides(case: str, series_csv: Path) -> list[str]:
     args = list(CASES[case])
     if "task=timeseries" in args:
-        args += ["task.dataset=csv", f"task.path={series_csv}", "task.value_column=v", "task.time_column=t",
-                 "task.window=6", "task.arima_order=[1,0,0]"]  # fmt: skip
+        args += [
+            "task.dataset=csv",
+            f"task.path={series_csv}",
+            "task.value_column=v",
+            "task.time_column=t",
+            "task.window=6",
+            "task.arima_order=[1,0,0]",
+        ]
     return args
 
 
@@ -125,8 +135,11 @@ def test_same_seed_same_results_across_processes(tmp_path, tracking_store, run_c
     args = ["model=rnn", *TINY_RNN, "task=pos", *TINY_POS, "seed=2"]
     ours = os.environ.get("PYTHONHASHSEED", "random")
     other = str(int(ours) + 1) if ours.isdigit() else "1"  # ours is random unless set: differs from 1
-    result = run_cli([*args, "run_name=other", "experiment_name=repro", "progress=false"], cwd=tmp_path,
-                     env={"PYTHONHASHSEED": other})  # fmt: skip
+    result = run_cli(
+        [*args, "run_name=other", "experiment_name=repro", "progress=false"],
+        cwd=tmp_path,
+        env={"PYTHONHASHSEED": other},
+    )
     assert result.returncode == 0, result.stderr
     here = recorded(run_job(args, "here"), tmp_path)
     assert_same(here, recorded(find_run("other"), tmp_path))

@@ -37,7 +37,9 @@ def check_all_params(model, loss_fn, analytic):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_tagger_gradients_match_finite_differences(cell, bidirectional):
     rng = np.random.default_rng(7)
-    cfg = RecurrentConfig(cell=cell, embedding_size=3, feature_size=2, hidden_size=4, bidirectional=bidirectional, init_scale=0.5)
+    cfg = RecurrentConfig(
+        cell=cell, embedding_size=3, feature_size=2, hidden_size=4, bidirectional=bidirectional, init_scale=0.5
+    )
     vocab = {"word": 6, "suffix2": 4}
     model = RNNTagger(vocab, 5, cfg, rng, dtype=np.float64)
     batch = tiny_batch(rng, vocab, 5, [4, 2, 3])
@@ -52,8 +54,12 @@ def test_tagger_padding_does_not_change_loss_or_gradients():
     model = RNNTagger({"word": 7}, 4, cfg, rng, dtype=np.float64)
     batch = tiny_batch(rng, {"word": 7}, 4, [3, 2])
     loss, grads = model.loss_and_grads(batch)
-    padded = Batch({"word": np.pad(batch.inputs["word"], ((0, 3), (0, 0)))}, np.pad(batch.tags, ((0, 3), (0, 0))),
-                   np.pad(batch.mask, ((0, 3), (0, 0))), batch.index)  # fmt: skip
+    padded = Batch(
+        {"word": np.pad(batch.inputs["word"], ((0, 3), (0, 0)))},
+        np.pad(batch.tags, ((0, 3), (0, 0))),
+        np.pad(batch.mask, ((0, 3), (0, 0))),
+        batch.index,
+    )
     padded.inputs["word"][3:] = 5  # garbage in padded positions must not matter
     padded.tags[3:] = 2
     loss2, grads2 = model.loss_and_grads(padded)

@@ -55,10 +55,22 @@ def test_run_writes_only_where_it_should_and_weights_load_without_pickle(tmp_pat
         d.mkdir()
     before = snapshot(REPO)
     started = time.time()
-    result = run_cli(["model=rnn", "model.hidden_size=8", "model.embedding_size=8", "model.epochs=2",
-                      "task.synthetic.n_train=60", "task.synthetic.n_dev=20", "task.synthetic.n_test=20",
-                      "task.synthetic.vocab_size=200", f"run_name={RUN_NAME}", "progress=false"],
-                     cwd=job, env={"HOME": str(home), "TMPDIR": str(tmp)})  # fmt: skip
+    result = run_cli(
+        [
+            "model=rnn",
+            "model.hidden_size=8",
+            "model.embedding_size=8",
+            "model.epochs=2",
+            "task.synthetic.n_train=60",
+            "task.synthetic.n_dev=20",
+            "task.synthetic.n_test=20",
+            "task.synthetic.vocab_size=200",
+            f"run_name={RUN_NAME}",
+            "progress=false",
+        ],
+        cwd=job,
+        env={"HOME": str(home), "TMPDIR": str(tmp)},
+    )
     assert result.returncode == 0, result.stderr
 
     # the checkout gained nothing from this run
@@ -89,8 +101,9 @@ def test_run_writes_only_where_it_should_and_weights_load_without_pickle(tmp_pat
 
 
 def test_readme_mlflow_ui_binds_to_localhost():
-    commands = [line.strip() for line in (REPO / "README.md").read_text().splitlines()
-                if line.strip().startswith("mlflow ui")]  # fmt: skip
+    commands = [
+        line.strip() for line in (REPO / "README.md").read_text().splitlines() if line.strip().startswith("mlflow ui")
+    ]
     assert commands, "the README shows no mlflow ui command"
     for command in commands:
         assert "--host 127.0.0.1" in command, command
@@ -104,8 +117,18 @@ def test_in_process_run_leaves_no_temporary_files(tmp_path, tracking_store, monk
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    cfg = compose_checked(["model=rnn", "model.hidden_size=4", "model.embedding_size=4", "model.epochs=1",
-                           "task.synthetic.n_train=20", "task.synthetic.n_dev=5", "task.synthetic.n_test=5",
-                           "task.synthetic.vocab_size=50", "progress=false"])  # fmt: skip
+    cfg = compose_checked(
+        [
+            "model=rnn",
+            "model.hidden_size=4",
+            "model.embedding_size=4",
+            "model.epochs=1",
+            "task.synthetic.n_train=20",
+            "task.synthetic.n_dev=5",
+            "task.synthetic.n_test=5",
+            "task.synthetic.vocab_size=50",
+            "progress=false",
+        ]
+    )
     run(to_config(cfg), cfg)
     assert not list(tmp.iterdir()), f"left behind: {[p.name for p in tmp.iterdir()]}"

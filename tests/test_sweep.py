@@ -15,8 +15,13 @@ from harness.errors import ConfigError
 from harness.sweep import PARENT_FILE, expand_sweep, sweep_combinations
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "experiment"
-TINY_POS = ["task=pos", "task.synthetic.n_train=40", "task.synthetic.n_dev=10", "task.synthetic.n_test=10",
-            "task.synthetic.vocab_size=200"]  # fmt: skip
+TINY_POS = [
+    "task=pos",
+    "task.synthetic.n_train=40",
+    "task.synthetic.n_dev=10",
+    "task.synthetic.n_test=10",
+    "task.synthetic.vocab_size=200",
+]
 
 
 def _runs(uri: str):
@@ -28,8 +33,14 @@ def _runs(uri: str):
 
 
 def _sweep_args(tmp_path: Path, *extra: str, report: bool = True) -> list[str]:
-    return ["-m", *extra, f"hydra.sweep.dir={tmp_path / 'sweep'}", f"hydra.callbacks.sweep.report_dir={tmp_path / 'reports'}",
-            "hydra.callbacks.sweep.report_name=t", f"hydra.callbacks.sweep.report={str(report).lower()}"]  # fmt: skip
+    return [
+        "-m",
+        *extra,
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        f"hydra.callbacks.sweep.report_dir={tmp_path / 'reports'}",
+        "hydra.callbacks.sweep.report_name=t",
+        f"hydra.callbacks.sweep.report={str(report).lower()}",
+    ]
 
 
 def test_sweep_combinations_are_the_basic_sweepers_jobs():
@@ -37,8 +48,12 @@ def test_sweep_combinations_are_the_basic_sweepers_jobs():
     args = ["model=rnn,hmm", "seed=0,1", "+experiment=long_range", "model.hidden_size=8"]
     # params first, then the command line; a key keeps its first position but its last value, so the
     # command line's seeds replace the preset's; the last axis varies fastest
-    expected = [[f"seed={s}", f"task.distance={d}", f"model={m}", "+experiment=long_range", "model.hidden_size=8"]
-                for s in (0, 1) for d in (1, 2) for m in ("rnn", "hmm")]  # fmt: skip
+    expected = [
+        [f"seed={s}", f"task.distance={d}", f"model={m}", "+experiment=long_range", "model.hidden_size=8"]
+        for s in (0, 1)
+        for d in (1, 2)
+        for m in ("rnn", "hmm")
+    ]
     assert sweep_combinations(args, params) == expected
     assert sweep_combinations(["a=1"]) == [["a=1"]]
 
@@ -49,8 +64,16 @@ def test_sweep_rejects_range_sweeps():
         sweep_combinations(["model.lr=interval(0.001,0.1)"])
 
 
-@pytest.mark.parametrize("preset, jobs", [("rnn_vs_hmm_pos", 12), ("rnn_vs_hmm_timeseries", 12), ("sample_efficiency", 24),
-                                          ("long_range", 60), ("vanishing_gradients", 18)])  # fmt: skip
+@pytest.mark.parametrize(
+    "preset, jobs",
+    [
+        ("rnn_vs_hmm_pos", 12),
+        ("rnn_vs_hmm_timeseries", 12),
+        ("sample_efficiency", 24),
+        ("long_range", 60),
+        ("vanishing_gradients", 18),
+    ],
+)
 def test_presets_expand_and_every_job_validates(preset, jobs):
     text = (CONF / f"{preset}.yaml").read_text(encoding="utf-8")
     assert text.startswith("# @package _global_\n") and f"python -m harness -m +experiment={preset}" in text
@@ -70,7 +93,12 @@ def test_every_model_runs_on_every_task_so_a_sweep_checks_all_its_jobs():
 def test_expand_sweep_checks_each_combination_once_for_all_seeds_and_stops_at_a_bad_one():
     checked = []
     expand_sweep(["model=rnn,hmm", "seed=0,1,2"], checked.append)
-    assert checked == [["model=rnn", "seed=0"], ["model=rnn", "seed=1"], ["model=rnn", "seed=2"], ["model=hmm", "seed=0"]]
+    assert checked == [
+        ["model=rnn", "seed=0"],
+        ["model=rnn", "seed=1"],
+        ["model=rnn", "seed=2"],
+        ["model=hmm", "seed=0"],
+    ]
 
     def check(combo):
         if "model=hmm" in combo:
@@ -100,7 +128,9 @@ def test_sweep_parent_children_failures_and_report(run_cli, tracking_store, tmp_
     assert len(children) == 8 and {c.data.tags["mlflow.parentRunId"] for c in children} == {parent}
     assert {c.info.experiment_id for c in children} == {parents[0].info.experiment_id}  # nested in one experiment
     status = sorted((c.data.tags["model"], c.data.params.get("task.train_size"), c.info.status) for c in children)
-    assert status == sorted([(m, s, st) for m in ("rnn", "hmm") for s, st in (("20.0", "FINISHED"), ("500.0", "FAILED"))] * 2)
+    assert status == sorted(
+        [(m, s, st) for m in ("rnn", "hmm") for s, st in (("20.0", "FINISHED"), ("500.0", "FAILED"))] * 2
+    )
     assert all("DataError" in c.data.tags["failure"] for c in children if c.info.status == "FAILED")
 
     md = (tmp_path / "reports" / "t" / "report.md").read_text(encoding="utf-8")
@@ -117,7 +147,9 @@ def test_joblib_sweep_of_8_jobs_on_2_workers_against_a_fresh_store(run_cli, tmp_
     uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"  # does not exist yet: the launching process creates it
     (tmp_path / "fresh").mkdir()
     seeds = "seed=" + ",".join(str(s) for s in range(8))
-    args = _sweep_args(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=hmm", seeds, *TINY_POS, report=False)
+    args = _sweep_args(
+        tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=hmm", seeds, *TINY_POS, report=False
+    )
     out = run_cli(args, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "job failed" not in out.stderr
@@ -130,8 +162,15 @@ def test_joblib_sweep_of_8_jobs_on_2_workers_against_a_fresh_store(run_cli, tmp_
 
 @pytest.mark.slow
 def test_submitit_local_sweep(run_cli, tracking_store, tmp_path):
-    args = _sweep_args(tmp_path, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", "model=hmm",
-                       "seed=0,1", *TINY_POS, report=False)  # fmt: skip
+    args = _sweep_args(
+        tmp_path,
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        "model=hmm",
+        "seed=0,1",
+        *TINY_POS,
+        report=False,
+    )
     out = run_cli(args, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     parents, children = _runs(tracking_store)
@@ -148,8 +187,13 @@ def test_sigterm_ends_the_sweep_and_its_parent_run_killed(tracking_store, tmp_pa
     import time
 
     args = _sweep_args(tmp_path, "model=rnn", "seed=0,1,2", report=False)  # default sizes: each job runs for a while
-    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and "sweep of 3 jobs" not in proc.stderr.readline():

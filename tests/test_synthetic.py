@@ -12,8 +12,15 @@ from conftest import synthetic_pos_task
 from harness.config import SyntheticPosConfig
 from harness.data import synthetic
 from harness.data.readers import TaggedCorpus
-from harness.data.synthetic import (CUE_SIGN, TAGS, HiddenMarkovProcess, balance_flavours, cue_transitions,
-                                    make_process, oracle_metrics)  # fmt: skip
+from harness.data.synthetic import (
+    CUE_SIGN,
+    TAGS,
+    HiddenMarkovProcess,
+    balance_flavours,
+    cue_transitions,
+    make_process,
+    oracle_metrics,
+)
 from harness.errors import ConfigError
 
 
@@ -30,8 +37,17 @@ def tiny_process(long_range: int, seed: int = 0, K: int = 3, V: int = 4) -> Hidd
         return HiddenMarkovProcess(tags, words, start, trans, end, emit)
     flavour = np.arange(V) % 2
     sign = np.where(np.arange(K) % 2 == 0, 1.0, -1.0)
-    return HiddenMarkovProcess(tags, words, start, trans, end, balance_flavours(emit, flavour), long_range, flavour,
-                               cue_transitions(trans, sign, 0.9))  # fmt: skip
+    return HiddenMarkovProcess(
+        tags,
+        words,
+        start,
+        trans,
+        end,
+        balance_flavours(emit, flavour),
+        long_range,
+        flavour,
+        cue_transitions(trans, sign, 0.9),
+    )
 
 
 def joint(p: HiddenMarkovProcess, tags: tuple[int, ...], ids: tuple[int, ...]) -> float:
@@ -61,7 +77,7 @@ def test_posteriors_match_brute_force_enumeration(long_range):
     post, mask = p.posteriors([[p.words[i] for i in ids] for ids in SENTENCES])  # (T, N, K)
     for n, ids in enumerate(SENTENCES):
         np.testing.assert_allclose(post[: len(ids), n], brute_posteriors(p, ids), atol=1e-12)
-        assert mask[:, n].sum() == len(ids) and not post[len(ids):, n].any()
+        assert mask[:, n].sum() == len(ids) and not post[len(ids) :, n].any()
 
 
 def test_expected_accuracies_and_oracle_metrics_match_brute_force(monkeypatch):
@@ -83,8 +99,14 @@ def test_expected_accuracies_and_oracle_metrics_match_brute_force(monkeypatch):
     assert p.decoder_accuracy(corpus, q) < p.bayes_optimal_accuracy(corpus)  # the dependency is worth something
     monkeypatch.setattr(synthetic, "build_process", lambda cfg, seed: p)  # the figures a run logs, for this process
     assert oracle_metrics(None, 0, corpus) == pytest.approx(
-        {"bayes_optimal_accuracy": best / n, "bayes_decoder_test_accuracy": best_hits / n,
-         "bayes_optimal_hmm_accuracy": hmm / n, "hmm_decoder_test_accuracy": hmm_hits / n}, abs=1e-12)  # fmt: skip
+        {
+            "bayes_optimal_accuracy": best / n,
+            "bayes_decoder_test_accuracy": best_hits / n,
+            "bayes_optimal_hmm_accuracy": hmm / n,
+            "hmm_decoder_test_accuracy": hmm_hits / n,
+        },
+        abs=1e-12,
+    )
 
 
 @pytest.mark.parametrize("long_range", [1, 2])
@@ -97,7 +119,9 @@ def test_tag_sequences_alone_follow_the_first_order_chain_exactly(long_range):
     for L in (1, 2, 3, 4):
         for tags in itertools.product(range(K), repeat=L):
             words = list(itertools.product(range(V), repeat=L))
-            assert sum(joint(p, tags, w) for w in words) == pytest.approx(sum(joint(q, tags, w) for w in words), rel=1e-12)
+            assert sum(joint(p, tags, w) for w in words) == pytest.approx(
+                sum(joint(q, tags, w) for w in words), rel=1e-12
+            )
 
 
 def test_cue_transitions_are_valid_and_average_to_the_first_order_ones():
@@ -156,11 +180,14 @@ def test_oracle_metrics_log_the_first_order_figures_only_with_a_dependency():
 # config checks of the POS task's knobs (task.train_size itself: tests/test_pos_task.py)
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("train_size", 0, "task.train_size must be positive"),
-    ("long_range", -1, "task.synthetic.long_range must be >= 0"),
-    ("long_range_strength", 1.5, r"task.synthetic.long_range_strength must lie in \[0, 1\]"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("train_size", 0, "task.train_size must be positive"),
+        ("long_range", -1, "task.synthetic.long_range must be >= 0"),
+        ("long_range_strength", 1.5, r"task.synthetic.long_range_strength must lie in \[0, 1\]"),
+    ],
+)
 def test_config_checks_of_the_pos_knobs(key, value, message):
     from harness.config import Config, RecurrentConfig, check_config
 

@@ -10,13 +10,19 @@ import pytest
 from harness.config import TimeSeriesTaskConfig
 from harness.data.series import Series, handle_missing, load_series, regime_hmm
 from harness.errors import ConfigError, DataError
-from harness.tasks.timeseries import make_timeseries, load_timeseries
+from harness.tasks.timeseries import load_timeseries, make_timeseries
 
 
 def TaskCfg(**overrides) -> TimeSeriesTaskConfig:
     """The real task schema with small-data defaults for these tests."""
-    small = {"dataset": "csv", "window": 4, "dev_fraction": 0.2, "test_fraction": 0.2, "arima_order": [1, 0, 0],
-             "n_points": 60}  # fmt: skip
+    small = {
+        "dataset": "csv",
+        "window": 4,
+        "dev_fraction": 0.2,
+        "test_fraction": 0.2,
+        "arima_order": [1, 0, 0],
+        "n_points": 60,
+    }
     return TimeSeriesTaskConfig(**{**small, **overrides})
 
 
@@ -135,7 +141,10 @@ def test_seasonal_naive_by_hand():
     # horizon 2 naive is persistence from the origin t-2
     np.testing.assert_array_equal(d.baseline_predictions()["naive"], [8.0, 7.0])
     # season=0 switches the known season off
-    assert "seasonal_naive" not in make_timeseries(_series(TOY, season=3), TaskCfg(window=2, season=0)).baseline_predictions()
+    assert (
+        "seasonal_naive"
+        not in make_timeseries(_series(TOY, season=3), TaskCfg(window=2, season=0)).baseline_predictions()
+    )
 
 
 def _ar1(n=80, phi=0.7, seed=1):
@@ -182,7 +191,7 @@ def test_arima_one_step_path_equals_refiltering_each_origin():
     x = _ar1(n=60)
     d = make_timeseries(_series(x), TaskCfg(window=3, arima_order=[1, 0, 1]))
     res = ARIMA(x[: d.n_train + d.n_dev], order=(1, 0, 1), trend="c").fit()
-    by_origin = [res.apply(x[:o + 1]).forecast(1)[-1] for o in d.test.target_index - 1]
+    by_origin = [res.apply(x[: o + 1]).forecast(1)[-1] for o in d.test.target_index - 1]
     np.testing.assert_allclose(d.baseline_predictions()["arima"], by_origin, rtol=1e-9)
 
 
@@ -196,9 +205,14 @@ def test_seasonal_arima_and_default_orders():
 
 
 def test_arima_order_is_validated():
-    with pytest.raises(ConfigError, match=r"task.arima_order must be \[p, d, q\] or \[p, d, q, P, D, Q\] of non-negative integers, got \[1, 0\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"task.arima_order must be \[p, d, q\] or \[p, d, q, P, D, Q\] of non-negative integers, got \[1, 0\]",
+    ):
         make_timeseries(_series(WALK), TaskCfg(arima_order=[1, 0]))
-    with pytest.raises(ConfigError, match=r"task.arima_order=\[1, 0, 0, 0, 1, 1\] has a seasonal part but toy has no season"):
+    with pytest.raises(
+        ConfigError, match=r"task.arima_order=\[1, 0, 0, 0, 1, 1\] has a seasonal part but toy has no season"
+    ):
         make_timeseries(_series(WALK), TaskCfg(arima_order=[1, 0, 0, 0, 1, 1]))
 
 
@@ -211,7 +225,9 @@ def test_statsmodels_sets_load_offline_without_nan():
         s = load_series(name)
         assert (len(s.values), s.season) == (n, season), name
         assert np.isfinite(s.values).all() and len(s.time) == n
-    with pytest.raises(DataError, match=r"co2 \(weekly\) has 59 missing value\(s\), the first at row 7; set task.missing=interpolate"):
+    with pytest.raises(
+        DataError, match=r"co2 \(weekly\) has 59 missing value\(s\), the first at row 7; set task.missing=interpolate"
+    ):
         load_series("co2", missing="error")
 
 
@@ -288,7 +304,9 @@ def test_csv_with_byte_order_mark(tmp_path):
 
 def test_csv_not_utf8(tmp_path):
     (tmp_path / "latin.csv").write_bytes("caf\xe9,v\n1,2\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"latin\.csv is not UTF-8 text \(invalid continuation byte at byte 3\); save it as UTF-8"):
+    with pytest.raises(
+        DataError, match=r"latin\.csv is not UTF-8 text \(invalid continuation byte at byte 3\); save it as UTF-8"
+    ):
         load_series("csv", path=str(tmp_path / "latin.csv"), value_column="v")
 
 
@@ -297,15 +315,19 @@ def test_csv_without_path():
         load_series("csv")
 
 
-@pytest.mark.parametrize("text,value_column,error,message", [
-    ("", "v", DataError, r"CSV file .*s\.csv is empty"),
-    ("t,v\n", "v", DataError, r"has a header but no data rows"),
-    ("a,b,c\n1,2,3\n", None, ConfigError, r"task.value_column is not set and .* has several columns \(a, b, c\)"),
-    ("t,v\n1,1.0\n2,2.0\n\n3,abc\n", "v", DataError, r"s\.csv:5: value 'abc' in column 'v' is not a number"),
-    ("t,v\n1,1\n2,2,2\n", "v", DataError, r"s\.csv:3: expected 2 columns, got 3"),
-    ("t,v\n1,NA\n2,\n3,nan\n", "v", DataError, r"has no numeric values \(all 3 are missing\)"),
-    ("v\n1\ninf\n3\n", "v", DataError, r"has an infinite value at row 2"),
-], ids=["empty", "header-only", "ambiguous-column", "non-numeric", "column-count", "all-nan", "infinite"])  # fmt: skip
+@pytest.mark.parametrize(
+    "text,value_column,error,message",
+    [
+        ("", "v", DataError, r"CSV file .*s\.csv is empty"),
+        ("t,v\n", "v", DataError, r"has a header but no data rows"),
+        ("a,b,c\n1,2,3\n", None, ConfigError, r"task.value_column is not set and .* has several columns \(a, b, c\)"),
+        ("t,v\n1,1.0\n2,2.0\n\n3,abc\n", "v", DataError, r"s\.csv:5: value 'abc' in column 'v' is not a number"),
+        ("t,v\n1,1\n2,2,2\n", "v", DataError, r"s\.csv:3: expected 2 columns, got 3"),
+        ("t,v\n1,NA\n2,\n3,nan\n", "v", DataError, r"has no numeric values \(all 3 are missing\)"),
+        ("v\n1\ninf\n3\n", "v", DataError, r"has an infinite value at row 2"),
+    ],
+    ids=["empty", "header-only", "ambiguous-column", "non-numeric", "column-count", "all-nan", "infinite"],
+)
 def test_bad_csv_content_names_the_problem(tmp_path, text, value_column, error, message):
     with pytest.raises(error, match=message):
         load_series("csv", path=_write(tmp_path, text), value_column=value_column)
@@ -313,7 +335,9 @@ def test_bad_csv_content_names_the_problem(tmp_path, text, value_column, error, 
 
 def test_csv_missing_column_names_the_available_ones(tmp_path):
     path = _write(tmp_path, "year,volume\n1,2\n")
-    with pytest.raises(DataError, match=r"s\.csv has no column 'flow' \(available: year, volume\); set task.value_column"):
+    with pytest.raises(
+        DataError, match=r"s\.csv has no column 'flow' \(available: year, volume\); set task.value_column"
+    ):
         load_series("csv", path=path, value_column="flow")
     with pytest.raises(DataError, match=r"has no column 'date' \(available: year, volume\); set task.time_column"):
         load_series("csv", path=path, value_column="volume", time_column="date")
@@ -322,7 +346,10 @@ def test_csv_missing_column_names_the_available_ones(tmp_path):
 def test_series_too_short_for_window_and_splits(tmp_path):
     path = _write(tmp_path, "v\n" + "\n".join(str(i % 7) for i in range(30)) + "\n")
     cfg = TaskCfg(path=path, value_column="v", window=20, horizon=2)
-    with pytest.raises(DataError, match=r"series s has 30 points, but task.window=20 \+ task.horizon=2 .* needs at least 36; use a smaller task.window"):
+    with pytest.raises(
+        DataError,
+        match=r"series s has 30 points, but task.window=20 \+ task.horizon=2 .* needs at least 36; use a smaller task.window",
+    ):
         load_timeseries(cfg, seed=0)
     # 36 points: n_dev = n_test = round(7.2) = 7, n_train = 22, one training target (position 21)
     path36 = _write(tmp_path, "v\n" + "\n".join(str(i % 7) for i in range(36)) + "\n", "s36.csv")
@@ -346,7 +373,10 @@ def test_constant_training_part():
         ({"transform": "sqrt"}, r"unknown task.transform='sqrt'; choose one of none, log, diff, log_diff"),
         ({"window": 0}, r"task.window must be positive, got 0"),
         ({"horizon": -1}, r"task.horizon must be positive, got -1"),
-        ({"dev_fraction": 0.6, "test_fraction": 0.5}, r"task.dev_fraction \+ task.test_fraction = 1.1 leaves no training part"),
+        (
+            {"dev_fraction": 0.6, "test_fraction": 0.5},
+            r"task.dev_fraction \+ task.test_fraction = 1.1 leaves no training part",
+        ),
         ({"test_fraction": 0.0}, r"task.test_fraction must lie in \(0, 1\)"),
         ({"season": 30}, r"task.season=30 is not shorter than the training part \(24 points\)"),
     ],
@@ -357,5 +387,7 @@ def test_bad_task_config(change, message):
 
 
 def test_unknown_dataset():
-    with pytest.raises(ConfigError, match=r"unknown time-series data set 'sunspot'; choose task.dataset from sunspots, co2"):
+    with pytest.raises(
+        ConfigError, match=r"unknown time-series data set 'sunspot'; choose task.dataset from sunspots, co2"
+    ):
         load_series("sunspot")

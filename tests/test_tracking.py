@@ -27,8 +27,11 @@ def test_params_and_metrics_beyond_mlflows_batch_limits_and_a_text_artifact_are_
     assert Path(path).read_text(encoding="utf-8") == "model:\n  name: rnn\n"
 
 
-@pytest.mark.parametrize("signum, installed", [(signal.SIGTERM, True), (signal.SIGINT, False)],
-                         ids=["under-signals_as_interrupt", "no-handler-set"])
+@pytest.mark.parametrize(
+    "signum, installed",
+    [(signal.SIGTERM, True), (signal.SIGINT, False)],
+    ids=["under-signals_as_interrupt", "no-handler-set"],
+)
 def test_a_signal_while_the_run_is_created_ends_it_killed_not_running(tracking_store, monkeypatch, signum, installed):
     """The signal is held until create_run's write is complete, then raised inside Tracker(): no `with`
     block exists yet to end the run, so the constructor must. Without signals_as_interrupt() (a script

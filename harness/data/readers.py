@@ -32,7 +32,7 @@ class TaggedCorpus:
     def n_tokens(self) -> int:
         return sum(len(s) for s in self.words)
 
-    def subset(self, idx) -> "TaggedCorpus":
+    def subset(self, idx) -> TaggedCorpus:
         return TaggedCorpus([self.words[i] for i in idx], [self.tags[i] for i in idx])
 
 
@@ -139,7 +139,9 @@ def find_split(directory: str | Path, split: str, pattern: str = "*-ud-{split}.c
     """The single file in ``directory`` matching ``pattern`` for ``split`` (train/dev/test)."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise DataError(f"data folder {directory} does not exist", "set task.path=<folder with *-ud-train/dev/test.conllu>")
+        raise DataError(
+            f"data folder {directory} does not exist", "set task.path=<folder with *-ud-train/dev/test.conllu>"
+        )
     matches = sorted(directory.glob(pattern.format(split=split)))
     if len(matches) != 1:
         found = "none" if not matches else ", ".join(m.name for m in matches)

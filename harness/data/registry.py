@@ -76,7 +76,6 @@ def get_dataset(name: str) -> Dataset:
     return REGISTRY[name]
 
 
-
 def cache_dir(data_dir: str | Path | None = None) -> Path:
     """The cache folder (see the module docstring for the order of precedence)."""
     if data_dir is not None:
@@ -101,7 +100,9 @@ def _manual_fix(spec: Dataset, folder: Path) -> str:
     )
 
 
-def download_file(url: str, dest: Path, sha256: str, spec: Dataset, *, progress: bool = True, timeout: float = TIMEOUT_SECONDS) -> Path:
+def download_file(
+    url: str, dest: Path, sha256: str, spec: Dataset, *, progress: bool = True, timeout: float = TIMEOUT_SECONDS
+) -> Path:
     """Fetch ``url`` to ``dest`` atomically, verifying its sha256; DataError with the manual fix on failure."""
     from tqdm import tqdm
 
@@ -115,7 +116,9 @@ def download_file(url: str, dest: Path, sha256: str, spec: Dataset, *, progress:
                 with urllib.request.urlopen(url, timeout=timeout) as resp:
                     total = int(resp.headers.get("Content-Length") or 0) or None
                     n = 0
-                    with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None if progress else True) as bar:
+                    with tqdm(
+                        total=total, unit="B", unit_scale=True, desc=dest.name, disable=None if progress else True
+                    ) as bar:
                         for chunk in iter(lambda: resp.read(CHUNK), b""):
                             out.write(chunk)
                             h.update(chunk)
@@ -124,10 +127,13 @@ def download_file(url: str, dest: Path, sha256: str, spec: Dataset, *, progress:
                     if total is not None and n != total:
                         raise http.client.IncompleteRead(b"", total - n)
             except urllib.error.HTTPError as exc:
-                raise DataError(f"could not download {url} (HTTP {exc.code} {exc.reason})", _manual_fix(spec, dest.parent)) from None
-            except http.client.IncompleteRead as exc:
                 raise DataError(
-                    f"could not download {url} (connection closed after {n} of {total} bytes)", _manual_fix(spec, dest.parent)
+                    f"could not download {url} (HTTP {exc.code} {exc.reason})", _manual_fix(spec, dest.parent)
+                ) from None
+            except http.client.IncompleteRead:
+                raise DataError(
+                    f"could not download {url} (connection closed after {n} of {total} bytes)",
+                    _manual_fix(spec, dest.parent),
                 ) from None
             except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 reason = getattr(exc, "reason", None) or exc
@@ -147,12 +153,16 @@ def download_file(url: str, dest: Path, sha256: str, spec: Dataset, *, progress:
     return dest
 
 
-def ensure_dataset(name: str, data_dir: str | Path | None = None, *, base_url: str | None = None, progress: bool = True) -> Path:
+def ensure_dataset(
+    name: str, data_dir: str | Path | None = None, *, base_url: str | None = None, progress: bool = True
+) -> Path:
     """The folder holding data set ``name``; missing or corrupt files are downloaded and verified first."""
     return ensure(get_dataset(name), data_dir, base_url=base_url, progress=progress)
 
 
-def ensure(spec: Dataset, data_dir: str | Path | None = None, *, base_url: str | None = None, progress: bool = True) -> Path:
+def ensure(
+    spec: Dataset, data_dir: str | Path | None = None, *, base_url: str | None = None, progress: bool = True
+) -> Path:
     """``ensure_dataset`` for a ``Dataset`` that need not be registered."""
     folder = cache_dir(data_dir) / spec.name
     mirror = base_url or os.environ.get("HARNESS_DATA_URL")

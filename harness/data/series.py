@@ -75,7 +75,9 @@ def handle_missing(values: np.ndarray, time: np.ndarray | None, policy: str, sou
         raise DataError(f"{source} has an infinite value at row {i + 1}", "remove or fix that value")
     missing = np.isnan(values)
     if missing.all():
-        raise DataError(f"{source} has no numeric values (all {len(values)} are missing)", "check the file or task.value_column")
+        raise DataError(
+            f"{source} has no numeric values (all {len(values)} are missing)", "check the file or task.value_column"
+        )
     if not missing.any():
         return values, time
     if policy == "error":
@@ -205,7 +207,9 @@ def read_csv_series(path: str | Path, value_column: str | None, time_column: str
     try:
         values, times, value_column = _read_csv_rows(path, value_column, time_column)
     except UnicodeDecodeError as exc:
-        raise DataError(f"CSV file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", "save it as UTF-8") from None
+        raise DataError(
+            f"CSV file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", "save it as UTF-8"
+        ) from None
     except csv.Error as exc:
         raise DataError(f"CSV file {path} is malformed ({exc})", "fix the file") from None
     if not values:
@@ -294,7 +298,9 @@ def load_series(
         return BUILTIN[dataset](missing)
     if dataset == "csv":
         if path is None:
-            raise ConfigError("task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>")
+            raise ConfigError(
+                "task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>"
+            )
         return read_csv_series(path, value_column, time_column, missing)
     if dataset in SYNTHETIC:
         if n_points <= 0:

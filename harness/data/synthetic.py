@@ -56,16 +56,55 @@ import numpy as np
 from harness.data.readers import TaggedCorpus
 from harness.errors import DataError
 
-TAGS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
-        "PUNCT", "SCONJ", "SYM", "VERB", "X"]  # fmt: skip
+TAGS = [
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+]
 END = "<END>"
 
 # P(next | tag) before normalisation; START is the sentence start. A rough sketch of English.
 TRANSITIONS: dict[str, dict[str, float]] = {
-    "START": {"DET": 30, "PRON": 25, "PROPN": 12, "ADV": 6, "ADP": 8, "NOUN": 6, "SCONJ": 4, "INTJ": 3, "ADJ": 3, "AUX": 3},
+    "START": {
+        "DET": 30,
+        "PRON": 25,
+        "PROPN": 12,
+        "ADV": 6,
+        "ADP": 8,
+        "NOUN": 6,
+        "SCONJ": 4,
+        "INTJ": 3,
+        "ADJ": 3,
+        "AUX": 3,
+    },
     "DET": {"NOUN": 62, "ADJ": 28, "NUM": 4, "PROPN": 4, "ADV": 2},
     "ADJ": {"NOUN": 60, "PUNCT": 12, "CCONJ": 8, "ADP": 10, "ADJ": 5, "PART": 5},
-    "NOUN": {"PUNCT": 22, "ADP": 24, "VERB": 14, "AUX": 10, "CCONJ": 8, "NOUN": 8, "PRON": 4, "SCONJ": 4, "PART": 3, END: 3},
+    "NOUN": {
+        "PUNCT": 22,
+        "ADP": 24,
+        "VERB": 14,
+        "AUX": 10,
+        "CCONJ": 8,
+        "NOUN": 8,
+        "PRON": 4,
+        "SCONJ": 4,
+        "PART": 3,
+        END: 3,
+    },
     "PROPN": {"PROPN": 20, "VERB": 22, "AUX": 12, "PUNCT": 20, "ADP": 12, "CCONJ": 6, "PART": 4, END: 4},
     "PRON": {"VERB": 45, "AUX": 35, "ADV": 6, "PUNCT": 6, "ADP": 4, "NOUN": 4},
     "VERB": {"DET": 28, "PRON": 14, "ADP": 16, "ADV": 10, "PUNCT": 12, "ADJ": 6, "PART": 6, "NOUN": 4, "SCONJ": 4},
@@ -108,17 +147,70 @@ SUFFIXES: dict[str, list[str]] = {
 OPEN_SHARE = {"NOUN": 0.45, "VERB": 0.25, "ADJ": 0.15, "PROPN": 0.08, "ADV": 0.05, "NUM": 0.02}
 AMBIGUOUS_PAIRS = [("NOUN", "VERB"), ("NOUN", "ADJ"), ("ADJ", "ADV"), ("VERB", "ADJ")]
 # Real English ambiguous words, added on top of the generated lexicon.
-CLASSIC_AMBIGUOUS = {"book": ("NOUN", "VERB"), "run": ("VERB", "NOUN"), "play": ("VERB", "NOUN"),
-                     "light": ("NOUN", "ADJ"), "fast": ("ADV", "ADJ"), "back": ("ADV", "NOUN")}  # fmt: skip
-ONSETS = ["b", "br", "c", "cl", "d", "dr", "f", "fl", "g", "gr", "h", "j", "k", "l", "m", "n", "p", "pl",
-          "r", "s", "st", "sp", "t", "tr", "v", "w", "z", "sh", "ch", "th"]  # fmt: skip
+CLASSIC_AMBIGUOUS = {
+    "book": ("NOUN", "VERB"),
+    "run": ("VERB", "NOUN"),
+    "play": ("VERB", "NOUN"),
+    "light": ("NOUN", "ADJ"),
+    "fast": ("ADV", "ADJ"),
+    "back": ("ADV", "NOUN"),
+}
+ONSETS = [
+    "b",
+    "br",
+    "c",
+    "cl",
+    "d",
+    "dr",
+    "f",
+    "fl",
+    "g",
+    "gr",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "pl",
+    "r",
+    "s",
+    "st",
+    "sp",
+    "t",
+    "tr",
+    "v",
+    "w",
+    "z",
+    "sh",
+    "ch",
+    "th",
+]
 VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "oo", "ou"]
 CODAS = ["", "n", "r", "l", "m", "s", "t", "nd", "rk", "st", "ng"]
 
 
 # The two tag groups of the long-range dependency (u_b in the module docstring).
-CUE_SIGN = {"NOUN": 1, "PROPN": 1, "NUM": 1, "SYM": 1, "DET": 1, "ADP": 1, "ADV": 1, "CCONJ": 1, "X": 1,
-            "VERB": -1, "AUX": -1, "ADJ": -1, "PRON": -1, "SCONJ": -1, "PART": -1, "PUNCT": -1, "INTJ": -1}  # fmt: skip
+CUE_SIGN = {
+    "NOUN": 1,
+    "PROPN": 1,
+    "NUM": 1,
+    "SYM": 1,
+    "DET": 1,
+    "ADP": 1,
+    "ADV": 1,
+    "CCONJ": 1,
+    "X": 1,
+    "VERB": -1,
+    "AUX": -1,
+    "ADJ": -1,
+    "PRON": -1,
+    "SCONJ": -1,
+    "PART": -1,
+    "PUNCT": -1,
+    "INTJ": -1,
+}
 
 
 @dataclass
@@ -140,7 +232,7 @@ class HiddenMarkovProcess:
     flavour: np.ndarray | None = None  # (V,) 0/1
     cue_trans: np.ndarray | None = None  # (2, K, K), rows sum to 1 - end
 
-    def first_order(self) -> "HiddenMarkovProcess":
+    def first_order(self) -> HiddenMarkovProcess:
         """The first-order HMM with this process's tag-bigram and word-given-tag distributions (exact
         for the processes ``make_process`` builds; see the module docstring)."""
         return HiddenMarkovProcess(self.tags, self.words, self.start, self.trans, self.end, self.emit)
@@ -210,7 +302,9 @@ class HiddenMarkovProcess:
         try:
             ids.T[mask.T] = [index[w] for s in sentences for w in s]
         except KeyError as e:
-            raise DataError(f"word {e.args[0]!r} is not in the process's lexicon", "score only sentences it generated")
+            raise DataError(
+                f"word {e.args[0]!r} is not in the process's lexicon", "score only sentences it generated"
+            ) from None
         return ids, mask
 
     def posteriors(self, sentences: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +355,7 @@ class HiddenMarkovProcess:
         post, mask = self.posteriors(corpus.words)
         return expected_accuracy(post, post.argmax(axis=-1), mask)
 
-    def decoder_accuracy(self, corpus: TaggedCorpus, decoder: "HiddenMarkovProcess") -> float:
+    def decoder_accuracy(self, corpus: TaggedCorpus, decoder: HiddenMarkovProcess) -> float:
         """Expected accuracy, under this process's posterior, of posterior-marginal decoding with ``decoder``."""
         post, mask = self.posteriors(corpus.words)
         return expected_accuracy(post, decoder.posteriors(corpus.words)[0].argmax(axis=-1), mask)
@@ -276,7 +370,9 @@ def expected_accuracy(post: np.ndarray, pick: np.ndarray, mask: np.ndarray) -> f
 def _made_up_word(rng: np.random.Generator, tag: str, taken: set[str]) -> str:
     while True:
         if tag == "NUM":
-            word = str(int(rng.integers(0, 3000))) if rng.random() < 0.7 else f"{rng.integers(1, 99)}.{rng.integers(0, 9)}"
+            word = (
+                str(int(rng.integers(0, 3000))) if rng.random() < 0.7 else f"{rng.integers(1, 99)}.{rng.integers(0, 9)}"
+            )
         else:
             syllables = "".join(rng.choice(ONSETS) + rng.choice(VOWELS) for _ in range(rng.integers(1, 3)))
             word = syllables + rng.choice(CODAS) + rng.choice(SUFFIXES[tag])
@@ -339,8 +435,9 @@ def make_process(
                 flavour[index[w]] = (r + 1) % 2
     emit = balance_flavours(emit, flavour)
     sign = np.array([CUE_SIGN[tag] for tag in TAGS], dtype=float)
-    return HiddenMarkovProcess(list(TAGS), words, start, trans, end, emit, long_range, flavour,
-                               cue_transitions(trans, sign, strength))  # fmt: skip
+    return HiddenMarkovProcess(
+        list(TAGS), words, start, trans, end, emit, long_range, flavour, cue_transitions(trans, sign, strength)
+    )
 
 
 def balance_flavours(emit: np.ndarray, flavour: np.ndarray) -> np.ndarray:
@@ -371,8 +468,14 @@ def _process(vocab_size: int, ambiguity: float, zipf: float, long_range: int, st
 def build_process(cfg, seed: int) -> HiddenMarkovProcess:
     """The process for ``cfg`` (SyntheticPosConfig) and the run's ``seed`` (``cfg.seed`` wins); cached."""
     seed = seed if cfg.seed is None else cfg.seed
-    return _process(cfg.vocab_size, float(cfg.ambiguity), float(cfg.zipf), int(getattr(cfg, "long_range", 0)),
-                    float(getattr(cfg, "long_range_strength", 1.0)), int(seed))  # fmt: skip
+    return _process(
+        cfg.vocab_size,
+        float(cfg.ambiguity),
+        float(cfg.zipf),
+        int(getattr(cfg, "long_range", 0)),
+        float(getattr(cfg, "long_range_strength", 1.0)),
+        int(seed),
+    )
 
 
 def generate(cfg, seed: int) -> tuple[TaggedCorpus, TaggedCorpus, TaggedCorpus]:
@@ -393,13 +496,12 @@ def oracle_metrics(cfg, seed: int, test: TaggedCorpus) -> dict[str, float]:
     gold = np.zeros(mask.shape, dtype=np.int64)
     gold.T[mask.T] = [tag_index[t] for ts in test.tags for t in ts]
     best = post.argmax(axis=-1)
-    out = {"bayes_optimal_accuracy": expected_accuracy(post, best, mask),
-           "bayes_decoder_test_accuracy": float((best == gold)[mask].mean())}  # fmt: skip
+    out = {
+        "bayes_optimal_accuracy": expected_accuracy(post, best, mask),
+        "bayes_decoder_test_accuracy": float((best == gold)[mask].mean()),
+    }
     if process.long_range:
         pick = process.first_order().posteriors(test.words)[0].argmax(axis=-1)  # (T, N)
         out["bayes_optimal_hmm_accuracy"] = expected_accuracy(post, pick, mask)
         out["hmm_decoder_test_accuracy"] = float((pick == gold)[mask].mean())
     return out
-
-
-

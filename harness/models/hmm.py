@@ -43,8 +43,19 @@ from harness.models.hmm_unknown import SpellingModel, features
 
 UNK_SYMBOL = "<unk>"
 _COMMON_STATE = ("tags_", "symbols_", "lambdas_")
-_SUPERVISED_STATE = ("word_tag_counts_", "suffix_keys_", "suffix_prob_", "p_t_", "ngram_", "label_tag_",
-                     "label_word_", "label_flag_", "spelling_features_", "spelling_weight_", "spelling_bias_")
+_SUPERVISED_STATE = (
+    "word_tag_counts_",
+    "suffix_keys_",
+    "suffix_prob_",
+    "p_t_",
+    "ngram_",
+    "label_tag_",
+    "label_word_",
+    "label_flag_",
+    "spelling_features_",
+    "spelling_weight_",
+    "spelling_bias_",
+)
 _UNSUPERVISED_STATE = ("startprob_", "transmat_", "emit_table_", "state_emit_", "state_tag_")
 EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 UNIGRAM_PSEUDOCOUNT = 0.1  # every label (e.g. a capitalised tag never seen capitalised) stays reachable
@@ -73,8 +84,9 @@ def _check_corpus(words, tags) -> None:
     if len(words) == 0 or sum(len(s) for s in words) == 0:
         raise DataError("the training corpus holds no tokens", "pass at least one non-empty sentence")
     if len(words) != len(tags):
-        raise DataError(f"got {len(words)} word sequences but {len(tags)} tag sequences",
-                        "pass one tag list per sentence")
+        raise DataError(
+            f"got {len(words)} word sequences but {len(tags)} tag sequences", "pass one tag list per sentence"
+        )
     for i, (ws, ts) in enumerate(zip(words, tags)):
         if len(ws) != len(ts):
             raise DataError(f"sentence {i} has {len(ws)} words but {len(ts)} tags", "pass exactly one tag per word")
@@ -94,8 +106,8 @@ def _deleted_interpolation(counts: np.ndarray) -> np.ndarray:
         axes = tuple(range(n - k))  # drop the oldest n-k context positions
         num = counts.sum(axis=axes) if axes else counts
         den = num.sum(axis=-1)  # (contexts of length k-1)
-        top = num[tuple(i for i in idx[n - k:])] - 1
-        bottom = den[tuple(i for i in idx[n - k:-1])] - 1 if k > 1 else np.full_like(f, den - 1)
+        top = num[tuple(i for i in idx[n - k :])] - 1
+        bottom = den[tuple(i for i in idx[n - k : -1])] - 1 if k > 1 else np.full_like(f, den - 1)
         scores.append(np.where(bottom > 0, top / np.maximum(bottom, 1), 0.0))
     best = np.argmax(np.stack(scores), axis=0)  # (G,) order with the best leave-one-out estimate
     lambdas = np.bincount(best, weights=f, minlength=n).astype(float)
@@ -215,7 +227,7 @@ class HMMTagger:
         check_tagger_params({k: getattr(self, k) for k in self.HYPERPARAMS})
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, words: list[list[str]], tags: list[list[str]]) -> "HMMTagger":
+    def fit(self, words: list[list[str]], tags: list[list[str]]) -> HMMTagger:
         """Estimate the model from tagged sentences (unsupervised: tags only for the state->tag map)."""
         self.check_params()
         _check_corpus(words, tags)
@@ -245,7 +257,10 @@ class HMMTagger:
         rare = np.flatnonzero(n_w <= self.rare_threshold)
         self.suffix_keys_, self.suffix_prob_ = _to_unicode([]), np.zeros((0, K))
         self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
-            _to_unicode([]), np.zeros((0, K)), np.zeros(K))
+            _to_unicode([]),
+            np.zeros((0, K)),
+            np.zeros(K),
+        )
         names = None  # (V,) the spelling features of every word, read once when the known words' prior needs them
         if self.unknown == "logistic":
             if self.smoothing > 0:
@@ -253,7 +268,10 @@ class HMMTagger:
             rare_names = [features(vocab[v]) for v in rare] if names is None else [names[v] for v in rare]
             self._spelling = SpellingModel.fit_features(rare_names, C_wt[rare], C=self.unknown_c)
             self.spelling_features_, self.spelling_weight_, self.spelling_bias_ = (
-                self._spelling.feature_names, self._spelling.weight, self._spelling.bias)
+                self._spelling.feature_names,
+                self._spelling.weight,
+                self._spelling.bias,
+            )
         else:
             self.suffix_keys_, self.suffix_prob_ = self._suffix_tree([vocab[v] for v in rare], C_wt[rare], p_t)
         self.word_tag_counts_ = C_wt  # (V, K)
@@ -285,7 +303,9 @@ class HMMTagger:
             raise ConfigError(
                 f"model.order={self.order} with model.lexicalize={self.lexicalize} and model.capitalization="
                 f"{self.capitalization} needs a table of {(Z + 1) ** (self.order + 1)} label n-grams "
-                f"(the limit is {MAX_TABLE})", "lower model.lexicalize, drop model.capitalization or use model.order=1")
+                f"(the limit is {MAX_TABLE})",
+                "lower model.lexicalize, drop model.capitalization or use model.order=1",
+            )
         self.label_tag_, self.label_word_, self.label_flag_ = label_tag, label_word, label_flag
         self.lambdas_, self.ngram_ = self._ngram_table(z, lengths, Z)
         self._build_full()
@@ -404,7 +424,8 @@ class HMMTagger:
                 raise ConfigError(
                     f"model.order={self.order} with model.capitalization={self.capitalization} and "
                     f"{len(self.tags_)} tags needs {n} hidden states (the limit is {MAX_STATES})",
-                    "drop model.capitalization or use model.order=1")
+                    "drop model.capitalization or use model.order=1",
+                )
             self.startprob_ = self.transmat_ = None  # lexicalised: decoded chunk by chunk
             return
         self.startprob_, self.transmat_, cur, _ = self._hmm_for(None)
@@ -490,8 +511,15 @@ class HMMTagger:
         E[:S_tags] /= E[:S_tags].sum(axis=1, keepdims=True)
         E[B, V] = 1.0
 
-        hmm = CategoricalHMM(n_components=S, n_iter=self.n_iter, tol=self.tol, params="ste", init_params="",
-                             implementation="scaling", random_state=self.random_state)
+        hmm = CategoricalHMM(
+            n_components=S,
+            n_iter=self.n_iter,
+            tol=self.tol,
+            params="ste",
+            init_params="",
+            implementation="scaling",
+            random_state=self.random_state,
+        )
         hmm.n_features = V + 1
         hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = start, A, E
         with threadpool_limits(1):  # tiny matrix products: BLAS threads only add contention
@@ -570,8 +598,9 @@ class HMMTagger:
             out[~known] = extra[symbols[~known] - V]
         return out
 
-    def _decode_symbols(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray | None = None,
-                        flags: np.ndarray | None = None) -> np.ndarray:
+    def _decode_symbols(
+        self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray | None = None, flags: np.ndarray | None = None
+    ) -> np.ndarray:
         """Viterbi decoding of tokens x (N,) in sentences of ``lengths``, chunk by chunk.
 
         Returns tag ids (N,) for the supervised tagger, hidden-state ids for the unsupervised one.
@@ -634,9 +663,18 @@ class HMMTagger:
             n_tokens += n
         yield first, len(starts), np.fromiter(current, dtype=np.int64, count=len(current))
 
-    def _decode_chunk(self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray, flagged: bool,
-                      start: np.ndarray, A: np.ndarray, emit_row: np.ndarray, emit_flag: np.ndarray | None,
-                      emit_word: np.ndarray | None) -> np.ndarray:
+    def _decode_chunk(
+        self,
+        x: np.ndarray,
+        lengths: np.ndarray,
+        extra: np.ndarray,
+        flagged: bool,
+        start: np.ndarray,
+        A: np.ndarray,
+        emit_row: np.ndarray,
+        emit_flag: np.ndarray | None,
+        emit_word: np.ndarray | None,
+    ) -> np.ndarray:
         """Viterbi states (N,) of one chunk with hmmlearn's CategoricalHMM.
 
         start (S,), A (S, S): the first n = len(emit_row) states emit words, then the boundary B,
@@ -659,7 +697,7 @@ class HMMTagger:
         E[:n, :U] = W
         E[:n, U + 1] = 1.0 - W.sum(axis=1)
         E[n, U] = 1.0  # B emits the boundary
-        E[n + 1:, U + 1] = 1.0  # D emits only the slack
+        E[n + 1 :, U + 1] = 1.0  # D emits only the slack
         hmm = CategoricalHMM(n_components=S, init_params="", params="", algorithm="viterbi")
         hmm.n_features = U + 2
         hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = start, A, E
@@ -683,7 +721,7 @@ class HMMTagger:
         tags = self.tags_[ids if supervised else self.state_tag_[ids]].tolist()
         out, i = [], 0
         for n in lengths.tolist():
-            out.append(tags[i:i + n])
+            out.append(tags[i : i + n])
             i += n
         return out
 
@@ -700,9 +738,13 @@ class HMMTagger:
         if self.training == "supervised":
             Z = len(self.label_tag_)  # hidden-state labels: tags, (word, tag) pairs, capitalisation flags
             contexts = sum((Z + 1) ** k for k in range(self.order + 1))
-            return int(contexts * Z + (len(self.lambdas_) - 1)
-                       + (self.word_tag_counts_.shape[0] + self.suffix_prob_.shape[0]) * (K - 1)
-                       + self.spelling_weight_.size + (K if self.unknown == "logistic" else 0))
+            return int(
+                contexts * Z
+                + (len(self.lambdas_) - 1)
+                + (self.word_tag_counts_.shape[0] + self.suffix_prob_.shape[0]) * (K - 1)
+                + self.spelling_weight_.size
+                + (K if self.unknown == "logistic" else 0)
+            )
         S = len(self.state_emit_)
         V = self.emit_table_.shape[0]
         return int((S - 1) + S * S + (S - 1) + S * (V - 1))
@@ -715,13 +757,13 @@ class HMMTagger:
         return d
 
     @classmethod
-    def from_state_dict(cls, d) -> "HMMTagger":
+    def from_state_dict(cls, d) -> HMMTagger:
         """Rebuild a fitted tagger from ``state_dict()`` output (or an ``np.load`` of it)."""
         model = cls(**_hyperparams_from_state(d, cls.HYPERPARAMS))
         model.load_state_dict(d)
         return model
 
-    def load_state_dict(self, d) -> "HMMTagger":
+    def load_state_dict(self, d) -> HMMTagger:
         """Set the learned arrays from ``state_dict()`` output (hyperparameters must match)."""
         for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else _UNSUPERVISED_STATE):
             setattr(self, name, np.array(d[name]))
@@ -750,8 +792,14 @@ class GaussianHMMForecaster:
 
     HYPERPARAMS = ("n_states", "covariance_type", "n_iter", "random_state", "tol")  # __init__'s arguments
 
-    def __init__(self, n_states: int = 3, covariance_type: str = "diag", n_iter: int = 100,
-                 random_state: int | None = 0, tol: float = 1e-4):
+    def __init__(
+        self,
+        n_states: int = 3,
+        covariance_type: str = "diag",
+        n_iter: int = 100,
+        random_state: int | None = 0,
+        tol: float = 1e-4,
+    ):
         self.n_states = n_states
         self.covariance_type = covariance_type
         self.n_iter = n_iter
@@ -764,8 +812,10 @@ class GaussianHMMForecaster:
         if X.ndim == 1:
             X = X[:, None]
         if X.ndim != 2 or len(X) == 0:
-            raise DataError(f"{name} must have shape (T,) or (T, D) with T > 0, got {np.shape(series)}",
-                            "pass a 1-D array of values or a 2-D (time, dimension) array")
+            raise DataError(
+                f"{name} must have shape (T,) or (T, D) with T > 0, got {np.shape(series)}",
+                "pass a 1-D array of values or a 2-D (time, dimension) array",
+            )
         if not np.isfinite(X).all():
             raise DataError(f"{name} contains NaN or infinite values", "fill or drop missing values before fitting")
         return X
@@ -775,16 +825,24 @@ class GaussianHMMForecaster:
         and so does the config check (harness.config), so a bad override fails before any work."""
         check_forecaster_params(vars(self))
 
-    def fit(self, series: np.ndarray) -> "GaussianHMMForecaster":
+    def fit(self, series: np.ndarray) -> GaussianHMMForecaster:
         """Baum-Welch on one scaled series (T,) or (T, D)."""
         self.check_params()
         X = self._as_2d(series)
         if len(X) < 2 * self.n_states:
-            raise DataError(f"series of length {len(X)} is too short for {self.n_states} states",
-                            "use fewer model.n_states or a longer series")
+            raise DataError(
+                f"series of length {len(X)} is too short for {self.n_states} states",
+                "use fewer model.n_states or a longer series",
+            )
         self.series_dim_ = X.shape[1] if np.ndim(series) == 2 else 0  # 0: the caller passed (T,)
-        hmm = GaussianHMM(n_components=self.n_states, covariance_type=self.covariance_type, n_iter=self.n_iter,
-                          tol=self.tol, random_state=self.random_state, implementation="scaling")
+        hmm = GaussianHMM(
+            n_components=self.n_states,
+            covariance_type=self.covariance_type,
+            n_iter=self.n_iter,
+            tol=self.tol,
+            random_state=self.random_state,
+            implementation="scaling",
+        )
         with threadpool_limits(1):  # BLAS threads on these tiny matrices only oversubscribe the cores (~50x slower)
             hmm.fit(X)
         self._set_hmm(hmm)
@@ -802,8 +860,9 @@ class GaussianHMMForecaster:
         # Gaussian log-density pieces: Sigma_k = L_k L_k^T
         L = np.linalg.cholesky(self.covars_)  # (K, D, D)
         self._Linv = np.linalg.inv(L)  # (K, D, D)
-        self._log_norm = -0.5 * self.means_.shape[1] * np.log(2 * np.pi) - np.log(
-            np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)  # (K,)
+        self._log_norm = -0.5 * self.means_.shape[1] * np.log(2 * np.pi) - np.log(np.diagonal(L, axis1=1, axis2=2)).sum(
+            axis=1
+        )  # (K,)
         self.stationary_ = self._stationary(self.transmat_)
 
     @staticmethod
@@ -860,8 +919,10 @@ class GaussianHMMForecaster:
         if X.ndim == 2 and D == 1:
             X = X[..., None]
         if X.ndim != 3 or X.shape[2] != D or X.shape[1] == 0:
-            raise DataError(f"windows must have shape (N, W) or (N, W, {D}), got {np.shape(windows)}",
-                            "pass the past values of each window")
+            raise DataError(
+                f"windows must have shape (N, W) or (N, W, {D}), got {np.shape(windows)}",
+                "pass the past values of each window",
+            )
         if not np.isfinite(X).all():
             raise DataError("windows contain NaN or infinite values", "fill or drop missing values first")
         p = self._forward(X, self.stationary_)[:, -1]  # (N, K) filtered at the window's end
@@ -906,21 +967,34 @@ class GaussianHMMForecaster:
     def state_dict(self) -> dict[str, np.ndarray]:
         self._check_fitted()
         return {
-            **_hyperparams_state(self), "series_dim_": np.array(self.series_dim_),
-            "startprob_": self.startprob_, "transmat_": self.transmat_, "means_": self.means_,
+            **_hyperparams_state(self),
+            "series_dim_": np.array(self.series_dim_),
+            "startprob_": self.startprob_,
+            "transmat_": self.transmat_,
+            "means_": self.means_,
             "covars_": self.covars_,
         }
 
     @classmethod
-    def from_state_dict(cls, d) -> "GaussianHMMForecaster":
+    def from_state_dict(cls, d) -> GaussianHMMForecaster:
         return cls(**_hyperparams_from_state(d, cls.HYPERPARAMS)).load_state_dict(d)
 
-    def load_state_dict(self, d) -> "GaussianHMMForecaster":
+    def load_state_dict(self, d) -> GaussianHMMForecaster:
         full = np.array(d["covars_"])  # (K, D, D)
-        typed = {"full": full, "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
-                 "spherical": np.diagonal(full, axis1=1, axis2=2).mean(axis=1), "tied": full[0]}[self.covariance_type]
-        hmm = GaussianHMM(n_components=self.n_states, covariance_type=self.covariance_type, init_params="",
-                          params="", n_iter=self.n_iter, random_state=self.random_state)
+        typed = {
+            "full": full,
+            "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
+            "spherical": np.diagonal(full, axis1=1, axis2=2).mean(axis=1),
+            "tied": full[0],
+        }[self.covariance_type]
+        hmm = GaussianHMM(
+            n_components=self.n_states,
+            covariance_type=self.covariance_type,
+            init_params="",
+            params="",
+            n_iter=self.n_iter,
+            random_state=self.random_state,
+        )
         hmm.n_features = full.shape[1]
         hmm.startprob_ = np.array(d["startprob_"])
         hmm.transmat_ = np.array(d["transmat_"])

@@ -19,16 +19,33 @@ UNKNOWN_MODELS = ("logistic", "suffix")
 COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
 
 # HMMTagger's hyperparameters (its __init__ arguments, in order)
-TAGGER_HYPERPARAMS = ("order", "smoothing", "rare_threshold", "max_suffix", "unknown", "unknown_c", "case_weight",
-                      "capitalization", "lexicalize", "training", "n_states", "n_iter", "tol", "init", "random_state",
-                      "chunk_tokens")  # fmt: skip
+TAGGER_HYPERPARAMS = (
+    "order",
+    "smoothing",
+    "rare_threshold",
+    "max_suffix",
+    "unknown",
+    "unknown_c",
+    "case_weight",
+    "capitalization",
+    "lexicalize",
+    "training",
+    "n_states",
+    "n_iter",
+    "tol",
+    "init",
+    "random_state",
+    "chunk_tokens",
+)
 
 
 def check_tagger_params(p: Mapping[str, Any]) -> None:
     """HMMTagger hyperparameters by name (those of TAGGER_HYPERPARAMS that have checks)."""
     if p["training"] not in TRAININGS:
-        raise ConfigError(f"model.training must be one of {list(TRAININGS)}, got {p['training']!r}",
-                          "set model.training=supervised or model.training=unsupervised")
+        raise ConfigError(
+            f"model.training must be one of {list(TRAININGS)}, got {p['training']!r}",
+            "set model.training=supervised or model.training=unsupervised",
+        )
     if p["order"] not in (1, 2):
         raise ConfigError(f"model.order must be 1 or 2, got {p['order']}", "set model.order=1 or model.order=2")
     for key, choices in (("init", INITS), ("unknown", UNKNOWN_MODELS)):
@@ -40,8 +57,9 @@ def check_tagger_params(p: Mapping[str, Any]) -> None:
         if not value >= 0 or (key != "tol" and not math.isfinite(value)):  # tol=inf: stop after one iteration
             raise ConfigError(f"model.{key} must be >= 0, got {value}", f"set model.{key}=0 or more")
     if p["training"] == "unsupervised" and p["order"] != 1:
-        raise ConfigError(f"model.training=unsupervised is first order only, got model.order={p['order']}",
-                          "set model.order=1")
+        raise ConfigError(
+            f"model.training=unsupervised is first order only, got model.order={p['order']}", "set model.order=1"
+        )
     check_positive(p["n_iter"], "model.n_iter")
     if p["n_states"] is not None:
         check_positive(p["n_states"], "model.n_states")

@@ -53,7 +53,7 @@ def suffix_keys(word: str, max_suffix: int = MAX_SUFFIX) -> list[str]:
     """
     cls, form = class_and_form(word)
     n = min(len(form), max_suffix)
-    return [cls + SEP + (form[len(form) - i:] if i else "") for i in range(n + 1)]
+    return [cls + SEP + (form[len(form) - i :] if i else "") for i in range(n + 1)]
 
 
 def signature(word: str) -> str:

@@ -25,8 +25,13 @@ from threadpoolctl import threadpool_limits
 from harness.models.hmm_signatures import word_class
 
 FLOOR = 1e-4  # a tag no rare training word carried keeps this probability (no -inf path)
-_SHAPE = str.maketrans({**dict.fromkeys(string.ascii_uppercase, "A"), **dict.fromkeys(string.ascii_lowercase, "a"),
-                        **dict.fromkeys(string.digits, "9")})  # fmt: skip
+_SHAPE = str.maketrans(
+    {
+        **dict.fromkeys(string.ascii_uppercase, "A"),
+        **dict.fromkeys(string.ascii_lowercase, "a"),
+        **dict.fromkeys(string.digits, "9"),
+    }
+)
 
 
 def features(word: str) -> list[str]:
@@ -36,10 +41,22 @@ def features(word: str) -> list[str]:
     cls, low = word_class(word), word.lower()
     s1, s2, s3, s4 = low[-1:], low[-2:], low[-3:], low[-4:]
     shape = "".join(k for k, _ in itertools.groupby(word.translate(_SHAPE)))[:6]
-    out = ["class=" + cls, "len=" + str(min(len(word), 12)), "shape=" + shape,
-           "s1=" + s1, "s2=" + s2, "s3=" + s3, "s4=" + s4,
-           cls + "s1=" + s1, cls + "s2=" + s2, cls + "s3=" + s3, cls + "s4=" + s4,
-           "p1=" + low[:1], "p2=" + low[:2], "p3=" + low[:3]]  # fmt: skip
+    out = [
+        "class=" + cls,
+        "len=" + str(min(len(word), 12)),
+        "shape=" + shape,
+        "s1=" + s1,
+        "s2=" + s2,
+        "s3=" + s3,
+        "s4=" + s4,
+        cls + "s1=" + s1,
+        cls + "s2=" + s2,
+        cls + "s3=" + s3,
+        cls + "s4=" + s4,
+        "p1=" + low[:1],
+        "p2=" + low[:2],
+        "p3=" + low[:3],
+    ]
     if "-" in word:
         out.append("hyphen")
     if word[:1].isupper():
@@ -63,15 +80,17 @@ class SpellingModel:
         self._weight_padded = np.vstack([weight, np.zeros((1, weight.shape[1]))])  # (F+1, K) row F: no feature
 
     @classmethod
-    def fit(cls, forms: list[str], counts: np.ndarray, C: float = 0.3, tol: float = 1e-3,
-            max_iter: int = 300) -> "SpellingModel":
+    def fit(
+        cls, forms: list[str], counts: np.ndarray, C: float = 0.3, tol: float = 1e-3, max_iter: int = 300
+    ) -> SpellingModel:
         """forms (n,) word types, counts (n, K) their tag counts; C is the inverse L2 strength, tol
         the L-BFGS stopping tolerance (1e-3: half the iterations of the default, same tagging)."""
         return cls.fit_features([features(w) for w in forms], counts, C=C, tol=tol, max_iter=max_iter)
 
     @classmethod
-    def fit_features(cls, names: list[list[str]], counts: np.ndarray, C: float = 0.3, tol: float = 1e-3,
-                     max_iter: int = 300) -> "SpellingModel":
+    def fit_features(
+        cls, names: list[list[str]], counts: np.ndarray, C: float = 0.3, tol: float = 1e-3, max_iter: int = 300
+    ) -> SpellingModel:
         """``fit`` from the forms' features (n,) (``features(w)`` of each), for a caller that has them."""
         from sklearn.feature_extraction import DictVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -105,8 +124,11 @@ class SpellingModel:
             return np.zeros((0, K))
         F = self.weight.shape[0]
         sizes = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
-        ids = np.fromiter(map(self._index.get, itertools.chain.from_iterable(names), itertools.repeat(F)),
-                          dtype=np.int64, count=int(sizes.sum()))  # features never seen in training: row F (zeros)
+        ids = np.fromiter(
+            map(self._index.get, itertools.chain.from_iterable(names), itertools.repeat(F)),
+            dtype=np.int64,
+            count=int(sizes.sum()),
+        )  # features never seen in training: row F (zeros)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         logits = self.bias + np.add.reduceat(self._weight_padded[ids], offsets, axis=0)  # (n, K)
         logits -= logits.max(axis=1, keepdims=True)

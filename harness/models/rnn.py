@@ -25,8 +25,17 @@ class _RecurrentModel:
 
     def __init__(self, input_size: int, n_out: int, cfg, rng: np.random.Generator, dtype):
         self.cfg, self.dtype = cfg, np.dtype(dtype)
-        self.rnn = Recurrent(cfg.cell, input_size, cfg.hidden_size, cfg.num_layers, cfg.bidirectional,
-                             cfg.nonlinearity, cfg.dropout, rng=rng, dtype=self.dtype)  # fmt: skip
+        self.rnn = Recurrent(
+            cfg.cell,
+            input_size,
+            cfg.hidden_size,
+            cfg.num_layers,
+            cfg.bidirectional,
+            cfg.nonlinearity,
+            cfg.dropout,
+            rng=rng,
+            dtype=self.dtype,
+        )
         H = self.rnn.output_size
         bound = 1.0 / np.sqrt(H)
         self.params: dict[str, np.ndarray] = {f"rnn.{k}": v for k, v in self.rnn.params.items()}
@@ -59,8 +68,15 @@ class RNNTagger(_RecurrentModel):
     embedding is trained on rare words and stands in for unseen ones at test time.
     """
 
-    def __init__(self, vocab_sizes: dict[str, int], n_tags: int, cfg, rng: np.random.Generator, dtype=np.float32,
-                 word_counts: np.ndarray | None = None):  # fmt: skip
+    def __init__(
+        self,
+        vocab_sizes: dict[str, int],
+        n_tags: int,
+        cfg,
+        rng: np.random.Generator,
+        dtype=np.float32,
+        word_counts: np.ndarray | None = None,
+    ):
         self.features = list(vocab_sizes)
         alpha = getattr(cfg, "word_dropout", 0.0)
         self.unk_prob = None  # (V,) probability of replacing each word id by <unk> in training
@@ -264,12 +280,14 @@ class RNNForecaster(_ManyToOne):
 class RNNClassifier(_ManyToOne):
     """Many-to-one classifier: symbol ids (T, N) -> one class per sequence.
 
-        x_t = E[s_t];  h_t = Recurrent(x_1..x_T)_t;  o = c + V z;  loss = mean over sequences of -log softmax(o)[y]
+    x_t = E[s_t];  h_t = Recurrent(x_1..x_T)_t;  o = c + V z;  loss = mean over sequences of -log softmax(o)[y]
     """
 
     def __init__(self, vocab_size: int, n_classes: int, cfg, rng: np.random.Generator, dtype=np.float32):
         super().__init__(cfg.embedding_size, n_classes, cfg, rng, dtype)
-        self.params["embed.symbol"] = (cfg.init_scale * rng.standard_normal((vocab_size, cfg.embedding_size))).astype(self.dtype)
+        self.params["embed.symbol"] = (cfg.init_scale * rng.standard_normal((vocab_size, cfg.embedding_size))).astype(
+            self.dtype
+        )
 
     def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
         """x (T, N, D) and an all-true mask for a batch (X (T, N) symbol ids, y)."""

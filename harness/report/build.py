@@ -19,9 +19,18 @@ from harness.report.render import render_html, render_markdown
 from harness.report.stats import Table, comparison_table
 
 # columns after the main metric, in this order when present
-METRIC_ORDER = ["test_oov_accuracy", "test_sentence_accuracy", "test_mae", "test_mase", "test_rmse",
-                "train_seconds", "train_tokens_per_second", "train_windows_per_second",
-                "predict_tokens_per_second", "n_params"]  # fmt: skip
+METRIC_ORDER = [
+    "test_oov_accuracy",
+    "test_sentence_accuracy",
+    "test_mae",
+    "test_mase",
+    "test_rmse",
+    "train_seconds",
+    "train_tokens_per_second",
+    "train_windows_per_second",
+    "predict_tokens_per_second",
+    "n_params",
+]
 HISTORY = ("train_loss", "dev_accuracy", "dev_rmse")
 MAX_PREDICTION_VARIANTS = 9
 
@@ -80,18 +89,27 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
     task = f"{table.task}-{table.dataset}" if table.dataset else table.task
 
     # figures: learning curves, gradient norms, swept parameters, task-specific ones
-    hist_metrics = [m for m in HISTORY] + [c[7:] for c in finished.columns
-                                           if c.startswith("metric.grad_norm") and c != "metric.grad_norm_steps_back"]  # fmt: skip
+    hist_metrics = [m for m in HISTORY] + [
+        c[7:] for c in finished.columns if c.startswith("metric.grad_norm") and c != "metric.grad_norm_steps_back"
+    ]
     hist = history_table(store, finished, hist_metrics)
     hist = hist[hist.step >= 1]  # step 0 holds the final values
     figs = [plots.learning_curves(hist, task, out), plots.metric_history(hist, task, "grad_norm", out)]
     for axis in sweep_axes(finished)[:4]:
         figs.append(plots.versus_axis(finished, axis, table.main, task, out))
     if table.task == "pos":
-        preds = _read_predictions(store, finished, "test_predictions.tsv",
-                                  lambda p: pd.read_csv(p, sep="\t", keep_default_na=False, quoting=3))  # fmt: skip
-        figs += [plots.oov_vs_invocab(finished, task, out), plots.per_tag_accuracy(preds, task, out),
-                 plots.confusion_matrices(preds, task, out), plots.accuracy_by_length(preds, task, out)]  # fmt: skip
+        preds = _read_predictions(
+            store,
+            finished,
+            "test_predictions.tsv",
+            lambda p: pd.read_csv(p, sep="\t", keep_default_na=False, quoting=3),
+        )
+        figs += [
+            plots.oov_vs_invocab(finished, task, out),
+            plots.per_tag_accuracy(preds, task, out),
+            plots.confusion_matrices(preds, task, out),
+            plots.accuracy_by_length(preds, task, out),
+        ]
     if table.task == "timeseries":
         first = finished.sort_values("seed").groupby("variant", sort=False).head(1)
         fc = _read_predictions(store, first, "test_forecasts.csv", pd.read_csv)
@@ -105,15 +123,17 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
         first = v.sort_values("seed").iloc[0]
         seeds = sorted(int(s) for s in v.seed.dropna().unique())
         config = store.artifact(first.run_id, "config.yaml")
-        section.reproduce.append({
-            "label": variant,
-            "command": command(job_overrides(first, defaults_cache), seeds),
-            "seeds": ", ".join(map(str, seeds)),
-            "commits": ", ".join(sorted(set(v.commit) - {""})) or "unknown",
-            "runs": len(v),
-            "config": config.read_text(encoding="utf-8") if config else "",
-            "config_seed": int(first.seed) if first.seed is not None and not math.isnan(first.seed) else "?",
-        })
+        section.reproduce.append(
+            {
+                "label": variant,
+                "command": command(job_overrides(first, defaults_cache), seeds),
+                "seeds": ", ".join(map(str, seeds)),
+                "commits": ", ".join(sorted(set(v.commit) - {""})) or "unknown",
+                "runs": len(v),
+                "config": config.read_text(encoding="utf-8") if config else "",
+                "config_seed": int(first.seed) if first.seed is not None and not math.isnan(first.seed) else "?",
+            }
+        )
     return section
 
 
@@ -135,7 +155,9 @@ def build_report(
     parent = store.parent(parent_run_id) if parent_run_id else None
     df = runs_table(store.search(sel))
     if df.empty:
-        raise ConfigError(f"no runs match {sel.describe()}", "check the run id, experiment name or tags (mlflow ui lists them)")
+        raise ConfigError(
+            f"no runs match {sel.describe()}", "check the run id, experiment name or tags (mlflow ui lists them)"
+        )
     preset = parent.data.tags.get("harness.preset") if parent else None
     name = _safe_name(name or preset or experiment or (f"sweep-{parent_run_id[:8]}" if parent_run_id else "report"))
     out = Path(out_dir) if out_dir else default_reports_dir()
@@ -151,13 +173,25 @@ def build_report(
             sections.append(_task_section(store, g, out, defaults_cache))
     failures = []
     for _, r in df[df.status != "FINISHED"].iterrows():
-        failures.append({"label": f"{r.variant} seed={r.seed}", "task": r.task, "status": r.status,
-                         "reason": (r.failure or "(no reason recorded)").splitlines()[0][:300], "run_id": r.run_id,
-                         "command": command(job_overrides(r, defaults_cache), [int(r.seed)] if r.seed is not None and not pd.isna(r.seed) else None)})  # fmt: skip
+        failures.append(
+            {
+                "label": f"{r.variant} seed={r.seed}",
+                "task": r.task,
+                "status": r.status,
+                "reason": (r.failure or "(no reason recorded)").splitlines()[0][:300],
+                "run_id": r.run_id,
+                "command": command(
+                    job_overrides(r, defaults_cache),
+                    [int(r.seed)] if r.seed is not None and not pd.isna(r.seed) else None,
+                ),
+            }
+        )
 
     if sweep_command is None and parent is not None:
         sweep_command = parent.data.tags.get("harness.sweep_command")
-    selector = (f"--parent {parent_run_id}" if parent_run_id else "") + (f" --experiment {experiment}" if experiment else "")
+    selector = (f"--parent {parent_run_id}" if parent_run_id else "") + (
+        f" --experiment {experiment}" if experiment else ""
+    )
     selector += "".join(f" --tag {k}={v}" for k, v in (tags or {}).items())
     import numpy
 
@@ -170,9 +204,13 @@ def build_report(
         parent_run_id=parent_run_id,
         sections=sections,
         failures=failures,
-        environment={"harness": str(df.version.iloc[0] or "?"), "python": platform.python_version(),
-                     "numpy": numpy.__version__, "platform": f"{platform.system()} {platform.machine()}",
-                     "commits": ", ".join(sorted(set(df.commit) - {""})) or "unknown"},  # fmt: skip
+        environment={
+            "harness": str(df.version.iloc[0] or "?"),
+            "python": platform.python_version(),
+            "numpy": numpy.__version__,
+            "platform": f"{platform.system()} {platform.machine()}",
+            "commits": ", ".join(sorted(set(df.commit) - {""})) or "unknown",
+        },
         rebuild=f"python -m harness.report {selector.strip()} --name {name}",
     )
     md = out / "report.md"

@@ -64,8 +64,10 @@ class RunStore:
                 from harness.errors import ConfigError
 
                 names = [e.name for e in self.client.search_experiments()]
-                raise ConfigError(f"no MLflow experiment named {sel.experiment!r} in {self.uri}",
-                                  f"choose one of: {', '.join(names) or '(none)'}")  # fmt: skip
+                raise ConfigError(
+                    f"no MLflow experiment named {sel.experiment!r} in {self.uri}",
+                    f"choose one of: {', '.join(names) or '(none)'}",
+                )
             ids = [exp.experiment_id]
         else:
             ids = [e.experiment_id for e in self.client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
@@ -75,8 +77,9 @@ class RunStore:
         runs = []
         token = None
         while True:
-            page = self.client.search_runs(ids, " and ".join(clauses), max_results=1000, page_token=token,
-                                           order_by=["attributes.start_time ASC"])  # fmt: skip
+            page = self.client.search_runs(
+                ids, " and ".join(clauses), max_results=1000, page_token=token, order_by=["attributes.start_time ASC"]
+            )
             runs += [r for r in page if r.data.tags.get("harness.sweep") != "true"]
             token = page.token
             if not token:
@@ -94,8 +97,11 @@ class RunStore:
             return None
         dst = self._artifact_dir / run_id
         dst.mkdir(parents=True, exist_ok=True)
-        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=str(dst),
-                                                        tracking_uri=self.uri))  # fmt: skip
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=name, dst_path=str(dst), tracking_uri=self.uri
+            )
+        )
 
 
 def runs_table(runs: list) -> pd.DataFrame:
@@ -171,8 +177,17 @@ def history_table(store: RunStore, df: pd.DataFrame, metrics: list[str]) -> pd.D
             if f"metric.{m}" not in df.columns or pd.isna(r.get(f"metric.{m}")):
                 continue
             for step, value in store.history(r.run_id, m):
-                rows.append({"run_id": r.run_id, "task": r.task, "variant": r.variant, "seed": r.seed,
-                             "metric": m, "step": step, "value": value})  # fmt: skip
+                rows.append(
+                    {
+                        "run_id": r.run_id,
+                        "task": r.task,
+                        "variant": r.variant,
+                        "seed": r.seed,
+                        "metric": m,
+                        "step": step,
+                        "value": value,
+                    }
+                )
     return pd.DataFrame(rows, columns=["run_id", "task", "variant", "seed", "metric", "step", "value"])
 
 

@@ -40,7 +40,9 @@ def _slug(text: str) -> str:
 
 def learning_curves(hist: pd.DataFrame, task: str, out: Path) -> Figure | None:
     """Dev metric and training loss per epoch; mean over seeds, band = min..max."""
-    dev = [m for m in ("dev_accuracy", "dev_rmse") if m in set(hist.metric)] or sorted(m for m in set(hist.metric) if m.startswith("dev_"))
+    dev = [m for m in ("dev_accuracy", "dev_rmse") if m in set(hist.metric)] or sorted(
+        m for m in set(hist.metric) if m.startswith("dev_")
+    )
     panels = dev[:1] + (["train_loss"] if "train_loss" in set(hist.metric) else [])
     if not panels:
         return None
@@ -49,14 +51,23 @@ def learning_curves(hist: pd.DataFrame, task: str, out: Path) -> Figure | None:
         h = hist[hist.metric == metric]
         for i, (variant, v) in enumerate(h.groupby("variant", sort=False)):
             curve = v.groupby("step").value.agg(["mean", "min", "max"])
-            ax.plot(curve.index, curve["mean"], marker="o", ms=3, color=COLORS[i % 10], label=f"{variant} (n={v.seed.nunique()})")
+            ax.plot(
+                curve.index,
+                curve["mean"],
+                marker="o",
+                ms=3,
+                color=COLORS[i % 10],
+                label=f"{variant} (n={v.seed.nunique()})",
+            )
             ax.fill_between(curve.index, curve["min"], curve["max"], color=COLORS[i % 10], alpha=0.15)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     name = _save(fig, out, f"learning_curves_{_slug(task)}.png")
-    return Figure(name, f"Learning curves ({task})", "Mean over seeds per epoch; the band spans the lowest and highest seed.")
+    return Figure(
+        name, f"Learning curves ({task})", "Mean over seeds per epoch; the band spans the lowest and highest seed."
+    )
 
 
 def metric_history(hist: pd.DataFrame, task: str, prefix: str, out: Path) -> Figure | None:
@@ -74,8 +85,11 @@ def metric_history(hist: pd.DataFrame, task: str, prefix: str, out: Path) -> Fig
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     name = _save(fig, out, f"{_slug(prefix)}_{_slug(task)}.png")
-    return Figure(name, f"Gradient norm vs step ({task})" if prefix.startswith("grad") else f"{prefix} ({task})",
-                  "Mean global gradient norm (before clipping) over the batches of each epoch, mean over seeds.")  # fmt: skip
+    return Figure(
+        name,
+        f"Gradient norm vs step ({task})" if prefix.startswith("grad") else f"{prefix} ({task})",
+        "Mean global gradient norm (before clipping) over the batches of each epoch, mean over seeds.",
+    )
 
 
 def versus_axis(g: pd.DataFrame, axis: str, metric: str, task: str, out: Path) -> Figure | None:
@@ -94,7 +108,12 @@ def versus_axis(g: pd.DataFrame, axis: str, metric: str, task: str, out: Path) -
         for x, v in m.groupby("x"):
             s = Summary({int(k): float(val) for k, val in zip(v.seed, v[f"metric.{metric}"])})
             a, b = s.ci95()
-            xs.append(x), means.append(s.mean), lo.append(s.mean - a if np.isfinite(a) else 0), hi.append(b - s.mean if np.isfinite(b) else 0)
+            (
+                xs.append(x),
+                means.append(s.mean),
+                lo.append(s.mean - a if np.isfinite(a) else 0),
+                hi.append(b - s.mean if np.isfinite(b) else 0),
+            )
         ax.errorbar(xs, means, yerr=[lo, hi], marker="o", capsize=3, color=COLORS[i % 10], label=model)
     short = axis.split(".")[-1]
     if short == "train_size" and d.x.max() / max(d.x.min(), 1e-9) >= 10:
@@ -108,8 +127,11 @@ def versus_axis(g: pd.DataFrame, axis: str, metric: str, task: str, out: Path) -
     ax.legend(fontsize=8)
     name = _save(fig, out, f"{_slug(metric)}_vs_{_slug(short)}_{_slug(task)}.png")
     titles = {"train_size": "Sample efficiency", "distance": "Accuracy vs distance"}
-    return Figure(name, f"{titles.get(short, metric + ' vs ' + short)} ({task})",
-                  f"{metric} against {axis}; points are means over seeds, bars 95% t intervals.")  # fmt: skip
+    return Figure(
+        name,
+        f"{titles.get(short, metric + ' vs ' + short)} ({task})",
+        f"{metric} against {axis}; points are means over seeds, bars 95% t intervals.",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,7 +158,11 @@ def confusion_matrices(preds: dict[str, pd.DataFrame], task: str, out: Path) -> 
         ax.set_ylabel("gold", fontsize=8)
         ax.set_title(variant, fontsize=9)
     name = _save(fig, out, f"confusion_{_slug(task)}.png")
-    return Figure(name, f"Confusion matrices ({task})", "Rows: gold tag, columns: predicted tag, each row normalised; all seeds pooled.")
+    return Figure(
+        name,
+        f"Confusion matrices ({task})",
+        "Rows: gold tag, columns: predicted tag, each row normalised; all seeds pooled.",
+    )
 
 
 def per_tag_accuracy(preds: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
@@ -156,7 +182,11 @@ def per_tag_accuracy(preds: dict[str, pd.DataFrame], task: str, out: Path) -> Fi
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, ncols=min(6, len(preds)), loc="upper center")
     name = _save(fig, out, f"per_tag_accuracy_{_slug(task)}.png")
-    return Figure(name, f"Per-tag accuracy ({task})", "Accuracy of the tokens of each gold tag, tags by frequency; all seeds pooled.")
+    return Figure(
+        name,
+        f"Per-tag accuracy ({task})",
+        "Accuracy of the tokens of each gold tag, tags by frequency; all seeds pooled.",
+    )
 
 
 def accuracy_by_length(preds: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
@@ -176,7 +206,11 @@ def accuracy_by_length(preds: dict[str, pd.DataFrame], task: str, out: Path) -> 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     name = _save(fig, out, f"accuracy_by_length_{_slug(task)}.png")
-    return Figure(name, f"Accuracy vs sentence length ({task})", "Token accuracy of the sentences in each length bin; all seeds pooled.")
+    return Figure(
+        name,
+        f"Accuracy vs sentence length ({task})",
+        "Token accuracy of the sentences in each length bin; all seeds pooled.",
+    )
 
 
 def oov_vs_invocab(g: pd.DataFrame, task: str, out: Path) -> Figure | None:
@@ -202,8 +236,11 @@ def oov_vs_invocab(g: pd.DataFrame, task: str, out: Path) -> Figure | None:
     ax.legend(fontsize=8, ncols=2, loc="upper center")
     name = _save(fig, out, f"oov_{_slug(task)}.png")
     rate = float(r.mean())
-    return Figure(name, f"OOV vs in-vocabulary accuracy ({task})",
-                  f"Mean over seeds; {rate:.1%} of test tokens are forms unseen in training.")  # fmt: skip
+    return Figure(
+        name,
+        f"OOV vs in-vocabulary accuracy ({task})",
+        f"Mean over seeds; {rate:.1%} of test tokens are forms unseen in training.",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,7 +255,9 @@ def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | Non
     ax.plot(first.target_index, first.truth, color="black", lw=1.6, label="truth")
     extra = [c for c in first.columns if c not in ("target_index", "truth", "model", "regime", "state", "seed")]
     for j, c in enumerate(extra):
-        ax.plot(first.target_index, first[c], lw=1.0, ls=("--", ":", "-.")[j % 3], color="0.45", label=f"{c} (baseline)")
+        ax.plot(
+            first.target_index, first[c], lw=1.0, ls=("--", ":", "-.")[j % 3], color="0.45", label=f"{c} (baseline)"
+        )
     for i, (variant, f) in enumerate(fc.items()):
         ax.plot(f.target_index, f.model, lw=1.1, color=COLORS[i % 10], label=variant)
         regime = next((c for c in ("regime", "state") if c in f.columns), None)
@@ -229,8 +268,11 @@ def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | Non
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncols=2)
     name = _save(fig, out, f"forecasts_{_slug(task)}.png")
-    return Figure(name, f"Test forecasts against truth ({task})",
-                  "One seed per model (the lowest); grey dashed and dotted lines are the baselines; coloured dots, if present, are HMM regimes.")  # fmt: skip
+    return Figure(
+        name,
+        f"Test forecasts against truth ({task})",
+        "One seed per model (the lowest); grey dashed and dotted lines are the baselines; coloured dots, if present, are HMM regimes.",
+    )
 
 
 def gradient_by_steps_back(norms: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
@@ -246,6 +288,9 @@ def gradient_by_steps_back(norms: dict[str, pd.DataFrame], task: str, out: Path)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     name = _save(fig, out, f"gradient_by_steps_back_{_slug(task)}.png")
-    return Figure(name, f"Vanishing gradients: gradient norm vs steps back ({task})",
-                  "Norm of the gradient of a loss at the last step with respect to the input k steps earlier, "
-                  "measured on the trained model; mean over seeds.")  # fmt: skip
+    return Figure(
+        name,
+        f"Vanishing gradients: gradient norm vs steps back ({task})",
+        "Norm of the gradient of a loss at the last step with respect to the input k steps earlier, "
+        "measured on the trained model; mean over seeds.",
+    )

@@ -14,11 +14,18 @@ import markupsafe
 from harness.report.stats import Row, Table
 
 NAMES = {
-    "test_accuracy": "test accuracy", "test_oov_accuracy": "OOV acc.", "test_sentence_accuracy": "sentence acc.",
-    "test_rmse": "test RMSE", "test_mae": "MAE", "test_mase": "MASE", "train_seconds": "train s",
-    "train_tokens_per_second": "train tok/s", "train_windows_per_second": "train windows/s",
-    "predict_tokens_per_second": "predict tok/s", "n_params": "params",
-}  # fmt: skip
+    "test_accuracy": "test accuracy",
+    "test_oov_accuracy": "OOV acc.",
+    "test_sentence_accuracy": "sentence acc.",
+    "test_rmse": "test RMSE",
+    "test_mae": "MAE",
+    "test_mase": "MASE",
+    "train_seconds": "train s",
+    "train_tokens_per_second": "train tok/s",
+    "train_windows_per_second": "train windows/s",
+    "predict_tokens_per_second": "predict tok/s",
+    "n_params": "params",
+}
 WITH_SPREAD = ("test_",)  # metrics shown as mean ± std; the others (costs) as means
 
 
@@ -54,17 +61,26 @@ def _p(row: Row, table: Table) -> str:
 def table_cells(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
     """Header and rows of (text, is_best) cells."""
     m = table.main
-    header = ["", f"{NAMES.get(m, m)} (mean ± std)", "95% CI", "n"] + [NAMES.get(k, k) for k in table.metrics] + ["p vs best (paired t)"]
+    header = (
+        ["", f"{NAMES.get(m, m)} (mean ± std)", "95% CI", "n"]
+        + [NAMES.get(k, k) for k in table.metrics]
+        + ["p vs best (paired t)"]
+    )
     rows = []
     for r in table.rows:
         s = r.cells.get(m)
-        label = r.label + {"baseline": " *(baseline)*", "ceiling": " *(ceiling)*", "floor": " *(reference)*"}.get(r.kind, "")
+        label = r.label + {"baseline": " *(baseline)*", "ceiling": " *(ceiling)*", "floor": " *(reference)*"}.get(
+            r.kind, ""
+        )
         cells = [(label, False)]
         if s is not None and s.n:
             lo, hi = s.ci95()
             spread = f" ± {fmt(m, _spread(s))}" if s.n > 1 else ""
-            cells += [(fmt(m, s.mean) + spread, table.best.get(m) == r.label),
-                      (f"[{fmt(m, lo)}, {fmt(m, hi)}]" if s.n > 1 else "–", False), (str(s.n), False)]  # fmt: skip
+            cells += [
+                (fmt(m, s.mean) + spread, table.best.get(m) == r.label),
+                (f"[{fmt(m, lo)}, {fmt(m, hi)}]" if s.n > 1 else "–", False),
+                (str(s.n), False),
+            ]
         else:
             cells += [("–", False)] * 3
         for k in table.metrics:
@@ -89,9 +105,11 @@ def render_markdown(report) -> str:
     if report.sweep_command:
         out += ["", "Produced by:", "", "```sh", report.sweep_command, "```"]
     out += ["", "Rebuild this report from the same MLflow store:", "", "```sh", report.rebuild, "```", ""]
-    out.append("Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling or chance do not). "
-               "The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed "
-               "of each row against the best row on the main metric.")  # fmt: skip
+    out.append(
+        "Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling or chance do not). "
+        "The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed "
+        "of each row against the best row on the main metric."
+    )
     for s in report.sections:
         out += ["", f"## {s.task} — {s.dataset} ({s.n_runs} finished runs)", ""]
         header, rows = table_cells(s.table)
@@ -103,17 +121,33 @@ def render_markdown(report) -> str:
             out += ["", f"### {f.title}", "", f"![{f.title}]({f.file})", "", f"*{f.caption}*"]
         out += ["", f"### Reproduce ({s.task})", ""]
         for r in s.reproduce:
-            out += [f"**{_md_escape(r['label'])}** — {r['runs']} runs, seeds {r['seeds']}, commit {r['commits']}", "",
-                    "```sh", r["command"], "```", ""]  # fmt: skip
+            out += [
+                f"**{_md_escape(r['label'])}** — {r['runs']} runs, seeds {r['seeds']}, commit {r['commits']}",
+                "",
+                "```sh",
+                r["command"],
+                "```",
+                "",
+            ]
             if r["config"]:
-                out += [f"<details><summary>resolved config (seed {r['config_seed']})</summary>", "", "```yaml",
-                        r["config"].rstrip(), "```", "", "</details>", ""]  # fmt: skip
+                out += [
+                    f"<details><summary>resolved config (seed {r['config_seed']})</summary>",
+                    "",
+                    "```yaml",
+                    r["config"].rstrip(),
+                    "```",
+                    "",
+                    "</details>",
+                    "",
+                ]
     out += ["", "## Failures", ""]
     if report.failures:
         out += ["| run | task | status | reason | command |", "|---|---|---|---|---|"]
         for f in report.failures:
-            out.append(f"| {_md_escape(f['label'])} | {f['task']} | {f['status']} | {_md_escape(f['reason'])} | "
-                       f"`{_md_escape(f['command'])}` |")  # fmt: skip
+            out.append(
+                f"| {_md_escape(f['label'])} | {f['task']} | {f['status']} | {_md_escape(f['reason'])} | "
+                f"`{_md_escape(f['command'])}` |"
+            )
     else:
         out.append("None: every selected run finished.")
     out += ["", "## Environment", ""]
@@ -174,11 +208,28 @@ def render_html(report, folder: Path) -> str:
     sections = []
     for s in report.sections:
         header, rows = table_cells(s.table)
-        rows = [(r.kind, [(re.sub(r"\*\((\w+)\)\*", r"(\1)", t), b) for t, b in cells])
-                for r, cells in zip(s.table.rows, rows)]  # fmt: skip
-        figures = [{"title": f.title, "caption": f.caption,
-                    "data": base64.b64encode((folder / f.file).read_bytes()).decode("ascii")} for f in s.figures]  # fmt: skip
-        sections.append({"task": s.task, "dataset": s.dataset, "n_runs": s.n_runs, "header": header, "rows": rows,
-                         "figures": figures, "reproduce": s.reproduce})  # fmt: skip
+        rows = [
+            (r.kind, [(re.sub(r"\*\((\w+)\)\*", r"(\1)", t), b) for t, b in cells])
+            for r, cells in zip(s.table.rows, rows)
+        ]
+        figures = [
+            {
+                "title": f.title,
+                "caption": f.caption,
+                "data": base64.b64encode((folder / f.file).read_bytes()).decode("ascii"),
+            }
+            for f in s.figures
+        ]
+        sections.append(
+            {
+                "task": s.task,
+                "dataset": s.dataset,
+                "n_runs": s.n_runs,
+                "header": header,
+                "rows": rows,
+                "figures": figures,
+                "reproduce": s.reproduce,
+            }
+        )
     selection = markupsafe.Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(markupsafe.escape(report.selection))))
     return TEMPLATE.render(r=report, sections=sections, selection=selection)

@@ -106,7 +106,7 @@ def _baselines(g: pd.DataFrame, main: str, metrics: list[str]) -> list[Row]:
     rows: dict[str, Row] = {}
     wanted = [main] + metrics
     for col in sorted(c for c in g.columns if c.startswith("metric.baseline_")):
-        name = col[len("metric.baseline_"):]
+        name = col[len("metric.baseline_") :]
         if "test_" not in name:
             continue
         who, metric = name.split("test_", 1)
@@ -116,8 +116,10 @@ def _baselines(g: pd.DataFrame, main: str, metrics: list[str]) -> list[Row]:
         label = who.rstrip("_").replace("_", " ") or MAJORITY.get(str(g.task.iloc[0]), "baseline")
         rows.setdefault(label, Row(label, "baseline")).cells[metric] = Summary(_per_seed(g, col))
     out = [r for r in rows.values() if any(s.n for s in r.cells.values())]
-    for column, label, kind in (("bayes_optimal_accuracy", "Bayes-optimal (synthetic data)", "ceiling"),
-                                ("chance_accuracy", "chance", "floor")):  # fmt: skip
+    for column, label, kind in (
+        ("bayes_optimal_accuracy", "Bayes-optimal (synthetic data)", "ceiling"),
+        ("chance_accuracy", "chance", "floor"),
+    ):
         if f"metric.{column}" in g.columns and main == "test_accuracy":
             reference = Summary(_per_seed(g, f"metric.{column}"))
             if reference.n:
@@ -137,7 +139,11 @@ def comparison_table(g: pd.DataFrame, metrics_order: list[str]) -> Table:
     table = Table(str(g.task.iloc[0]), str(g.dataset.iloc[0]), main, metrics, rows)
     for m in [main] + metrics:
         direction = higher_is_better(m)
-        scored = [(r.cells[m].mean, r.label) for r in rows if r.kind in ("model", "baseline") and m in r.cells and r.cells[m].n]
+        scored = [
+            (r.cells[m].mean, r.label)
+            for r in rows
+            if r.kind in ("model", "baseline") and m in r.cells and r.cells[m].n
+        ]
         if direction is None or len(scored) < 2:
             continue
         table.best[m] = (max(scored) if direction else min(scored))[1]

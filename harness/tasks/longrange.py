@@ -70,8 +70,10 @@ class LongRangeData:
         names = np.array(self.symbols, dtype=object)
         words = names[s.symbols].tolist()
         T = s.symbols.shape[1]
-        tags = [[OTHER] * p + [self.class_name(y)] + [OTHER] * (T - 2 - p) + [self.class_name(y)]
-                for y, p in zip(s.labels.tolist(), s.cue_position.tolist())]  # fmt: skip
+        tags = [
+            [OTHER] * p + [self.class_name(y)] + [OTHER] * (T - 2 - p) + [self.class_name(y)]
+            for y, p in zip(s.labels.tolist(), s.cue_position.tolist())
+        ]
         return words, tags
 
     def labels_from_tags(self, tags: list[list[str]]) -> np.ndarray:

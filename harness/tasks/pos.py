@@ -53,7 +53,7 @@ class Vocab:
         self.stoi = {s: i for i, s in enumerate(self.itos)}
 
     @classmethod
-    def build(cls, items, specials=(PAD, UNK)) -> "Vocab":
+    def build(cls, items, specials=(PAD, UNK)) -> Vocab:
         counts = Counter(items)
         itos = list(specials) + sorted(counts, key=lambda s: (-counts[s], s))
         return cls(itos, np.array([counts.get(s, 0) if i >= len(specials) else 0 for i, s in enumerate(itos)]))
@@ -140,7 +140,10 @@ def batches(
     if by_length:
         pool = batch_size * 50
         order = np.concatenate(
-            [chunk[np.argsort(-data.lengths[chunk], kind="stable")] for chunk in np.array_split(order, max(1, -(-n // pool)))]
+            [
+                chunk[np.argsort(-data.lengths[chunk], kind="stable")]
+                for chunk in np.array_split(order, max(1, -(-n // pool)))
+            ]
         )
     starts = np.arange(0, n, batch_size)
     if rng is not None:

@@ -159,7 +159,9 @@ class TimeSeriesData:
         return self._baselines
 
 
-def arima_forecasts(x: np.ndarray, n_fit: int, origins: np.ndarray, h: int, order, season: int | None = None) -> np.ndarray:
+def arima_forecasts(
+    x: np.ndarray, n_fit: int, origins: np.ndarray, h: int, order, season: int | None = None
+) -> np.ndarray:
     """Fit ARIMA(order) on x[:n_fit] once; for each origin o forecast x[o+h] from x[0..o] only.
 
     ``order`` is (p, d, q) or (p, d, q, P, D, Q); the seasonal part uses period ``season``.
@@ -214,7 +216,11 @@ def check_config(cfg) -> tuple[int, ...]:
         raise ConfigError(f"unknown task.transform={cfg.transform!r}", f"choose one of {', '.join(TRANSFORMS)}")
     if cfg.season is not None and cfg.season < 0:
         raise ConfigError(f"task.season must be >= 0, got {cfg.season!r}", "set task.season=<period>, 0 for none")
-    order = tuple(cfg.arima_order) if cfg.arima_order is not None else DEFAULT_ARIMA_ORDERS.get(cfg.dataset, FALLBACK_ARIMA_ORDER)
+    order = (
+        tuple(cfg.arima_order)
+        if cfg.arima_order is not None
+        else DEFAULT_ARIMA_ORDERS.get(cfg.dataset, FALLBACK_ARIMA_ORDER)
+    )
     if len(order) not in (3, 6) or any(int(v) != v or v < 0 for v in order):
         raise ConfigError(
             f"task.arima_order must be [p, d, q] or [p, d, q, P, D, Q] of non-negative integers, got {list(order)!r}",
@@ -271,7 +277,10 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
     z_train = z[d0:n_train]
     mu, sigma = float(z_train.mean()), float(z_train.std())
     if not sigma > 0:
-        raise DataError(f"the training part of {s.name} is constant after task.transform={cfg.transform}", "use a series that varies")
+        raise DataError(
+            f"the training part of {s.name} is constant after task.transform={cfg.transform}",
+            "use a series that varies",
+        )
     sc = (z - mu) / sigma  # (T,), NaN before d0
     cs = np.concatenate([[0.0], np.cumsum(np.nan_to_num(sc[1:]))])  # (T,) running sum, for h-step changes
 

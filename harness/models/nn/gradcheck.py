@@ -35,7 +35,7 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = EPS, 
         i = it.multi_index
         old = x[i]
 
-        def at(delta: float) -> float:
+        def at(delta: float, i=i, old=old) -> float:
             x[i] = old + delta
             return f()
 

@@ -27,7 +27,7 @@ class RowGrad:
         dense[self.rows] = self.values
         return dense
 
-    def __imul__(self, scale: float) -> "RowGrad":
+    def __imul__(self, scale: float) -> RowGrad:
         self.values *= scale
         return self
 

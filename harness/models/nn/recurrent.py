@@ -399,11 +399,13 @@ class Recurrent:
         H, D = self.hidden_size, w_ih.shape[1]
         if self.cell == "gru":
             zh, zx = np.zeros((H, H), self.dtype), np.zeros((H, D), self.dtype)
-            w = np.block([
-                [w_ih[: 2 * H], (b_ih + b_hh)[: 2 * H, None], w_hh[: 2 * H]],  # r z
-                [zx, b_hh[2 * H :, None], w_hh[2 * H :]],  # n_h
-                [w_ih[2 * H :], b_ih[2 * H :, None], zh],  # n_x
-            ])  # fmt: skip
+            w = np.block(
+                [
+                    [w_ih[: 2 * H], (b_ih + b_hh)[: 2 * H, None], w_hh[: 2 * H]],  # r z
+                    [zx, b_hh[2 * H :, None], w_hh[2 * H :]],  # n_h
+                    [w_ih[2 * H :], b_ih[2 * H :, None], zh],  # n_x
+                ]
+            )
         else:
             w = np.concatenate([w_ih, (b_ih + b_hh)[:, None], w_hh], axis=1)
         w[: {"rnn": 0, "lstm": 3 * H, "gru": 2 * H}[self.cell]] *= 0.5
