@@ -36,7 +36,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from harness.config import RecurrentConfig
+from harness.config import model_schema
 from harness.models.rnn import RNNForecaster, RNNTagger
 from harness.tasks.pos import Batch
 
@@ -89,7 +89,7 @@ class NumpyTagger:
 
     def __init__(self, cell, bi, rng):
         p = POS
-        cfg = RecurrentConfig(cell=cell, bidirectional=bi, embedding_size=p["emb"], hidden_size=p["hidden"])
+        cfg = model_schema(cell, "pos")(bidirectional=bi, embedding_size=p["emb"], hidden_size=p["hidden"])
         self.model = RNNTagger({"word": p["vocab"]}, p["tags"], cfg, rng)
 
     @staticmethod
@@ -112,7 +112,7 @@ class NumpyForecaster:
 
     def __init__(self, cell, bi, rng):
         p = TS
-        cfg = RecurrentConfig(cell=cell, bidirectional=bi, hidden_size=p["hidden"])
+        cfg = model_schema(cell, "timeseries")(bidirectional=bi, hidden_size=p["hidden"])
         self.model = RNNForecaster(p["features"], cfg, rng)
 
     def train_step(self, x, target):

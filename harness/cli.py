@@ -33,16 +33,24 @@ def explain_hydra_error(exc: Exception) -> str:
     missing = re.search(r"Could not find '(\w+)/([^']+)'", text)
     if missing:
         group, value = missing.groups()
+        if group == config_module.SCHEMA_GROUP:  # a model with no estimator for the task
+            return _no_schema_message(value)
         options = re.findall(r"^\t(\S+)$", text, flags=re.M)
-        options = [o for o in options if not o.endswith("_schema")]
         return f"unknown {group} {value!r}; choose one of: {', '.join(sorted(options))}"
     key = re.search(r"Key '([^']+)' (?:is )?not in '?(\w+)'?", text)
     full_key = re.search(r"full_key: (\S+)", text)
     if key:
         name = full_key.group(1) if full_key else key.group(1)
-        schema = getattr(config_module, key.group(2), None)
-        valid = f"valid keys here: {', '.join(f.name for f in dataclasses.fields(schema))}" if schema else ""
-        return f"unknown config key {name!r}; {valid or 'check the spelling (python -m harness --cfg job lists every key)'}"
+        schema = _schema_named(key.group(2))
+        if name in MOVED:
+            return f"model.{key.group(1)} is no longer a setting; {MOVED[name]}"
+        if schema is None:
+            return f"unknown config key {name!r}; check the spelling (python -m harness --cfg job lists every key)"
+        valid = ", ".join(f.name for f in dataclasses.fields(schema))
+        where = _schema_users(schema)
+        if name.startswith("model.") and where and _is_model_setting(key.group(1)):
+            return f"{name} does not apply to {where}; its settings: {valid}"
+        return f"unknown config key {name!r}; valid keys here: {valid}"
     conversion = re.search(
         r"Value '([^']*)' (?:of type '(\w+)' )?(?:could not be converted to|is not a valid) (\w+)", text
     )
@@ -57,6 +65,42 @@ def explain_hydra_error(exc: Exception) -> str:
         return f"cannot parse override {parse.group(1)!r}; write overrides as key=value (quote lists: 'key=[a,b]')"
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return first
+
+
+# settings that became choices: what to write instead
+MOVED = {
+    "model.cell": "the cell is the model choice: model=rnn, model=lstm or model=gru",
+    "model.training": "Baum-Welch training is its own model: model=hmm_unsupervised",
+}
+
+
+def _schema_named(name: str) -> type | None:
+    """The schema class called ``name`` (model, task or nested), if it is one of ours."""
+    classes = [s for by_task in config_module.MODEL_SCHEMAS.values() for s in by_task.values()]
+    classes += [*config_module.TASK_SCHEMAS.values(), config_module.SyntheticPosConfig, config_module.Config]
+    return next((c for c in classes if c.__name__ == name), None)
+
+
+def _schema_users(schema: type) -> str:
+    """'model=lstm on task=pos' for the (model, task) pairs composed onto ``schema``."""
+    pairs = [(m, t) for m, by_task in config_module.MODEL_SCHEMAS.items() for t, s in by_task.items() if s is schema]
+    return ", ".join(f"model={m} on task={t}" for m, t in pairs)
+
+
+def _is_model_setting(key: str) -> bool:
+    """Whether ``key`` is a setting of some model on some task (else it is a misspelling)."""
+    schemas = {s for by_task in config_module.MODEL_SCHEMAS.values() for s in by_task.values()}
+    return any(key in {f.name for f in dataclasses.fields(s)} for s in schemas)
+
+
+def _no_schema_message(name: str) -> str:
+    """The message for schema/<model>_<task> not found: that model has no estimator for that task."""
+    for task in config_module.TASK_SCHEMAS:
+        if name.endswith(f"_{task}"):
+            model = name[: -len(task) - 1]
+            able = [m for m, by_task in config_module.MODEL_SCHEMAS.items() if task in by_task]
+            return f"model={model} has no estimator for task={task}; models for {task}: {', '.join(able)}"
+    return f"no schema {name!r}"
 
 
 def compose_checked(overrides: list[str]) -> DictConfig:

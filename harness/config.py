@@ -11,35 +11,38 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, ClassVar, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from harness.errors import ConfigError, check_choice, check_fraction, check_positive
+from harness.errors import ConfigError, check_choice, check_fraction, check_nonnegative, check_positive
 
 # ----------------------------------------------------------------------------------------------
-# models
-
+# models: one schema per estimator, chosen by the model and the task
+#
+# conf/model/<name>.yaml selects its schema with ``/schema@_here_: <name>_${task}`` in its defaults
+# list, so Hydra composes e.g. ``model=lstm task=timeseries`` onto ``LSTMForecasterConfig``, whose
+# keys are exactly the settings that can affect an LSTM forecaster: any other override (an HMM's
+# ``model.order``, a tagger's ``model.features``, a GRU's ``model.nonlinearity``) is an unknown key
+# and stops the run before any work. ``family`` picks the estimator adapter (harness.estimators);
+# ``cell`` is fixed by the schema, not a setting.
 
 # Word features of the recurrent taggers. Measured on UD English EWT (BiLSTM, dropout 0.3, seed 0): dev
 # accuracy 0.9309 with the word alone, 0.9484 with these (test 0.9293 -> 0.9510, OOV 0.58 -> 0.78).
 DEFAULT_FEATURES = ("word", "lower", "prefix2", "suffix1", "suffix2", "suffix3", "shape")
+CELLS = ("rnn", "lstm", "gru")
 
 
 @dataclass
 class RecurrentConfig:
-    """A NumPy recurrent network (``rnn``, ``lstm`` or ``gru``) trained by BPTT."""
+    """A NumPy recurrent network trained by BPTT: the network and its training, for every task."""
 
-    name: str = "rnn"
-    cell: str = "rnn"  # rnn | lstm | gru
-    nonlinearity: str = "tanh"  # rnn only: tanh | relu
-    embedding_size: int = 64  # word embedding width
-    feature_size: int = 16  # width of each extra word-feature embedding (suffixes, shape, ...)
-    features: List[str] = field(
-        default_factory=lambda: list(DEFAULT_FEATURES)
-    )  # pos only; see harness.tasks.pos.FEATURES
-    word_dropout: float = 0.25  # pos only: a word seen c times trains as <unk> with probability a / (a + c)
+    family: ClassVar[str] = "recurrent"
+    cell: ClassVar[str] = "rnn"  # rnn | lstm | gru, fixed by the schema (model=lstm)
+    nonlinearity: ClassVar[str] = "tanh"  # a setting of the vanilla RNN only (RNN*Config)
+
+    name: str = "rnn"  # the label in run names and reports
     hidden_size: int = 128
     num_layers: int = 1
     bidirectional: bool = False
@@ -53,35 +56,187 @@ class RecurrentConfig:
     epochs: int = 10
     batch_size: int = 32
     patience: int = 3  # early stopping: epochs without a better dev score
-    init_scale: float = 0.1  # embedding init std
+
+    def check(self) -> None:
+        check_choice(self.optimizer, "model.optimizer", ("adam", "sgd"))
+        for key in ("hidden_size", "num_layers", "epochs", "batch_size", "lr"):
+            check_positive(getattr(self, key), f"model.{key}")
+        for key in ("patience", "bptt_steps", "clip_norm", "weight_decay", "momentum"):
+            check_nonnegative(getattr(self, key), f"model.{key}")
+        check_fraction(self.dropout, "model.dropout")
+        if self.momentum and self.optimizer != "sgd":
+            raise ConfigError(
+                f"model.momentum applies to model.optimizer=sgd, not {self.optimizer}",
+                "drop model.momentum or set model.optimizer=sgd",
+            )
+        if self.bptt_steps and self.bidirectional:
+            raise ConfigError(
+                "model.bptt_steps (truncated BPTT) needs a unidirectional model: a reverse "
+                "direction reads the whole sequence",
+                "drop model.bptt_steps or set model.bidirectional=false",
+            )
 
 
 @dataclass
-class HMMConfig:
-    """An hmmlearn hidden Markov model: supervised/unsupervised tagger or Gaussian forecaster."""
+class RecurrentTaggerConfig(RecurrentConfig):
+    """The recurrent POS tagger: word-feature embeddings -> recurrent stack -> softmax per word."""
+
+    embedding_size: int = 64  # word embedding width
+    feature_size: int = 16  # width of each extra word-feature embedding (suffixes, shape, ...)
+    features: List[str] = field(default_factory=lambda: list(DEFAULT_FEATURES))  # see harness.tasks.pos.FEATURES
+    word_dropout: float = 0.25  # a word seen c times trains as <unk> with probability a / (a + c)
+    init_scale: float = 0.1  # embedding init std
+
+    def check(self) -> None:
+        super().check()
+        from harness.tasks.pos import FEATURES
+
+        for key in ("embedding_size", "feature_size", "init_scale"):
+            check_positive(getattr(self, key), f"model.{key}")
+        check_nonnegative(self.word_dropout, "model.word_dropout")
+        if "word" not in self.features:
+            raise ConfigError("model.features must include 'word'", "e.g. model.features=[word,suffix3,shape]")
+        for f in self.features:
+            check_choice(f, "model.features entry", sorted(FEATURES))
+
+
+@dataclass
+class RecurrentForecasterConfig(RecurrentConfig):
+    """The recurrent forecaster: a window of values -> recurrent stack -> the forecast."""
+
+
+@dataclass
+class RecurrentClassifierConfig(RecurrentConfig):
+    """The recurrent sequence classifier: symbol embeddings -> recurrent stack -> softmax at the end."""
+
+    embedding_size: int = 64  # symbol embedding width
+    init_scale: float = 0.1  # embedding init std
+
+    def check(self) -> None:
+        super().check()
+        for key in ("embedding_size", "init_scale"):
+            check_positive(getattr(self, key), f"model.{key}")
+
+
+def _with_cell(base: type, cell: str) -> type:
+    """``base`` for one cell: ``cell`` fixed, ``name`` defaulting to it, and the vanilla RNN's
+    ``nonlinearity`` (tanh | relu) as a setting of its own."""
+    fields: list[tuple] = [("name", str, field(default=cell))]
+    if cell == "rnn":
+        fields.append(("nonlinearity", str, field(default="tanh")))
+    role = base.__name__.removeprefix("Recurrent")
+    cls = dataclasses.make_dataclass(f"{cell.upper()}{role}", fields, bases=(base,), namespace={"cell": cell})
+    cls.__module__ = __name__
+    if cell == "rnn":
+        check = cls.check
+
+        def check_rnn(self) -> None:
+            check(self)
+            check_choice(self.nonlinearity, "model.nonlinearity", ("tanh", "relu"))
+
+        cls.check = check_rnn
+    return cls
+
+
+@dataclass
+class HMMTaggerConfig:
+    """The supervised HMM tagger (TnT-style counts; harness.models.hmm.HMMTagger)."""
+
+    family: ClassVar[str] = "hmm"
+    training: ClassVar[str] = "supervised"
 
     name: str = "hmm"
-    order: int = 1  # tagger: 1 = bigram, 2 = trigram (tag-pair states)
-    training: str = "supervised"  # tagger: supervised | unsupervised (Baum-Welch)
-    smoothing: float = (
-        0.5  # tagger: weight of the unknown-word model in known words' P(tag|word); 0 = TnT's plain counts
-    )
-    rare_threshold: int = 10  # tagger: words seen <= this often train the unknown-word (suffix) model
-    unknown: str = "logistic"  # tagger: unknown-word model, logistic (spelling features) | suffix (TnT's suffix tree)
-    unknown_c: float = 0.3  # tagger: inverse L2 strength of the logistic unknown-word model
-    max_suffix: int = 10  # tagger: longest suffix the suffix unknown-word model reads
-    case_weight: float = 1.0  # tagger: weight of a known other-case form (CALL -> call) for an unknown word
-    capitalization: bool = False  # tagger: TnT's capitalisation flags (states = (tag, capitalised?))
-    lexicalize: int = 0  # tagger: the N most ambiguous words get their own states (more accurate, slower)
-    init: str = "frequency"  # unsupervised tagger: frequency | random initial emissions
-    n_states: Optional[int] = None  # unsupervised tagger (None = number of tags) / forecaster (None = 3)
-    covariance_type: str = "diag"  # forecaster: spherical | diag | full | tied
+    order: int = 1  # 1 = bigram, 2 = trigram (tag-pair states)
+    smoothing: float = 0.5  # weight of the unknown-word model in known words' P(tag|word); 0 = TnT's plain counts
+    rare_threshold: int = 10  # words seen <= this often train the unknown-word model
+    unknown: str = "logistic"  # unknown-word model: logistic (spelling features) | suffix (TnT's suffix tree)
+    unknown_c: float = 0.3  # inverse L2 strength of the logistic unknown-word model
+    max_suffix: int = 10  # longest suffix the suffix unknown-word model reads
+    case_weight: float = 1.0  # weight of a known other-case form (CALL -> call) for an unknown word
+    capitalization: bool = False  # TnT's capitalisation flags (states = (tag, capitalised?))
+    lexicalize: int = 0  # the N most ambiguous words get their own states (more accurate, slower)
+
+    def check(self) -> None:
+        from harness.models.hmm_params import check_tagger_params
+
+        check_tagger_params(hmm_tagger_params(self))
+
+    def estimator_params(self) -> dict[str, Any]:
+        return hmm_tagger_params(self)
+
+
+@dataclass
+class HMMUnsupervisedConfig:
+    """The HMM tagger trained by Baum-Welch on the words alone; its states are mapped to tags afterwards."""
+
+    family: ClassVar[str] = "hmm"
+    training: ClassVar[str] = "unsupervised"
+
+    name: str = "hmm_unsupervised"
+    n_states: Optional[int] = None  # hidden states (None = the number of training tags)
+    rare_threshold: int = 10  # words seen <= this often are read as shape signatures
+    init: str = "frequency"  # initial emissions: frequency | random
     n_iter: int = 100  # Baum-Welch iterations
-    tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood), unsupervised tagger and forecaster
+    tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood)
+
+    def check(self) -> None:
+        from harness.models.hmm_params import check_tagger_params
+
+        check_tagger_params(hmm_tagger_params(self))
+
+    def estimator_params(self) -> dict[str, Any]:
+        return hmm_tagger_params(self)
 
 
-MODEL_SCHEMAS = {"recurrent": RecurrentConfig, "hmm": HMMConfig}
-CELLS = ("rnn", "lstm", "gru")
+@dataclass
+class HMMForecasterConfig:
+    """The Gaussian-HMM forecaster (harness.models.hmm.GaussianHMMForecaster), fitted by Baum-Welch."""
+
+    family: ClassVar[str] = "hmm"
+
+    name: str = "hmm"
+    n_states: int = 3
+    covariance_type: str = "diag"  # spherical | diag | full | tied
+    n_iter: int = 100  # Baum-Welch iterations
+    tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood)
+
+    def check(self) -> None:
+        from harness.models.hmm_params import check_forecaster_params
+
+        check_forecaster_params(self.estimator_params())
+
+    def estimator_params(self) -> dict[str, Any]:
+        return {
+            "n_states": self.n_states,
+            "covariance_type": self.covariance_type,
+            "n_iter": self.n_iter,
+            "tol": self.tol,
+        }
+
+
+# model choice -> {task -> schema}; conf/model/<choice>.yaml composes onto schema/<choice>_<task>
+RECURRENT_ROLES = {
+    "pos": RecurrentTaggerConfig,
+    "timeseries": RecurrentForecasterConfig,
+    "longrange": RecurrentClassifierConfig,
+}
+MODEL_SCHEMAS: dict[str, dict[str, type]] = {
+    cell: {task: _with_cell(base, cell) for task, base in RECURRENT_ROLES.items()} for cell in CELLS
+}
+MODEL_SCHEMAS["hmm"] = {"pos": HMMTaggerConfig, "longrange": HMMTaggerConfig, "timeseries": HMMForecasterConfig}
+MODEL_SCHEMAS["hmm_unsupervised"] = {"pos": HMMUnsupervisedConfig}
+
+
+def model_schema(model: str, task: str) -> type:
+    """The schema of ``model`` on ``task`` (e.g. ``model_schema("lstm", "pos")``), for Python use."""
+    try:
+        return MODEL_SCHEMAS[model][task]
+    except KeyError:
+        raise ConfigError(
+            f"model={model} has no estimator for task={task}",
+            f"choose a model that handles {task}: {', '.join(m for m, t in MODEL_SCHEMAS.items() if task in t)}",
+        ) from None
+
 
 # ----------------------------------------------------------------------------------------------
 # tasks
@@ -101,6 +256,16 @@ class SyntheticPosConfig:
     long_range_strength: float = 1.0  # in [0, 1]: how strongly that word pulls the tag (1 = the most possible)
     seed: Optional[int] = None  # None = the run's seed
 
+    def check(self) -> None:
+        for key in ("n_train", "n_dev", "n_test", "vocab_size"):
+            check_positive(getattr(self, key), f"task.synthetic.{key}")
+        check_fraction(self.ambiguity, "task.synthetic.ambiguity", closed_high=True)
+        check_positive(self.zipf, "task.synthetic.zipf")
+        check_nonnegative(self.long_range, "task.synthetic.long_range")
+        check_fraction(self.long_range_strength, "task.synthetic.long_range_strength", closed_high=True)
+        if self.seed is not None:
+            check_nonnegative(self.seed, "task.synthetic.seed")
+
 
 @dataclass
 class PosTaskConfig:
@@ -116,6 +281,19 @@ class PosTaskConfig:
         None  # None = all; <= 1 = fraction (1 = all); > 1 = count of training sentences (nested subsets)
     )
     synthetic: SyntheticPosConfig = field(default_factory=SyntheticPosConfig)
+
+    def check(self) -> None:
+        from harness.tasks.pos import DATASETS
+
+        check_choice(self.dataset, "task.dataset", sorted(DATASETS))
+        check_choice(self.tagset, "task.tagset", ("upos", "xpos"))
+        if self.dataset in ("conllu", "two_column") and not self.path:
+            raise ConfigError(
+                f"task.dataset={self.dataset} needs task.path", "set task.path=<folder with the data files>"
+            )
+        if self.train_size is not None:
+            check_positive(self.train_size, "task.train_size")
+        self.synthetic.check()
 
 
 @dataclass
@@ -139,6 +317,19 @@ class TimeSeriesTaskConfig:
     )
     n_points: int = 600  # synthetic series length
 
+    def check(self) -> None:
+        from harness.data.series import DATASETS, MISSING_POLICIES
+        from harness.tasks.timeseries import check_config
+
+        check_choice(self.dataset, "task.dataset", DATASETS)
+        check_choice(self.missing, "task.missing", MISSING_POLICIES)
+        if self.dataset == "csv" and not self.path:
+            raise ConfigError(
+                "task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>"
+            )
+        check_positive(self.n_points, "task.n_points")
+        check_config(self)  # window, horizon, fractions, transform, season, ARIMA order
+
 
 @dataclass
 class LongRangeTaskConfig:
@@ -156,6 +347,20 @@ class LongRangeTaskConfig:
     n_dev: int = 500
     n_test: int = 1000
     seed: Optional[int] = None  # None = the run's seed
+
+    def check(self) -> None:
+        check_choice(self.dataset, "task.dataset", ("synthetic",))
+        for key in ("distance", "n_distractors", "n_train", "n_dev", "n_test"):
+            check_positive(getattr(self, key), f"task.{key}")
+        if self.n_classes < 2:
+            raise ConfigError(f"task.n_classes must be >= 2, got {self.n_classes}", "set task.n_classes=2 or more")
+        if self.min_distance is not None and not 1 <= self.min_distance <= self.distance:
+            raise ConfigError(
+                f"task.min_distance must lie in [1, task.distance={self.distance}], got {self.min_distance}",
+                "set task.min_distance=null (fixed gap) or a value up to task.distance",
+            )
+        if self.seed is not None:
+            check_nonnegative(self.seed, "task.seed")
 
 
 TASK_SCHEMAS = {"pos": PosTaskConfig, "timeseries": TimeSeriesTaskConfig, "longrange": LongRangeTaskConfig}
@@ -180,17 +385,31 @@ class Config:
 
 
 CONFIG_MODULE = "harness.conf"  # the package holding config.yaml and the model/task/experiment groups
+SCHEMA_GROUP = "schema"  # internal: the ConfigStore group of the schemas (not a user choice)
+
+
+def register_task_schema(name: str, schema: type) -> None:
+    """Make ``task=<name>`` composable onto ``schema`` (conf/task/<name>.yaml names ``/schema@_here_: task_<name>``)."""
+    TASK_SCHEMAS[name] = schema
+    ConfigStore.instance().store(group=SCHEMA_GROUP, name=f"task_{name}", node=schema)
+
+
+def register_model_schema(model: str, task: str, schema: type) -> None:
+    """Make ``model=<model> task=<task>`` composable onto ``schema`` (conf/model/<model>.yaml names
+    ``/schema@_here_: <model>_${task}``). ``schema`` needs ``family`` (the adapter family) and ``check()``."""
+    MODEL_SCHEMAS.setdefault(model, {})[task] = schema
+    ConfigStore.instance().store(group=SCHEMA_GROUP, name=f"{model}_{task}", node=schema)
 
 
 @functools.cache
 def register_configs() -> None:
     """The schemas in Hydra's ConfigStore, once per process (the store outlives GlobalHydra.clear())."""
-    cs = ConfigStore.instance()
-    cs.store(name="config_schema", node=Config)
-    for name, schema in MODEL_SCHEMAS.items():
-        cs.store(group="model", name=f"{name}_schema", node=schema)
+    ConfigStore.instance().store(name="config_schema", node=Config)
     for name, schema in TASK_SCHEMAS.items():
-        cs.store(group="task", name=f"{name}_schema", node=schema)
+        register_task_schema(name, schema)
+    for model, by_task in MODEL_SCHEMAS.items():
+        for task, schema in by_task.items():
+            register_model_schema(model, task, schema)
 
 
 def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
@@ -208,21 +427,16 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> D
         GlobalHydra.instance().clear()
 
 
-def hmm_tagger_params(model: HMMConfig) -> dict[str, Any]:
-    """The HMMTagger keyword arguments an HMM config sets (all its hyperparameters but the seed)."""
+def hmm_tagger_params(model: HMMTaggerConfig | HMMUnsupervisedConfig) -> dict[str, Any]:
+    """The HMMTagger keyword arguments an HMM tagger config sets (all its hyperparameters but the seed)."""
     from harness.models.hmm_params import TAGGER_HYPERPARAMS
 
-    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name in TAGGER_HYPERPARAMS}
-
-
-def hmm_forecaster_params(model: HMMConfig) -> dict[str, Any]:
-    """The GaussianHMMForecaster keyword arguments an HMM config sets (n_states None: 3 states)."""
-    n_states = 3 if model.n_states is None else model.n_states
-    return {"n_states": n_states, "covariance_type": model.covariance_type, "n_iter": model.n_iter, "tol": model.tol}
+    params = {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name in TAGGER_HYPERPARAMS}
+    return {**params, "training": model.training}
 
 
 def model_family(model: Any) -> str:
-    return "hmm" if isinstance(model, HMMConfig) else "recurrent"
+    return type(model).family
 
 
 def to_config(cfg: DictConfig) -> Config:
@@ -247,93 +461,14 @@ def to_config(cfg: DictConfig) -> Config:
 
 
 def check_config(config: Config) -> None:
-    """Values and combinations a type cannot express; raises ConfigError naming the key and the fix."""
-    m, t = config.model, config.task
-    family = model_family(m)
-    task = t.name  # every model family handles every task (harness.experiment.TASKS)
+    """Values a type cannot express, each checked by its own schema; raises ConfigError naming the key.
+
+    Which settings apply to which model and task is not checked here: the schema Hydra composed for
+    the model on the task has exactly those keys (see ``MODEL_SCHEMAS``)."""
     check_positive(config.threads, "threads")
-    if config.seed < 0:
-        raise ConfigError(f"seed must be >= 0, got {config.seed}", "set seed=<a non-negative integer>")
-    if family == "recurrent":
-        check_choice(m.cell, "model.cell", CELLS)
-        check_choice(m.nonlinearity, "model.nonlinearity", ("tanh", "relu"))
-        check_choice(m.optimizer, "model.optimizer", ("adam", "sgd"))
-        for key in ("embedding_size", "hidden_size", "num_layers", "epochs", "batch_size", "lr", "feature_size"):
-            check_positive(getattr(m, key), f"model.{key}")
-        for key in ("patience", "bptt_steps", "clip_norm", "weight_decay", "momentum", "word_dropout"):
-            if getattr(m, key) < 0:
-                raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}", f"set model.{key}=0 or more")
-        check_fraction(m.dropout, "model.dropout")
-        if m.bptt_steps and m.bidirectional:
-            raise ConfigError(
-                "model.bptt_steps (truncated BPTT) needs a unidirectional model: a reverse "
-                "direction reads the whole sequence",
-                "drop model.bptt_steps or set model.bidirectional=false",
-            )
-        if task == "pos":
-            from harness.tasks.pos import FEATURES
-
-            if "word" not in m.features:
-                raise ConfigError("model.features must include 'word'", "e.g. model.features=[word,suffix3,shape]")
-            for f in m.features:
-                check_choice(f, "model.features entry", sorted(FEATURES))
-        elif list(m.features) != list(DEFAULT_FEATURES):
-            raise ConfigError(
-                f"model.features={m.features} only applies to task=pos", "drop the model.features override"
-            )
-    else:
-        from harness.models.hmm_params import check_forecaster_params, check_tagger_params
-
-        check_tagger_params(hmm_tagger_params(m))  # the models' own checks (without hmmlearn): one source of messages
-        check_forecaster_params(hmm_forecaster_params(m))
-        if task == "timeseries" and (m.order != 1 or m.training != "supervised"):
-            raise ConfigError(
-                "model.order and model.training apply to the HMM tagger, not to task=timeseries",
-                "drop those overrides (the forecaster is a Gaussian HMM fitted by Baum-Welch)",
-            )
-    if task == "pos":
-        check_choice(t.dataset, "task.dataset", ("synthetic", "conllu", "two_column", "ud_english_ewt"))
-        check_choice(t.tagset, "task.tagset", ("upos", "xpos"))
-        if t.dataset in ("conllu", "two_column") and not t.path:
-            raise ConfigError(f"task.dataset={t.dataset} needs task.path", "set task.path=<folder with the data files>")
-        if t.train_size is not None:
-            check_positive(t.train_size, "task.train_size")
-        s = t.synthetic
-        for key in ("n_train", "n_dev", "n_test", "vocab_size"):
-            check_positive(getattr(s, key), f"task.synthetic.{key}")
-        check_fraction(s.ambiguity, "task.synthetic.ambiguity", closed_high=True)
-        if s.long_range < 0:
-            raise ConfigError(
-                f"task.synthetic.long_range must be >= 0, got {s.long_range}",
-                "set task.synthetic.long_range=0 (first order) or k > 0",
-            )
-        check_fraction(s.long_range_strength, "task.synthetic.long_range_strength", closed_high=True)
-    elif task == "longrange":
-        check_choice(t.dataset, "task.dataset", ("synthetic",))
-        for key in ("distance", "n_distractors", "n_train", "n_dev", "n_test"):
-            check_positive(getattr(t, key), f"task.{key}")
-        if t.n_classes < 2:
-            raise ConfigError(f"task.n_classes must be >= 2, got {t.n_classes}", "set task.n_classes=2 or more")
-        if t.min_distance is not None and not 1 <= t.min_distance <= t.distance:
-            raise ConfigError(
-                f"task.min_distance must lie in [1, task.distance={t.distance}], got {t.min_distance}",
-                "set task.min_distance=null (fixed gap) or a value up to task.distance",
-            )
-    else:
-        from harness.data.series import DATASETS, MISSING_POLICIES
-        from harness.tasks.timeseries import TRANSFORMS
-
-        check_choice(t.dataset, "task.dataset", DATASETS)
-        check_choice(t.transform, "task.transform", TRANSFORMS)
-        check_choice(t.missing, "task.missing", MISSING_POLICIES)
-        if t.dataset == "csv" and not t.path:
-            raise ConfigError(
-                "task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>"
-            )
-        from harness.tasks.timeseries import check_config as check_timeseries
-
-        check_positive(t.n_points, "task.n_points")
-        check_timeseries(t)  # window, horizon, fractions, season, ARIMA order
+    check_nonnegative(config.seed, "seed")
+    config.model.check()
+    config.task.check()
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:

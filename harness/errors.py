@@ -43,6 +43,13 @@ def check_positive(value: int | float, key: str) -> int | float:
     return value
 
 
+def check_nonnegative(value: int | float, key: str) -> int | float:
+    """Return ``value`` if it is a finite number >= 0, else raise a ConfigError naming ``key``."""
+    if not (value >= 0 and value != float("inf")):
+        raise ConfigError(f"{key} must be >= 0, got {value!r}", f"set {key}=0 or more")
+    return value
+
+
 def check_choice(value, key: str, choices) -> None:
     """Raise a ConfigError naming ``key`` and the valid ``choices`` unless ``value`` is one of them."""
     if value not in choices:

@@ -22,12 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hmmlearn.hmm import CategoricalHMM  # noqa: E402
 
-from harness.config import HMMConfig, hmm_tagger_params  # noqa: E402
+from harness.config import HMMTaggerConfig, hmm_tagger_params  # noqa: E402
 from harness.data.readers import find_split, read_conllu  # noqa: E402
 from harness.models.hmm import HMMTagger  # noqa: E402
 from harness.tasks.pos import score_tags  # noqa: E402
 
-# overrides of HMMConfig's defaults (the defaults of `python -m harness model=hmm`)
+# overrides of HMMTaggerConfig's defaults (the defaults of `python -m harness model=hmm`)
 CONFIGS = {
     "order1": dict(order=1),
     "order2": dict(order=2),
@@ -46,8 +46,8 @@ DEFAULT = "order1,order1-lex100,order2,order2-lex40,unsupervised"
 
 
 def tagger(name: str) -> HMMTagger:
-    """The unfitted tagger of CONFIGS[name]: HMMConfig's defaults, then the entry's overrides."""
-    return HMMTagger(**{**hmm_tagger_params(HMMConfig()), **CONFIGS[name]})
+    """The unfitted tagger of CONFIGS[name]: HMMTaggerConfig's defaults, then the entry's overrides."""
+    return HMMTagger(**{**hmm_tagger_params(HMMTaggerConfig()), **CONFIGS[name]})
 
 
 def hmmlearn_alone(n_states: int, n_tokens: int, repeats: int) -> float:

@@ -20,7 +20,11 @@ from harness import cli
 
 # (id, overrides with {d} = the bad-data folder, fragments the error line must contain)
 ROWS = [
-    ("unknown-model", ["model=foo"], ["unknown model 'foo'", "choose one of: gru, hmm, lstm, lstm_long, rnn"]),
+    (
+        "unknown-model",
+        ["model=foo"],
+        ["unknown model 'foo'", "choose one of: gru, hmm, hmm_unsupervised, lstm, lstm_long, rnn"],
+    ),
     ("unknown-task", ["task=bar"], ["unknown task 'bar'", "choose one of: ", "pos", "timeseries"]),
     ("unknown-pos-dataset", ["task.dataset=nope"], ["task.dataset='nope' is not a valid choice", "conllu"]),
     (
@@ -41,12 +45,12 @@ ROWS = [
     (
         "incompatible-hmm-order-timeseries",
         ["model=hmm", "task=timeseries", "model.order=2"],
-        ["model.order and model.training apply to the HMM tagger, not to task=timeseries", "drop those overrides"],
+        ["model.order does not apply to model=hmm on task=timeseries", "its settings: name, n_states"],
     ),
     (
         "incompatible-features-timeseries",
         ["task=timeseries", "model.features=[word,shape]"],
-        ["only applies to task=pos", "drop the model.features override"],
+        ["model.features does not apply to model=rnn on task=timeseries", "its settings: "],
     ),
     ("path-not-given", ["task.dataset=conllu"], ["task.dataset=conllu needs task.path", "set task.path="]),
     (
@@ -117,7 +121,12 @@ ROWS = [
     ("epochs-zero", ["model=gru", "task=timeseries", "model.epochs=0"], ["model.epochs must be positive, got 0"]),
     ("epochs-negative", ["model.epochs=-1"], ["model.epochs must be positive, got -1"]),
     ("window-zero", ["task=timeseries", "task.window=0"], ["task.window must be positive, got 0"]),
-    ("hmm-states-zero", ["model=hmm", "model.n_states=0"], ["model.n_states must be positive, got 0"]),
+    ("hmm-states-zero", ["model=hmm_unsupervised", "model.n_states=0"], ["model.n_states must be positive, got 0"]),
+    (
+        "hmm-forecaster-states-zero",
+        ["model=hmm", "task=timeseries", "model.n_states=0"],
+        ["model.n_states must be positive"],
+    ),
     (
         "hmm-unknown-word-model",
         ["model=hmm", "model.unknown=crf"],
@@ -125,8 +134,8 @@ ROWS = [
     ),
     (
         "hmm-unsupervised-second-order",
-        ["model=hmm", "model.training=unsupervised", "model.order=2"],
-        ["model.training=unsupervised is first order only, got model.order=2", "set model.order=1"],
+        ["model=hmm_unsupervised", "model.order=2"],
+        ["model.order does not apply to model=hmm_unsupervised on task=pos", "its settings: name, n_states"],
     ),
     (
         "hmm-rare-threshold-negative",
@@ -135,6 +144,48 @@ ROWS = [
     ),
     ("hmm-unknown-c-zero", ["model=hmm", "model.unknown_c=0"], ["model.unknown_c must be > 0, got 0"]),
     ("sweep-unknown-model", ["-m", "model=rnn,foo"], ["unknown model 'foo'"]),
+    # settings that cannot affect the chosen model on the chosen task: refused by its schema (harness.config)
+    (
+        "inapplicable-lstm-nonlinearity",
+        ["model=lstm", "model.nonlinearity=relu"],
+        ["model.nonlinearity does not apply to model=lstm on task=pos"],
+    ),
+    (
+        "inapplicable-hmm-states",
+        ["model=hmm", "task=pos", "model.n_states=5"],
+        ["model.n_states does not apply to model=hmm on task=pos"],
+    ),
+    (
+        "inapplicable-hmm-forecaster-tagger-knobs",
+        ["model=hmm", "task=timeseries", "model.lexicalize=5", "model.capitalization=true", "model.unknown=suffix"],
+        ["model.lexicalize does not apply to model=hmm on task=timeseries", "its settings: name, n_states"],
+    ),
+    (
+        "inapplicable-word-dropout-longrange",
+        ["model=rnn", "task=longrange", "model.word_dropout=0.9"],
+        ["model.word_dropout does not apply to model=rnn on task=longrange"],
+    ),
+    ("inapplicable-cell", ["model=lstm", "model.cell=gru"], ["model.cell is no longer a setting", "model=gru"]),
+    (
+        "inapplicable-features-timeseries",
+        ["model=gru", "task=timeseries", "model.features=[word]"],
+        ["model.features does not apply to model=gru on task=timeseries"],
+    ),
+    (
+        "inapplicable-momentum-adam",
+        ["model=rnn", "model.momentum=0.9"],
+        ["model.momentum applies to model.optimizer=sgd, not adam"],
+    ),
+    (
+        "no-estimator",
+        ["model=hmm_unsupervised", "task=timeseries"],
+        ["model=hmm_unsupervised has no estimator for task=timeseries", "models for timeseries: rnn, lstm, gru, hmm"],
+    ),
+    (
+        "inapplicable-in-sweep",
+        ["-m", "model=rnn,lstm", "model.nonlinearity=relu"],
+        ["model.nonlinearity does not apply to model=lstm on task=pos"],
+    ),
     ("sweep-bad-value", ["-m", "model.hidden_size=8,0"], ["model.hidden_size must be positive, got 0"]),
 ]
 

@@ -78,7 +78,7 @@ def test_config_errors_are_one_line_with_exit_status_2(tmp_path, run_cli):
     assert out.returncode == 2
     assert (
         out.stderr.strip()
-        == "harness: error: unknown model 'transformer'; choose one of: gru, hmm, lstm, lstm_long, rnn"
+        == "harness: error: unknown model 'transformer'; choose one of: gru, hmm, hmm_unsupervised, lstm, lstm_long, rnn"
     )
     assert not store.exists()
 
@@ -91,15 +91,15 @@ def test_pyproject_lists_every_package():
 
 
 def test_hmm_forecaster_logs_bic_and_regimes_and_recurrent_runs_log_the_gradient_diagnostic(tmp_path):
-    from harness.config import Config, HMMConfig, RecurrentConfig, TimeSeriesTaskConfig
+    from harness.config import Config, HMMForecasterConfig, TimeSeriesTaskConfig, model_schema
     from harness.experiment import run
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     task = TimeSeriesTaskConfig(dataset="synthetic_regime", n_points=300, window=12)
-    run(Config(model=HMMConfig(n_states=3), task=task, tracking_uri=uri, progress=False))
+    run(Config(model=HMMForecasterConfig(n_states=3), task=task, tracking_uri=uri, progress=False))
     run(
         Config(
-            model=RecurrentConfig(name="gru", cell="gru", hidden_size=8, epochs=2),
+            model=model_schema("gru", "timeseries")(hidden_size=8, epochs=2),
             task=task,
             tracking_uri=uri,
             progress=False,

@@ -6,6 +6,7 @@ Known answers (brute-force Viterbi over every tag sequence, hand-counted paramet
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -471,7 +472,6 @@ def test_bad_hyperparameters_and_data_raise_clear_errors():
     "key, value",
     [
         ("order", 3),
-        ("training", "semi"),
         ("unknown", "crf"),
         ("init", "uniform"),
         ("smoothing", float("nan")),
@@ -483,13 +483,18 @@ def test_bad_hyperparameters_and_data_raise_clear_errors():
     ],
 )
 def test_config_check_and_fit_refuse_a_bad_hyperparameter_with_the_same_message(key, value):
-    from harness.config import Config, HMMConfig, PosTaskConfig, check_config
+    from harness.config import Config, HMMTaggerConfig, HMMUnsupervisedConfig, PosTaskConfig, check_config
 
     W, T = random_corpus(13)
+    supervised = key in {f.name for f in dataclasses.fields(HMMTaggerConfig)}
+    training = "supervised" if supervised else "unsupervised"
     with pytest.raises(ConfigError) as from_fit:
-        HMMTagger(**{key: value}).fit(W, T)
+        HMMTagger(**{key: value, "training": training}).fit(W, T)
+    schema = (
+        HMMTaggerConfig if supervised else HMMUnsupervisedConfig
+    )  # the Baum-Welch settings are model=hmm_unsupervised's
     with pytest.raises(ConfigError) as from_config:  # before any data is loaded
-        check_config(Config(model=HMMConfig(**{key: value}), task=PosTaskConfig()))
+        check_config(Config(model=schema(**{key: value}), task=PosTaskConfig()))
     assert str(from_config.value) == str(from_fit.value) and f"model.{key}" in str(from_fit.value)
 
 
@@ -499,11 +504,11 @@ def test_config_check_of_hmm_configs_imports_neither_hmmlearn_nor_sklearn():
 
     code = """if True:
         import sys
-        from harness.config import Config, HMMConfig, PosTaskConfig, TimeSeriesTaskConfig, check_config
+        from harness.config import Config, PosTaskConfig, TimeSeriesTaskConfig, check_config, model_schema
         from harness.errors import ConfigError
         for task in (PosTaskConfig(), TimeSeriesTaskConfig()):
-            check_config(Config(model=HMMConfig(), task=task))
-        for bad in (HMMConfig(order=3), HMMConfig(covariance_type="diagonal")):
+            check_config(Config(model=model_schema("hmm", task.name)(), task=task))
+        for bad in (model_schema("hmm", "pos")(order=3), model_schema("hmm", "timeseries")(covariance_type="diagonal")):
             try:
                 check_config(Config(model=bad, task=PosTaskConfig()))
             except ConfigError as e:
@@ -527,13 +532,13 @@ def test_the_ewt_measurement_builds_taggers_from_the_config_defaults():
     import importlib.util
     from pathlib import Path
 
-    from harness.config import HMMConfig, hmm_tagger_params
+    from harness.config import HMMTaggerConfig, hmm_tagger_params
 
     path = Path(__file__).resolve().parents[1] / "scripts" / "measure_hmm_ewt.py"
     spec = importlib.util.spec_from_file_location("measure_hmm_ewt", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    defaults = hmm_tagger_params(HMMConfig())
+    defaults = hmm_tagger_params(HMMTaggerConfig())
     for name, overrides in script.CONFIGS.items():
         expected = {**defaults, **overrides}
         model = script.tagger(name)
@@ -753,21 +758,21 @@ def test_forecaster_errors():
 
 @pytest.mark.parametrize("key, value", [("covariance_type", "banded"), ("n_states", 0), ("n_states", -2)])
 def test_config_check_and_forecaster_fit_refuse_a_bad_hyperparameter_with_the_same_message(key, value):
-    from harness.config import Config, HMMConfig, TimeSeriesTaskConfig, check_config
+    from harness.config import Config, HMMForecasterConfig, TimeSeriesTaskConfig, check_config
 
     with pytest.raises(ConfigError) as from_fit:
         GaussianHMMForecaster(**{key: value}).fit(two_regime_series(100)[0])
     with pytest.raises(ConfigError) as from_config:  # before any data is loaded
-        check_config(Config(model=HMMConfig(**{key: value}), task=TimeSeriesTaskConfig()))
+        check_config(Config(model=HMMForecasterConfig(**{key: value}), task=TimeSeriesTaskConfig()))
     assert str(from_config.value) == str(from_fit.value) and f"model.{key}" in str(from_fit.value)
 
 
 def test_forecaster_from_config_reads_model_tol():
     """model.tol reaches the forecaster's Baum-Welch: a huge tolerance stops it after two iterations."""
-    from harness.config import HMMConfig, hmm_forecaster_params
+    from harness.config import HMMForecasterConfig
 
     series = np.sin(np.linspace(0, 30, 300)) + 0.1 * np.random.default_rng(0).standard_normal(300)
-    loose = GaussianHMMForecaster(**hmm_forecaster_params(HMMConfig(tol=1e9, n_iter=50))).fit(series)
-    tight = GaussianHMMForecaster(**hmm_forecaster_params(HMMConfig(tol=0.0, n_iter=7))).fit(series)
+    loose = GaussianHMMForecaster(**HMMForecasterConfig(tol=1e9, n_iter=50).estimator_params()).fit(series)
+    tight = GaussianHMMForecaster(**HMMForecasterConfig(tol=0.0, n_iter=7).estimator_params()).fit(series)
     assert loose.tol == 1e9 and loose.n_iter_ <= 2
     assert tight.n_iter_ == 7

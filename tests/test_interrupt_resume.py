@@ -13,7 +13,7 @@ import pytest
 from conftest import all_runs
 from mlflow.tracking import MlflowClient
 
-from harness.config import Config, PosTaskConfig, RecurrentConfig, SyntheticPosConfig, TimeSeriesTaskConfig
+from harness.config import Config, PosTaskConfig, SyntheticPosConfig, TimeSeriesTaskConfig, model_schema
 from harness.errors import RunFailed
 from harness.experiment import run
 from harness.interrupts import shielded, signals_as_interrupt
@@ -23,8 +23,8 @@ SMALL = SyntheticPosConfig(n_train=120, n_dev=30, n_test=30, vocab_size=300)
 
 
 def pos_config(uri: str, **model) -> Config:
-    m = RecurrentConfig(
-        **{"cell": "gru", "hidden_size": 12, "embedding_size": 8, "epochs": 4, "patience": 0, "dropout": 0.2, **model}
+    m = model_schema("gru", "pos")(
+        **{"hidden_size": 12, "embedding_size": 8, "epochs": 4, "patience": 0, "dropout": 0.2, **model}
     )
     return Config(model=m, task=PosTaskConfig(synthetic=SMALL), tracking_uri=uri, progress=False)
 
@@ -78,7 +78,9 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 def test_diverging_run_ends_failed_with_the_reason_as_a_tag(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    m = RecurrentConfig(cell="rnn", hidden_size=8, optimizer="sgd", lr=1e12, clip_norm=0, epochs=3, nonlinearity="relu")
+    m = model_schema("rnn", "timeseries")(
+        hidden_size=8, optimizer="sgd", lr=1e12, clip_norm=0, epochs=3, nonlinearity="relu"
+    )
     config = Config(
         model=m,
         task=TimeSeriesTaskConfig(dataset="synthetic_sine", n_points=200, window=8),
@@ -252,7 +254,7 @@ def test_resuming_a_run_that_had_already_stopped_early_trains_no_further():
     from harness import training
 
     rng = np.random.default_rng(0)
-    cfg = RecurrentConfig(cell="rnn", hidden_size=4, embedding_size=3, epochs=10, patience=2)
+    cfg = model_schema("rnn", "pos")(hidden_size=4, embedding_size=3, epochs=10, patience=2)
     from harness.models.rnn import RNNTagger
 
     model = RNNTagger({"word": 5}, 3, cfg, rng)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import only_run
 
-from harness.config import LongRangeTaskConfig, RecurrentConfig
+from harness.config import LongRangeTaskConfig, model_schema
 from harness.data.longrange import alphabet, sample
 from harness.models.nn.gradcheck import numerical_gradient, rel_error
 from harness.tasks.longrange import OTHER, load_longrange
@@ -78,8 +78,8 @@ def test_first_order_hmm_answers_at_distance_one_and_is_at_chance_beyond(distanc
 def _classifier(cell, bidirectional=False, bptt_steps=0):
     from harness.models.rnn import RNNClassifier
 
-    cfg = RecurrentConfig(
-        cell=cell, embedding_size=3, hidden_size=4, bidirectional=bidirectional, bptt_steps=bptt_steps, init_scale=0.5
+    cfg = model_schema(cell, "longrange")(
+        embedding_size=3, hidden_size=4, bidirectional=bidirectional, bptt_steps=bptt_steps, init_scale=0.5
     )
     rng = np.random.default_rng(1)
     model = RNNClassifier(6, 3, cfg, rng, dtype=np.float64)

@@ -85,12 +85,12 @@ def tiny_data() -> PosData:
 
 def test_scores_known_answer():
     data = tiny_data()
-    scores = data.score(data.test, [["DET", "NOUN", "NOUN"]])
+    scores = data.score("test", [["DET", "NOUN", "NOUN"]])
     assert scores["accuracy"] == pytest.approx(2 / 3)
     assert scores["oov_accuracy"] == 0.0  # 'flies' is the only unseen form, tagged wrong
     assert scores["sentence_accuracy"] == 0.0
     assert scores["oov_rate"] == pytest.approx(1 / 3)
-    assert data.score(data.test, [["DET", "NOUN", "VERB"]])["sentence_accuracy"] == 1.0
+    assert data.score("test", [["DET", "NOUN", "VERB"]])["sentence_accuracy"] == 1.0
 
 
 def test_majority_baseline_tags_words_with_their_most_frequent_training_tag():

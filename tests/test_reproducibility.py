@@ -14,7 +14,7 @@ import pytest
 from harness.cli import compose_checked
 from harness.config import to_config
 
-TINY_RNN = ["model.hidden_size=8", "model.embedding_size=8", "model.epochs=2", "model.batch_size=16"]
+TINY_RNN = ["model.hidden_size=8", "model.epochs=2", "model.batch_size=16"]
 TINY_POS = [
     "task.synthetic.n_train=60",
     "task.synthetic.n_dev=20",
@@ -24,7 +24,7 @@ TINY_POS = [
 HMM_TS = ["model=hmm", "model.n_states=2", "model.n_iter=10"]
 
 CASES = {
-    "rnn-pos": ["model=rnn", *TINY_RNN, "task=pos", *TINY_POS],
+    "rnn-pos": ["model=rnn", *TINY_RNN, "model.embedding_size=8", "task=pos", *TINY_POS],
     "hmm-pos": ["model=hmm", "task=pos", *TINY_POS],
     "rnn-timeseries": ["model=rnn", *TINY_RNN, "task=timeseries"],
     "hmm-timeseries": [*HMM_TS, "task=timeseries"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import RecurrentConfig
+from harness.config import model_schema
 from harness.models.nn.gradcheck import numerical_gradient, rel_error
 from harness.models.nn.losses import mse, softmax_cross_entropy
 from harness.models.nn.optim import SGD, Adam, clip_global_norm
@@ -37,8 +37,8 @@ def check_all_params(model, loss_fn, analytic):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_tagger_gradients_match_finite_differences(cell, bidirectional):
     rng = np.random.default_rng(7)
-    cfg = RecurrentConfig(
-        cell=cell, embedding_size=3, feature_size=2, hidden_size=4, bidirectional=bidirectional, init_scale=0.5
+    cfg = model_schema(cell, "pos")(
+        embedding_size=3, feature_size=2, hidden_size=4, bidirectional=bidirectional, init_scale=0.5
     )
     vocab = {"word": 6, "suffix2": 4}
     model = RNNTagger(vocab, 5, cfg, rng, dtype=np.float64)
@@ -50,7 +50,7 @@ def test_tagger_gradients_match_finite_differences(cell, bidirectional):
 
 def test_tagger_padding_does_not_change_loss_or_gradients():
     rng = np.random.default_rng(1)
-    cfg = RecurrentConfig(cell="lstm", embedding_size=3, hidden_size=4)
+    cfg = model_schema("lstm", "pos")(embedding_size=3, hidden_size=4)
     model = RNNTagger({"word": 7}, 4, cfg, rng, dtype=np.float64)
     batch = tiny_batch(rng, {"word": 7}, 4, [3, 2])
     loss, grads = model.loss_and_grads(batch)
@@ -70,7 +70,7 @@ def test_tagger_padding_does_not_change_loss_or_gradients():
 
 def test_truncated_bptt_with_long_chunks_equals_full_bptt_and_short_chunks_differ():
     rng = np.random.default_rng(3)
-    cfg = RecurrentConfig(cell="gru", embedding_size=3, hidden_size=4)
+    cfg = model_schema("gru", "pos")(embedding_size=3, hidden_size=4)
     model = RNNTagger({"word": 6}, 4, cfg, rng, dtype=np.float64)
     batch = tiny_batch(rng, {"word": 6}, 4, [6, 4, 5])
     loss, grads = model.loss_and_grads(batch)
@@ -87,7 +87,7 @@ def test_truncated_bptt_with_long_chunks_equals_full_bptt_and_short_chunks_diffe
 @pytest.mark.parametrize("cell,bidirectional", [("rnn", False), ("lstm", True), ("gru", False)])
 def test_forecaster_gradients_match_finite_differences(cell, bidirectional):
     rng = np.random.default_rng(5)
-    cfg = RecurrentConfig(cell=cell, hidden_size=3, bidirectional=bidirectional)
+    cfg = model_schema(cell, "timeseries")(hidden_size=3, bidirectional=bidirectional)
     model = RNNForecaster(1, cfg, rng, dtype=np.float64)
     X, y = rng.standard_normal((4, 5, 1)), rng.standard_normal(4)
     _, grads = model.loss_and_grads((X, y))
@@ -147,7 +147,7 @@ def test_sgd_with_momentum_known_answer():
 def test_tagger_learns_a_copy_task():
     """A real optimisation check: the tag is a function of the current word; accuracy must reach 1."""
     rng = np.random.default_rng(0)
-    cfg = RecurrentConfig(cell="rnn", embedding_size=8, hidden_size=16)
+    cfg = model_schema("rnn", "pos")(embedding_size=8, hidden_size=16)
     model = RNNTagger({"word": 10}, 6, cfg, rng)
     opt = Adam(model.params, lr=0.05)
     for _ in range(150):
@@ -162,7 +162,7 @@ def test_tagger_learns_a_copy_task():
 
 def test_word_dropout_trains_the_unknown_embedding_on_rare_words_only():
     rng = np.random.default_rng(0)
-    cfg = RecurrentConfig(cell="rnn", embedding_size=3, hidden_size=4, word_dropout=1.0)
+    cfg = model_schema("rnn", "pos")(embedding_size=3, hidden_size=4, word_dropout=1.0)
     counts = np.array([0, 0, 1, 1000])  # <pad>, <unk>, a singleton, a frequent word
     model = RNNTagger({"word": 4}, 3, cfg, rng, dtype=np.float64, word_counts=counts)
     np.testing.assert_allclose(model.unk_prob, [0.0, 0.0, 0.5, 1 / 1001])

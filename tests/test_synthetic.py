@@ -189,9 +189,9 @@ def test_oracle_metrics_log_the_first_order_figures_only_with_a_dependency():
     ],
 )
 def test_config_checks_of_the_pos_knobs(key, value, message):
-    from harness.config import Config, RecurrentConfig, check_config
+    from harness.config import Config, check_config, model_schema
 
     task = synthetic_pos_task()
     setattr(task if key == "train_size" else task.synthetic, key, value)
     with pytest.raises(ConfigError, match=message):
-        check_config(Config(model=RecurrentConfig(), task=task))
+        check_config(Config(model=model_schema("rnn", "pos")(), task=task))

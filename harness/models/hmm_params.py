@@ -40,28 +40,33 @@ TAGGER_HYPERPARAMS = (
 
 
 def check_tagger_params(p: Mapping[str, Any]) -> None:
-    """HMMTagger hyperparameters by name (those of TAGGER_HYPERPARAMS that have checks)."""
-    if p["training"] not in TRAININGS:
+    """HMMTagger hyperparameters by name: those of TAGGER_HYPERPARAMS that ``p`` holds and that have checks
+    (a supervised config holds no Baum-Welch settings, an unsupervised one no unknown-word model's)."""
+    training = p.get("training", "supervised")
+    if training not in TRAININGS:
         raise ConfigError(
-            f"model.training must be one of {list(TRAININGS)}, got {p['training']!r}",
-            "set model.training=supervised or model.training=unsupervised",
+            f"model.training must be one of {list(TRAININGS)}, got {training!r}",
+            "use model=hmm (supervised) or model=hmm_unsupervised",
         )
-    if p["order"] not in (1, 2):
-        raise ConfigError(f"model.order must be 1 or 2, got {p['order']}", "set model.order=1 or model.order=2")
+    order = p.get("order", 1)
+    if order not in (1, 2):
+        raise ConfigError(f"model.order must be 1 or 2, got {order}", "set model.order=1 or model.order=2")
     for key, choices in (("init", INITS), ("unknown", UNKNOWN_MODELS)):
-        check_choice(p[key], f"model.{key}", choices)
-    if not (p["unknown_c"] > 0 and math.isfinite(p["unknown_c"])):
+        if key in p:
+            check_choice(p[key], f"model.{key}", choices)
+    if "unknown_c" in p and not (p["unknown_c"] > 0 and math.isfinite(p["unknown_c"])):
         raise ConfigError(f"model.unknown_c must be > 0, got {p['unknown_c']}", "set model.unknown_c=0.3")
     for key in ("smoothing", "case_weight", "lexicalize", "tol", "rare_threshold", "max_suffix"):
-        value = p[key]
+        value = p.get(key, 0)
         if not value >= 0 or (key != "tol" and not math.isfinite(value)):  # tol=inf: stop after one iteration
             raise ConfigError(f"model.{key} must be >= 0, got {value}", f"set model.{key}=0 or more")
-    if p["training"] == "unsupervised" and p["order"] != 1:
+    if training == "unsupervised" and order != 1:
         raise ConfigError(
-            f"model.training=unsupervised is first order only, got model.order={p['order']}", "set model.order=1"
+            f"model.training=unsupervised is first order only, got model.order={order}", "set model.order=1"
         )
-    check_positive(p["n_iter"], "model.n_iter")
-    if p["n_states"] is not None:
+    if "n_iter" in p:
+        check_positive(p["n_iter"], "model.n_iter")
+    if p.get("n_states") is not None:
         check_positive(p["n_states"], "model.n_states")
 
 

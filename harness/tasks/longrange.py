@@ -19,6 +19,7 @@ Dimension letters: N sequences, T = distance + 1 steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -81,14 +82,47 @@ class LongRangeData:
         index = {self.class_name(y): y for y in range(self.n_classes)}
         return np.array([index.get(ts[-1], -1) for ts in tags], dtype=np.int64)
 
-    # -- scoring -------------------------------------------------------------------------------
+    # -- the task contract (harness.tasks.base.TaskData); a prediction is one class id per sequence --
+    main_metric = "test_accuracy"
+    higher_is_better = True
+    dev_metric = "dev_accuracy"
+    dev_prefix = "best_dev_"
+    predictions_file = "test_predictions.tsv"  # the artifact write_predictions fills
+    items = "sequences"
+
+    def n_items(self, split: str) -> int:
+        return len(self.split(split).labels)
+
     def accuracy(self, name: str, predicted: np.ndarray) -> float:
         return float(np.mean(predicted == self.split(name).labels))
+
+    def score(self, split: str, predicted: np.ndarray) -> dict[str, float]:
+        return {"accuracy": self.accuracy(split, predicted)}
 
     def majority_baseline(self, name: str) -> float:
         """Accuracy of always answering the most frequent training class."""
         top = np.bincount(self.train.labels, minlength=self.n_classes).argmax()
         return self.accuracy(name, np.full(len(self.split(name)), top))
+
+    def baselines(self) -> dict[str, float]:
+        return {"baseline_test_accuracy": self.majority_baseline("test")}
+
+    def reference_metrics(self, test_scores: dict[str, float]) -> dict[str, float]:
+        return {"chance_accuracy": self.chance_accuracy}
+
+    def write_predictions(self, path: Path, predicted: np.ndarray) -> None:
+        """test_predictions.tsv: sequence, label, predicted."""
+        with path.open("w", encoding="utf-8") as f:
+            f.write("sequence\tlabel\tpredicted\n")
+            for i, (y, p) in enumerate(zip(self.test.labels.tolist(), predicted.tolist())):
+                f.write(f"{i}\t{y}\t{p}\n")
+
+    def summary(self, metrics: dict[str, float]) -> list[str]:
+        return [
+            f"distance={self.distance}",
+            f"test_accuracy={metrics['test_accuracy']:.4f}",
+            f"chance={metrics['chance_accuracy']:.4f}",
+        ]
 
 
 def load_longrange(cfg, seed: int) -> LongRangeData:

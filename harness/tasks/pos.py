@@ -114,10 +114,51 @@ class PosData:
         tags = [self.tags.encode(ts) for ts in corpus.tags]
         return Encoded(inputs, tags, np.array([len(s) for s in corpus.words]))
 
-    # -- scoring -----------------------------------------------------------------------------
-    def score(self, corpus: TaggedCorpus, predicted: list[list[str]]) -> dict[str, float]:
+    # -- the task contract (harness.tasks.base.TaskData); a prediction is one tag list per sentence --
+    main_metric = "test_accuracy"
+    higher_is_better = True
+    dev_metric = "dev_accuracy"
+    dev_prefix = "best_dev_"
+    predictions_file = "test_predictions.tsv"  # the artifact write_predictions fills
+    items = "tokens"
+
+    def n_items(self, split: str) -> int:
+        return self.split(split).n_tokens
+
+    def split(self, name: str) -> TaggedCorpus:
+        if name not in ("train", "dev", "test"):
+            raise ValueError(f"unknown split {name!r}")
+        return getattr(self, name)
+
+    def score(self, split: str, predicted: list[list[str]]) -> dict[str, float]:
         """accuracy, oov_accuracy (forms unseen in train), sentence_accuracy, oov_rate."""
-        return score_tags(corpus, predicted, self.train_forms)
+        return score_tags(self.split(split), predicted, self.train_forms)
+
+    def baselines(self) -> dict[str, float]:
+        """The majority-tag yardstick on test: ``baseline_test_accuracy``, ``baseline_test_oov_accuracy``."""
+        scores = self.score("test", self.majority_baseline()(self.test.words))
+        return {"baseline_test_accuracy": scores["accuracy"], "baseline_test_oov_accuracy": scores["oov_accuracy"]}
+
+    def reference_metrics(self, test_scores: dict[str, float]) -> dict[str, float]:
+        """Synthetic data: the Bayes-optimal figures (harness.data.synthetic) and the gap to them."""
+        if not self.oracle:
+            return {}
+        return {**self.oracle, "gap_to_bayes_optimal": self.oracle["bayes_optimal_accuracy"] - test_scores["accuracy"]}
+
+    def write_predictions(self, path: Path, predicted: list[list[str]]) -> None:
+        """test_predictions.tsv: sentence, position, word, gold and predicted tag, one token a line."""
+        with path.open("w", encoding="utf-8") as f:
+            f.write("sentence\tposition\tword\tgold\tpredicted\n")
+            for s, (ws, gs, ps) in enumerate(zip(self.test.words, self.test.tags, predicted)):
+                for i, (w, g, p) in enumerate(zip(ws, gs, ps)):
+                    f.write(f"{s}\t{i}\t{w}\t{g}\t{p}\n")
+
+    def summary(self, metrics: dict[str, float]) -> list[str]:
+        return [
+            f"test_accuracy={metrics['test_accuracy']:.4f}",
+            f"oov_accuracy={metrics['test_oov_accuracy']:.4f}",
+            f"baseline={metrics['baseline_test_accuracy']:.4f}",
+        ]
 
     def majority_baseline(self) -> Callable[[list[list[str]]], list[list[str]]]:
         """Tag each known word with its most frequent training tag, unknown words with the most frequent tag."""
@@ -179,30 +220,40 @@ def _limit(corpus: TaggedCorpus, train_size: float | None, seed: int) -> TaggedC
     return corpus.subset(np.sort(order[: max(n, 1)]))
 
 
+def _synthetic(cfg, seed: int):
+    from harness.data.synthetic import generate, oracle_metrics
+
+    train, dev, test = generate(cfg.synthetic, seed)
+    return (train, dev, test), "synthetic", oracle_metrics(cfg.synthetic, seed, test)
+
+
+def _conllu(cfg, seed: int):
+    folder = Path(cfg.path)
+    splits = tuple(read_conllu(find_split(folder, s), cfg.tagset) for s in ("train", "dev", "test"))
+    return splits, f"conllu:{folder}", {}
+
+
+def _ud_english_ewt(cfg, seed: int):
+    from harness.data.registry import ensure_dataset
+
+    folder = Path(cfg.path) if cfg.path else ensure_dataset("ud_english_ewt")
+    splits = tuple(read_conllu(find_split(folder, s), cfg.tagset) for s in ("train", "dev", "test"))
+    return splits, f"ud_english_ewt:{folder}", {}
+
+
+def _two_column(cfg, seed: int):
+    folder = Path(cfg.path)
+    splits = tuple(read_two_column(find_split(folder, s, "{split}.tsv")) for s in ("train", "dev", "test"))
+    return splits, f"two_column:{folder}", {}
+
+
+# task.dataset -> reader(cfg, seed) -> ((train, dev, test), source, oracle figures); add a data set here
+DATASETS = {"synthetic": _synthetic, "conllu": _conllu, "two_column": _two_column, "ud_english_ewt": _ud_english_ewt}
+
+
 def load_pos(cfg, seed: int) -> PosData:
     """Train/dev/test for ``cfg`` (PosTaskConfig). The seed fixes synthetic data and train_size subsets."""
-    oracle: dict[str, float] = {}
-    if cfg.dataset == "synthetic":
-        from harness.data.synthetic import generate, oracle_metrics
-
-        train, dev, test = generate(cfg.synthetic, seed)
-        oracle = oracle_metrics(cfg.synthetic, seed, test)
-        source = "synthetic"
-    elif cfg.dataset in ("conllu", "ud_english_ewt"):
-        if cfg.dataset == "ud_english_ewt":
-            from harness.data.registry import ensure_dataset
-
-            folder = Path(cfg.path) if cfg.path else ensure_dataset("ud_english_ewt")
-        else:
-            folder = Path(cfg.path)
-        train, dev, test = (read_conllu(find_split(folder, s), cfg.tagset) for s in ("train", "dev", "test"))
-        source = f"{cfg.dataset}:{folder}"
-    elif cfg.dataset == "two_column":
-        folder = Path(cfg.path)
-        train, dev, test = (read_two_column(find_split(folder, s, "{split}.tsv")) for s in ("train", "dev", "test"))
-        source = f"two_column:{folder}"
-    else:  # config validation makes this unreachable
-        raise DataError(f"unknown POS data set {cfg.dataset!r}", "see task.dataset choices")
+    (train, dev, test), source, oracle = DATASETS[cfg.dataset](cfg, seed)
     train = _limit(train, cfg.train_size, seed)
     tags = Vocab.build((t for ts in train.tags for t in ts), specials=(PAD,))
     unseen = sorted({t for c in (dev, test) for ts in c.tags for t in ts} - set(tags.itos))

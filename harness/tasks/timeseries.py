@@ -110,7 +110,41 @@ class TimeSeriesData:
     n_train: int  # series positions [0, n_train) are the training part
     n_dev: int
     _g: np.ndarray = field(repr=False)  # (T,) log x or x
+    source: str = ""  # the data set's name (task.dataset)
     _baselines: tuple[dict, dict] | None = field(default=None, repr=False)
+
+    # the task contract (harness.tasks.base.TaskData); a prediction is one scaled target per window
+    main_metric = "test_rmse"
+    higher_is_better = False
+    dev_metric = "dev_rmse"
+    dev_prefix = "dev_"
+    predictions_file = "test_forecasts.csv"  # the artifact write_predictions fills
+    items = "windows"
+
+    def n_items(self, split: str) -> int:
+        return len(self.split(split))
+
+    def reference_metrics(self, test_scores: dict[str, float]) -> dict[str, float]:
+        return {}
+
+    def write_predictions(self, path, y_pred_scaled: np.ndarray) -> None:
+        """test_forecasts.csv: target position, truth, the model's and each baseline's forecast (original units)."""
+        from harness.diagnostics import write_csv
+
+        truth = self.series[self.test.target_index]
+        cols = {
+            "target_index": self.test.target_index,
+            "truth": truth,
+            "model": self.to_original("test", y_pred_scaled),
+        }
+        write_csv(path, cols | self.baseline_predictions())
+
+    def summary(self, metrics: dict[str, float]) -> list[str]:
+        return [
+            f"test_rmse={metrics['test_rmse']:.4g}",
+            f"naive={metrics.get('baseline_naive_test_rmse', float('nan')):.4g}",
+            f"arima={metrics.get('baseline_arima_test_rmse', float('nan')):.4g}",
+        ]
 
     def split(self, split: str) -> Windows:
         if split not in SPLITS:
@@ -313,6 +347,7 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
         n_train=n_train,
         n_dev=n_dev,
         _g=g,
+        source=getattr(cfg, "dataset", s.name),
     )
 
 

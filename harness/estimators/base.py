@@ -1,0 +1,118 @@
+"""The estimator contract: a model on a task, as the experiment sees it.
+
+An estimator wraps one model (harness.models) for one task (harness.tasks): it is built from the
+model's config, the task's data and the run's generator, ``fit`` trains it on the training split
+(reporting each epoch through ``Hooks``), and ``predict`` returns a split's prediction in the form
+the task scores. It is the only place where a model meets a task, so models never learn what a
+task is and tasks never learn what a model is.
+
+``GradientEstimator`` is the shared shape of every gradient-trained (recurrent) estimator: the
+training loop of harness.training over the task's batches with dev early stopping; a subclass
+says how batches are made, how big each is, and how a split is predicted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from harness import training
+
+
+@dataclass
+class Hooks:
+    """What the run gives an estimator's training: metric logging, checkpointing, a state to resume from."""
+
+    log: Callable[[int, dict[str, float]], None]  # (epoch, {metric: value})
+    checkpoint: Callable[[dict[str, np.ndarray]], None] | None = None
+    resume: dict[str, np.ndarray] | None = None
+    progress: bool = True
+
+
+class Estimator:
+    """A model on a task. Subclasses set ``self.model`` in ``__init__`` and implement ``fit``/``predict``."""
+
+    model: Any
+
+    def __init__(self, cfg: Any, data: Any, rng: np.random.Generator, seed: int):
+        self.cfg = cfg  # the model's schema (harness.config.MODEL_SCHEMAS)
+
+    def fit(self, data: Any, hooks: Hooks) -> dict[str, float]:
+        """Train on ``data``'s training split; return the training figures (``train_seconds``, ...)."""
+        raise NotImplementedError
+
+    def predict(self, data: Any, split: str) -> Any:
+        """The prediction of ``split`` in the form ``data.score`` reads."""
+        raise NotImplementedError
+
+    def metrics(self, data: Any) -> dict[str, float]:
+        """Figures of the fitted model itself (e.g. an HMM's BIC), logged with the run's metrics."""
+        return {}
+
+    def artifacts(self, data: Any) -> dict[str, Callable[[Path], None]]:
+        """Extra files for the run's artifacts: file name -> writer(path) (a writer may add companions)."""
+        return {}
+
+    def diagnostic_batch(self, data: Any) -> Any:
+        """A dev batch for the vanishing-gradient diagnostic (recurrent models), or None."""
+        return None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return self.model.state_dict()
+
+    @property
+    def n_params(self) -> int:
+        return self.model.n_params
+
+
+def timed(fit: Callable[[], Any]) -> dict[str, float]:
+    """Run ``fit`` and return ``{"train_seconds": ...}``: the training figure of models fitted in one go."""
+    start = time.perf_counter()
+    fit()
+    return {"train_seconds": time.perf_counter() - start}
+
+
+class GradientEstimator(Estimator):
+    """A recurrent network trained by harness.training: epochs of shuffled batches, dev early stopping."""
+
+    def train_batches(self, data: Any, rng: np.random.Generator) -> Iterable:
+        raise NotImplementedError
+
+    def batch_size_of(self, batch: Any) -> int:
+        """How many of the task's items (``data.items``: tokens, windows, ...) ``batch`` holds."""
+        raise NotImplementedError
+
+    def __init__(self, cfg: Any, data: Any, rng: np.random.Generator, seed: int):
+        super().__init__(cfg, data, rng, seed)
+        self.rng = rng  # one stream: init (already drawn), then shuffling and dropout
+
+    def fit(self, data: Any, hooks: Hooks) -> dict[str, float]:
+        main = data.main_metric.removeprefix("test_")
+
+        def on_epoch(epoch: int, values: dict[str, float]) -> None:
+            logged = {"train_loss": values["train_loss"], data.dev_metric: values["dev_score"]}
+            hooks.log(epoch, logged | {"grad_norm": values["grad_norm"]})
+
+        history = training.fit(
+            self.model,
+            self.cfg,
+            lambda r: self.train_batches(data, r),
+            self.batch_size_of,
+            lambda: data.score("dev", self.predict(data, "dev"))[main],
+            self.rng,
+            higher_is_better=data.higher_is_better,
+            on_epoch=on_epoch,
+            progress=hooks.progress,
+            checkpoint=hooks.checkpoint,
+            resume=hooks.resume,
+        )
+        return {
+            "train_seconds": history.seconds,
+            "best_epoch": history.best_epoch,
+            "epochs_run": len(history.dev_score),
+            f"train_{data.items}_per_second": history.n_train_items / max(history.seconds, 1e-9),
+        }

@@ -1,0 +1,60 @@
+"""Estimators for part-of-speech tagging (harness.tasks.pos): the recurrent tagger and the HMM tagger.
+
+A prediction is one list of tag strings per sentence of the split, in corpus order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.estimators.base import Estimator, GradientEstimator, Hooks, timed
+from harness.tasks.pos import batches
+
+
+class RecurrentTagger(GradientEstimator):
+    """harness.models.rnn.RNNTagger on the word features of ``cfg.features`` (vocabularies from train)."""
+
+    def __init__(self, cfg: Any, data: Any, rng: np.random.Generator, seed: int):
+        from harness.models.rnn import RNNTagger
+
+        super().__init__(cfg, data, rng, seed)
+        self.vocabs = data.vocabularies(cfg.features)
+        sizes = {f: len(v) for f, v in self.vocabs.items()}
+        self.model = RNNTagger(sizes, data.n_tags, cfg, rng, word_counts=self.vocabs["word"].counts)
+        self.encoded = {split: data.encode(data.split(split), self.vocabs) for split in ("train", "dev", "test")}
+
+    def train_batches(self, data: Any, rng: np.random.Generator):
+        return batches(self.encoded["train"], self.cfg.batch_size, rng)
+
+    def batch_size_of(self, batch) -> int:
+        return batch.n_tokens
+
+    def predict(self, data: Any, split: str, batch_size: int = 256) -> list[list[str]]:
+        enc, itos = self.encoded[split], data.tags.itos
+        out: list[list[str]] = [[] for _ in range(len(enc.lengths))]
+        for b in batches(enc, batch_size):
+            pred = self.model.predict(b.inputs, b.mask)  # (T, N)
+            for j, i in enumerate(b.index):
+                out[i] = [itos[k] for k in pred[: enc.lengths[i], j]]
+        return out
+
+    def diagnostic_batch(self, data: Any):
+        return next(batches(self.encoded["dev"], 64))  # the longest dev sentences
+
+
+class HMMTagger(Estimator):
+    """harness.models.hmm.HMMTagger: counted (supervised) or Baum-Welch (unsupervised) in one go."""
+
+    def __init__(self, cfg: Any, data: Any, rng: np.random.Generator, seed: int):
+        from harness.models.hmm import HMMTagger as Model
+
+        super().__init__(cfg, data, rng, seed)
+        self.model = Model(**cfg.estimator_params(), random_state=seed)
+
+    def fit(self, data: Any, hooks: Hooks) -> dict[str, float]:
+        return timed(lambda: self.model.fit(data.train.words, data.train.tags))
+
+    def predict(self, data: Any, split: str) -> list[list[str]]:
+        return self.model.predict(data.split(split).words)
