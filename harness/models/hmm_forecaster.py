@@ -58,22 +58,23 @@ class RegimeForecaster:
     # fitting
 
     def fit(self, z: np.ndarray) -> RegimeForecaster:
-        """Fit on the training series z (T,); K by BIC unless ``n_states`` is set. Sets ``bic_`` {K: BIC}."""
+        """Fit on the training series z (T,); K by BIC unless ``n_states`` is set. Sets ``bic_`` {K: BIC} and
+        ``history_`` (the chosen K's log-likelihood at each EM iteration)."""
         z = np.asarray(z, dtype=np.float64).reshape(-1)
         candidates = [self.n_states] if self.n_states else list(range(1, self.max_states + 1))
         self.bic_, fits = {}, {}
         for K in candidates:
             if len(z) < 5 * K:
                 continue
-            params, loglik = self._fit_k(z, K)
+            params, loglik, history = self._fit_k(z, K)
             n_free = (K - 1) + K * (K - 1) + K * (3 if self.autoregressive else 2)
             n_obs = len(z) - 1 if self.autoregressive else len(z)
             self.bic_[K] = -2 * loglik + n_free * math.log(n_obs)
-            fits[K] = (params, loglik)
+            fits[K] = (params, loglik, history)
         if not fits:
             raise ValueError(f"a series of {len(z)} points is too short for a regime model")
         K = min(self.bic_, key=self.bic_.get)
-        (self.startprob_, self.transmat_, self.c_, self.phi_, self.sigma_), self.loglik_ = fits[K]
+        (self.startprob_, self.transmat_, self.c_, self.phi_, self.sigma_), self.loglik_, self.history_ = fits[K]
         return self
 
     def _fit_k(self, z: np.ndarray, K: int):
@@ -93,21 +94,24 @@ class RegimeForecaster:
         sigma = np.sqrt(np.maximum(hmm.covars_.reshape(K, -1)[:, 0], VAR_FLOOR * var0))
         phi = np.zeros(K)
         if not self.autoregressive:
-            return (pi, A, c, phi, sigma), float(hmm.score(z[:, None]))
+            return (pi, A, c, phi, sigma), float(hmm.score(z[:, None])), list(hmm.monitor_.history)
         # EM for the AR(1) emissions, started from the plain fit
         y, x = z[1:], z[:-1]  # (T-1,) targets and their regressors
         Xr = np.stack([np.ones_like(x), x], axis=1)  # (T-1, 2)
-        previous = -np.inf
+        history = []  # log-likelihood before each M-step
         for _ in range(self.n_iter):
             logb = self._log_emission_ar(y, x, c, phi, sigma)  # (T-1, K)
             alpha, scale, offset = self._forward(logb, pi, A)
             loglik = float(np.log(scale).sum() + offset.sum())
-            beta = self._backward(logb, A, scale, offset)
+            history.append(loglik)
+            if len(history) >= 2 and history[-1] - history[-2] < self.tol:
+                break
+            beta = self._backward(logb, A, offset)
             gamma = alpha * beta  # (T-1, K) smoothed state probabilities (fitting only)
             gamma /= gamma.sum(axis=1, keepdims=True)
             b = np.exp(logb - offset[:, None])  # (T-1, K)
-            xi_t = A[None] * alpha[:-1, :, None] * (b[1:] * beta[1:])[:, None, :] / scale[1:, None, None]
-            xi = xi_t.sum(axis=0)  # (K, K) expected transition counts
+            xi_t = A[None] * alpha[:-1, :, None] * (b[1:] * beta[1:])[:, None, :]  # (T-2, K, K), up to a factor per t
+            xi = (xi_t / xi_t.sum(axis=(1, 2), keepdims=True)).sum(axis=0)  # (K, K) expected transition counts
             pi = gamma[0]
             A = xi / np.maximum(xi.sum(axis=1, keepdims=True), 1e-300)
             # weighted least squares per state: (X^T G_k X) beta_k = X^T G_k y
@@ -118,12 +122,9 @@ class RegimeForecaster:
             resid = y[:, None] - (c + phi * x[:, None])  # (T-1, K)
             var = (gamma * resid**2).sum(axis=0) / np.maximum(gamma.sum(axis=0), 1e-12)
             sigma = np.sqrt(np.maximum(var, VAR_FLOOR * var0))
-            if loglik - previous < self.tol:
-                break
-            previous = loglik
         logb = self._log_emission_ar(y, x, c, phi, sigma)
         _, scale, offset = self._forward(logb, pi, A)
-        return (pi, A, c, phi, sigma), float(np.log(scale).sum() + offset.sum())
+        return (pi, A, c, phi, sigma), float(np.log(scale).sum() + offset.sum()), history
 
     @staticmethod
     def _log_emission_ar(y, x, c, phi, sigma) -> np.ndarray:
@@ -148,12 +149,14 @@ class RegimeForecaster:
         return alpha, scale, offset
 
     @staticmethod
-    def _backward(logb: np.ndarray, A: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    def _backward(logb: np.ndarray, A: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        """Backward variables (T, K), each row normalised to sum 1."""
         T, K = logb.shape
         b = np.exp(logb - offset[:, None])
         beta = np.ones((T, K))
         for t in range(T - 2, -1, -1):
-            beta[t] = A @ (b[t + 1] * beta[t + 1]) / scale[t + 1]
+            beta[t] = A @ (b[t + 1] * beta[t + 1])
+            beta[t] /= beta[t].sum()  # any per-step factor cancels: gamma and xi are normalised per step
         return beta
 
     # filtering and forecasting
