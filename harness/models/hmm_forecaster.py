@@ -70,6 +70,9 @@ class RegimeForecaster:
             n_free = (K - 1) + K * (K - 1) + K * (3 if self.autoregressive else 2)
             n_obs = len(z) - 1 if self.autoregressive else len(z)
             self.bic_[K] = -2 * loglik + n_free * math.log(n_obs)
+            if not np.isfinite(loglik):
+                del self.bic_[K]
+                continue
             fits[K] = (params, loglik, history)
         if not fits:
             raise ValueError(f"a series of {len(z)} points is too short for a regime model")
@@ -108,6 +111,8 @@ class RegimeForecaster:
                 break
             beta = self._backward(logb, A, offset)
             gamma = alpha * beta  # (T-1, K) smoothed state probabilities (fitting only)
+            if not np.all(gamma.sum(axis=1) > 0):  # a step no state explains (a zero of A): stop at these parameters
+                break
             gamma /= gamma.sum(axis=1, keepdims=True)
             b = np.exp(logb - offset[:, None])  # (T-1, K)
             xi_t = A[None] * alpha[:-1, :, None] * (b[1:] * beta[1:])[:, None, :]  # (T-2, K, K), up to a factor per t
