@@ -13,6 +13,8 @@ Parameters live in one flat dict (``embed.<feature>``, ``rnn.<torch name>``, ``o
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from harness.models.nn.embedding import embedding_backward
@@ -246,34 +248,134 @@ class _ManyToOne(_RecurrentModel):
         return loss, grads, dx
 
 
-class RNNForecaster(_ManyToOne):
-    """Many-to-one regression: a window (N, T, D) of past values -> the value ``horizon`` steps ahead,
-    squared error on the first feature."""
+NORMALISATIONS = ("none", "last", "revin")
+LIKELIHOODS = ("mse", "gaussian")
+LOGVAR_BOUND = 12.0  # the Gaussian head's log-variance is clipped to [-12, 12] (sd in [2.5e-3, 403] window units)
 
-    def __init__(self, n_features: int, cfg, rng: np.random.Generator, dtype=np.float32):
-        super().__init__(n_features, n_features, cfg, rng, dtype)
+
+def gaussian_nll(m: np.ndarray, s: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Mean negative log-likelihood of y under N(m, exp(s)); m, s, y (N, H). Returns (loss, dm, ds).
+
+    nll = 0.5 log 2 pi + 0.5 s + 0.5 (y - m)^2 exp(-s);  dnll/dm = -(y - m) exp(-s),  dnll/ds = 0.5 (1 - (y - m)^2 exp(-s))
+    """
+    r2 = (y - m) ** 2 * np.exp(-s)  # (N, H) squared standardised residuals
+    n = m.size
+    loss = float(np.mean(0.5 * np.log(2 * np.pi) + 0.5 * s + 0.5 * r2))
+    return loss, -(y - m) * np.exp(-s) / n, 0.5 * (1.0 - r2) / n
+
+
+def forecaster_budget(
+    n_windows: int, batch_size: int, max_steps: int = 1000, patience_steps: int = 150
+) -> tuple[int, int]:
+    """(epochs, patience in epochs) that give about ``max_steps`` optimiser steps and stop after about
+    ``patience_steps`` steps without a better dev score, whatever the number of training windows: a short
+    series gets many epochs, a long one few. ``harness.training.fit`` counts in epochs, so this converts."""
+    steps_per_epoch = max(1, math.ceil(n_windows / batch_size))
+    return max(1, math.ceil(max_steps / steps_per_epoch)), max(1, math.ceil(patience_steps / steps_per_epoch))
+
+
+def forecaster_window(season: int | None, n_train: int, minimum: int = 12) -> int:
+    """Window length that reaches two seasonal lags (2 m) and at least ``minimum`` steps, capped at a third of
+    the training part so that enough windows remain."""
+    W = max(minimum, 2 * season if season else 0)
+    return int(max(2, min(W, n_train // 3)))
+
+
+class RNNForecaster(_ManyToOne):
+    """Many-to-one regression: a window (N, T, D) of past values -> the next ``horizons`` values of the first
+    feature, o (N, H) (or (N, D) for the historical one-step squared-error set-up).
+
+    Per-window normalisation (``normalise``), applied to inputs and targets and undone on the output:
+        none   x' = x
+        last   x' = x - x_T                  (every feature minus its value at the window's last step;
+                                              the network predicts the change from the origin, so a level
+                                              outside the training range is reached by adding it back)
+        revin  x' = (x - x_T) / s,  s = sd of the first feature over the window (+ 1e-3)
+    Likelihood: ``mse`` (o = the H means, squared error) or ``gaussian`` (o = [m (N, H); log-variance
+    v (N, H)], loss = mean Gaussian negative log-likelihood; the predictive sd is s exp(v / 2)).
+    Arguments left None are read from ``cfg`` (keys ``horizons``, ``likelihood``, ``normalise``) and
+    default to 1 / mse / none, the historical behaviour.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        cfg,
+        rng: np.random.Generator,
+        dtype=np.float32,
+        horizons: int | None = None,
+        likelihood: str | None = None,
+        normalise: str | None = None,
+    ):
+        self.horizons = int(horizons or getattr(cfg, "horizons", 1) or 1)
+        self.likelihood = likelihood or getattr(cfg, "likelihood", "mse")
+        self.normalise = normalise or getattr(cfg, "normalise", "none")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
+        if self.normalise not in NORMALISATIONS:
+            raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {self.normalise!r}")
+        self._legacy = self.horizons == 1 and self.likelihood == "mse"  # one output per feature, loss on the first
+        n_out = n_features if self._legacy else self.horizons * (2 if self.likelihood == "gaussian" else 1)
+        super().__init__(n_features, n_out, cfg, rng, dtype)
+
+    def _normalise(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """X (N, T, D) -> (x' (T, N, D) network input, level (N,), scale (N,)) with y = level + scale * y'."""
+        X = np.asarray(X, dtype=np.float64)
+        N = X.shape[0]
+        level, scale = np.zeros(N), np.ones(N)
+        if self.normalise in ("last", "revin"):
+            last = X[:, -1:, :]  # (N, 1, D)
+            X = X - last
+            level = last[:, 0, 0]
+        if self.normalise == "revin":
+            scale = X[:, :, 0].std(axis=1) + 1e-3  # (N,)
+            X = X / scale[:, None, None]
+        x = np.ascontiguousarray(X.transpose(1, 0, 2), dtype=self.dtype)  # (T, N, D)
+        return x, level, scale
 
     def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
-        """x (T, N, D) and an all-true mask for a batch (X (N, T, D), y) of windows."""
-        x = np.ascontiguousarray(batch[0].transpose(1, 0, 2), dtype=self.dtype)
+        """x (T, N, D) (normalised) and an all-true mask for a batch (X (N, T, D), y) of windows."""
+        x = self._normalise(batch[0])[0]
         return x, np.ones(x.shape[:2], bool)
 
+    def predict_distribution(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """X (N, T, D) windows -> (mean (N, H), sd (N, H) or None for mse) in the caller's units."""
+        x, level, scale = self._normalise(X)
+        o = self._output(x).astype(np.float64)  # (N, n_out)
+        H = self.horizons
+        mean = level[:, None] + scale[:, None] * o[:, :H]  # (N, H)
+        if self.likelihood == "mse":
+            return mean, None
+        v = np.clip(o[:, H:], -LOGVAR_BOUND, LOGVAR_BOUND)  # (N, H)
+        return mean, scale[:, None] * np.exp(0.5 * v)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """X (N, T, D) windows -> (N,) forecasts (first feature) in the task's scaled units."""
-        return self._output(self.recurrent_inputs((X, None))[0])[:, 0]
+        """X (N, T, D) windows -> forecasts of the first feature, (N,) for one horizon else (N, H)."""
+        mean = self.predict_distribution(X)[0]
+        return mean[:, 0] if self.horizons == 1 else mean
 
     def loss_and_grads(self, batch, rng: np.random.Generator | None = None):
-        """batch = (X (N, T, D), y (N,)): squared-error loss and gradients."""
-        x, _ = self.recurrent_inputs(batch)
-        y = batch[1].astype(self.dtype)
+        """batch = (X (N, T, D), y (N,) or (N, H)): loss and gradients (squared error or Gaussian NLL, in
+        normalised units)."""
+        x, level, scale = self._normalise(batch[0])
+        H = self.horizons
+        y = (np.asarray(batch[1], dtype=np.float64).reshape(len(level), H) - level[:, None]) / scale[:, None]
+        y = y.astype(self.dtype)  # (N, H) normalised targets
 
         def squared_error(o):
-            loss, d = mse(o[:, 0], y)
+            loss, d = mse(o[:, :H], y)
             do = np.zeros_like(o)
-            do[:, 0] = d
+            do[:, :H] = d
             return loss, do
 
-        loss, grads, _ = self._forward_backward(x, squared_error, rng)
+        def negative_log_likelihood(o):
+            v = o[:, H:]
+            inside = np.abs(v) < LOGVAR_BOUND  # the clip passes no gradient outside
+            loss, dm, dv = gaussian_nll(o[:, :H], np.clip(v, -LOGVAR_BOUND, LOGVAR_BOUND), y)
+            return loss, np.concatenate([dm, dv * inside], axis=1).astype(o.dtype)
+
+        loss_fn = negative_log_likelihood if self.likelihood == "gaussian" else squared_error
+        loss, grads, _ = self._forward_backward(x, loss_fn, rng)
         return loss, grads
 
 
