@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import RecurrentConfig
+from harness.config import model_schema
 from harness.forecasting.transform import choose_transform
 from harness.models.hmm_forecaster import RegimeForecaster
 from harness.models.nn.gradcheck import numerical_gradient, rel_error
@@ -26,7 +26,7 @@ def check_all_params(model, loss_fn, analytic):
 @pytest.mark.parametrize("cell,normalise", [("gru", "revin"), ("lstm", "last"), ("rnn", "none")])
 def test_gaussian_head_gradients_match_finite_differences(cell, normalise):
     rng = np.random.default_rng(11)
-    cfg = RecurrentConfig(cell=cell, hidden_size=3)
+    cfg = model_schema(cell, "timeseries")(hidden_size=3)
     model = RNNForecaster(1, cfg, rng, dtype=np.float64, horizons=3, likelihood="gaussian", normalise=normalise)
     X, Y = rng.standard_normal((4, 5, 1)), rng.standard_normal((4, 3))
     _, grads = model.loss_and_grads((X, Y))
@@ -37,7 +37,7 @@ def test_gaussian_head_gradients_match_finite_differences(cell, normalise):
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_multi_horizon_head_gradients_match_finite_differences(cell):
     rng = np.random.default_rng(12)
-    cfg = RecurrentConfig(cell=cell, hidden_size=3)
+    cfg = model_schema(cell, "timeseries")(hidden_size=3)
     model = RNNForecaster(2, cfg, rng, dtype=np.float64, horizons=4, normalise="last")
     assert model.params["out.weight"].shape == (4, 3)
     X, Y = rng.standard_normal((3, 6, 2)), rng.standard_normal((3, 4))
@@ -58,7 +58,9 @@ def test_gaussian_nll_known_answer_and_gradient():
 @pytest.mark.parametrize("normalise", ["last", "revin"])
 def test_normalisation_round_trip_and_level_shift(normalise):
     rng = np.random.default_rng(3)
-    model = RNNForecaster(1, RecurrentConfig(cell="gru", hidden_size=4), rng, np.float64, 3, "gaussian", normalise)
+    model = RNNForecaster(
+        1, model_schema("gru", "timeseries")(hidden_size=4), rng, np.float64, 3, "gaussian", normalise
+    )
     X = rng.standard_normal((5, 7, 1))
     x, level, scale = model._normalise(X)  # (T, N, D), (N,), (N,)
     np.testing.assert_allclose(level[:, None] + scale[:, None] * x[:, :, 0].T, X[:, :, 0], atol=1e-12)
@@ -74,7 +76,7 @@ def test_normalisation_round_trip_and_level_shift(normalise):
 def test_historical_one_step_forecaster_is_unchanged():
     """Without the new arguments the forecaster is the old one: (N, D) outputs, loss on the first."""
     rng = np.random.default_rng(4)
-    model = RNNForecaster(2, RecurrentConfig(cell="rnn", hidden_size=3), rng, dtype=np.float64)
+    model = RNNForecaster(2, model_schema("rnn", "timeseries")(hidden_size=3), rng, dtype=np.float64)
     assert model.params["out.weight"].shape == (2, 3)
     X, y = rng.standard_normal((4, 5, 2)), rng.standard_normal(4)
     x = np.ascontiguousarray(X.transpose(1, 0, 2))
@@ -86,7 +88,7 @@ def test_historical_one_step_forecaster_is_unchanged():
 
 def test_recurrent_forecast_reads_no_value_after_its_origin():
     rng = np.random.default_rng(5)
-    model = RNNForecaster(1, RecurrentConfig(cell="lstm", hidden_size=4), rng, np.float64, 3, "gaussian", "last")
+    model = RNNForecaster(1, model_schema("lstm", "timeseries")(hidden_size=4), rng, np.float64, 3, "gaussian", "last")
     series, W, origin = rng.standard_normal(40), 8, 25
 
     def forecast(s):
