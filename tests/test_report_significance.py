@@ -13,6 +13,7 @@ from scipy import stats
 
 from harness.report.significance import align_items, classification_tests, forecast_tests
 from harness.report.stats import (
+    ItemTest,
     Row,
     Summary,
     Table,
@@ -21,6 +22,7 @@ from harness.report.stats import (
     paired_bootstrap,
     seed_test_meaningful,
 )
+from harness.report.verdict import verdict_sentence
 
 
 def _simulated_pair(rng, n_sentences=300, acc_a=0.92, acc_b=0.88):
@@ -160,3 +162,37 @@ def test_forecast_tests_against_models_and_baselines():
     assert set(res) == {"hmm", "naive"} and res["hmm"].p_value < 0.001 and res["hmm"].low > 0
     dbar = np.mean((f_hmm.model - truth) ** 2 - (f_gru.model - truth) ** 2)
     assert res["hmm"].diff == pytest.approx(dbar) and "Diebold–Mariano" in res["hmm"].test
+
+
+def test_verdict_names_winner_margin_interval_test_and_runner_up():
+    t = _table({"hmm": [0.93], "lstm": [0.92], "rnn": [0.90]})
+    boot = ItemTest(-0.01, -0.013, -0.007, 0.0004, "paired bootstrap over 2077 test sentences, seeds pooled", 2e-5)
+    assert verdict_sentence(t, {"lstm": boot}) == (
+        "pos — ewt: hmm wins on test accuracy with 0.9300, 0.0100 ahead of the runner-up lstm (0.9200; "
+        "margin 0.0100, 95% CI [0.0070, 0.0130], paired bootstrap over 2077 test sentences, seeds pooled, "
+        "p < 0.001; McNemar p < 0.001)."
+    )
+
+
+def test_verdict_says_no_significant_difference_on_a_tie():
+    t = _table({"gru": [0.926], "lstm": [0.925]})
+    boot = ItemTest(-0.001, -0.004, 0.002, 0.41, "paired bootstrap over 2077 test sentences, seeds pooled", 0.5)
+    s = verdict_sentence(t, {"lstm": boot})
+    assert s.startswith("pos — ewt: no significant difference between gru (0.9260) and the runner-up lstm (0.9250)")
+    assert "95% CI [-0.0020, 0.0040]" in s and "p = 0.41" in s and "wins" not in s
+
+
+def test_verdict_falls_back_to_seeds_then_to_untested():
+    t = _table({"hmm": [0.90, 0.91, 0.95], "rnn": [0.80, 0.82, 0.84]})  # spread on both sides: a paired t test
+    d = np.array([-0.10, -0.09, -0.11])
+    s = verdict_sentence(t, {})
+    assert "hmm wins" in s and "paired t test over 3 seeds" in s and f"p = {stats.ttest_1samp(d, 0).pvalue:.2g}" in s
+    s = verdict_sentence(_table({"hmm": [0.93, 0.93], "rnn": [0.90, 0.91]}), {})  # deterministic HMM: no t test
+    assert "the margin is untested" in s and "0.0250 ahead of the runner-up rnn" in s
+    # forecasting: lower is better, Diebold–Mariano interval on squared errors
+    t = _table({"gru": [16.96], "arima": [17.14]}, "test_rmse")
+    dm = ItemTest(6.1, -3.0, 15.2, 0.19, "Diebold–Mariano (HLN) on squared errors over 60 origins, h=1")
+    assert verdict_sentence(t, {"arima": dm}).startswith(
+        "pos — ewt: no significant difference between gru (16.96) and the runner-up arima (17.14) on test RMSE "
+        "(mean squared-error difference 6.1, 95% CI [-3, 15.2], Diebold–Mariano"
+    )
