@@ -235,7 +235,7 @@ def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, h: int = 1) -> tuple
     e = d - dbar
     gamma = [float(e[k:] @ e[: n - k]) / n for k in range(min(h, n))]  # gamma_0 .. gamma_{h-1}
     v = (gamma[0] + 2 * sum(gamma[1:])) / n
-    if v <= 0:
+    if v <= 1e-12 * max(float(np.mean(d**2)), 1e-300):  # no variation in d (float noise aside): no test
         return dbar, math.nan, math.nan, math.nan
     hln = math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
     dm = dbar / math.sqrt(v) * hln
