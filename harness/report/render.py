@@ -206,7 +206,7 @@ TEMPLATE = jinja2.Template(
 <style>
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.8em; max-width: 100%; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.45em; text-align: right; overflow-wrap: anywhere; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.45em; text-align: right; overflow-wrap: break-word; }
 th { white-space: normal; } td { white-space: normal; }
 .verdict li { margin: 0.3em 0; } .note { font-size: 0.85em; color: #555; }
 th:first-child, td:first-child { text-align: left; }
