@@ -147,6 +147,10 @@ def test_metric_directions():
     assert higher_is_better("n_params") is None
 
 
+def ts_part(md: str) -> str:
+    return md[md.index("## timeseries") :]
+
+
 def test_report_from_a_small_store(sweep_store, tmp_path):
     uri, parent = sweep_store
     md_path = build_report(uri, parent_run_id=parent, name="unit", out_dir=tmp_path / "reports")
@@ -154,7 +158,7 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     pos = md[md.index("## pos") : md.index("## timeseries")]
     rows = {
         line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
-        for line in pos.splitlines()
+        for line in pos.split("\n\n")[1].splitlines()  # the comparison table: the first block of the section
         if line.startswith("| ") and "test accuracy" not in line and "reason" not in line
     }
     # one row per model with n = 3 seeds, mean ± std, t interval; the winner in bold
@@ -174,6 +178,7 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
         "accuracy_by_length_pos-synthetic",
         "oov_pos-synthetic",
         "gradient_by_steps_back_pos-synthetic",
+        "seeds_pos-synthetic",
     ):
         name = png.replace("-", "_") + ".png"
         assert (md_path.parent / name).stat().st_size > 1000 and f"]({name})" in md
@@ -194,8 +199,23 @@ def test_report_from_a_small_store(sweep_store, tmp_path):
     )
     # self-contained HTML: every image inline
     html = (md_path.parent / "report.html").read_text(encoding="utf-8")
-    assert html.count('src="data:image/png;base64,') == 8 and 'src="http' not in html and '.png"' not in html
+    assert html.count('src="data:image/png;base64,') == 9 and 'src="http' not in html and '.png"' not in html
     assert '<td class="best">0.9200 ± 0.0265</td>' in html
+    # the verdict at the top, one sentence per table; significance over test items; per-tag and confusion tables
+    verdict = md[md.index("## Verdict") : md.index("## pos")]
+    assert (
+        "- pos — synthetic: hmm wins on test accuracy with 0.9200, 0.1000 ahead of the runner-up rnn (0.8200;"
+        in verdict
+    )
+    assert "paired bootstrap over 6 test sentences, seeds pooled" in verdict  # the same test set in every seed
+    assert "- timeseries — sunspots: arima has the best test RMSE, 10, 2 below the runner-up rnn (12)" in verdict
+    assert "| naive − arima | 6.823 (MSE) |" in ts_part(md)  # Diebold–Mariano against a baseline column
+    assert (
+        re.search(r"\| rnn − hmm \| -0\.\d{4} \| \[-0\.\d{4}, -0\.\d{4}\] \|", pos)
+        and "### Per-tag precision / recall / F1 (pos)" in pos
+    )
+    assert "### Most frequent confusions (pos)" in pos and " → " in pos
+    assert "<h2>Verdict</h2>" in html and "hmm wins on test accuracy" in html and 'class="scroll"' not in html
     # both files (and the figures) attached to the parent run
     from mlflow.tracking import MlflowClient
 

@@ -13,10 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import ConfigError
-from harness.report import plots
+from harness.report import plots, tables
 from harness.report.collect import RunStore, Selection, command, history_table, job_overrides, runs_table, sweep_axes
 from harness.report.render import render_html, render_markdown
+from harness.report.significance import classification_tests, forecast_tests
 from harness.report.stats import Table, comparison_table
+from harness.report.verdict import verdict_sentence
 
 # columns after the main metric, in this order when present
 METRIC_ORDER = [
@@ -43,6 +45,10 @@ class TaskSection:
     n_runs: int
     figures: list[plots.Figure] = field(default_factory=list)
     reproduce: list[dict] = field(default_factory=list)  # label, command, seeds, commits, run_ids, config
+    tests: dict = field(default_factory=dict)  # row label -> ItemTest against the best row (test items)
+    verdict: str = ""
+    tables: list[dict] = field(default_factory=list)  # extra numeric tables: title, header, rows, note
+    duplicates: list[str] = field(default_factory=list)  # "rnn seed=0: 2 runs (ids); the latest is used"
 
 
 @dataclass
@@ -82,10 +88,21 @@ def _read_predictions(store: RunStore, runs: pd.DataFrame, name: str, reader) ->
     return out
 
 
+def _deduplicate(finished: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Keep the latest run of each (variant, seed); name the repeats instead of averaging them silently."""
+    notes = []
+    for (variant, seed), d in finished.groupby(["variant", "seed"], sort=False):
+        if len(d) > 1:
+            ids = ", ".join(r[:8] for r in d.sort_values("start_time").run_id)
+            notes.append(f"{variant} seed={int(seed)}: {len(d)} runs ({ids}); only the latest is counted")
+    keep = finished.sort_values("start_time").drop_duplicates(["variant", "seed"], keep="last")
+    return finished[finished.index.isin(keep.index)], notes
+
+
 def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: dict) -> TaskSection:
-    finished = g[g.status == "FINISHED"]
+    finished, duplicates = _deduplicate(g[g.status == "FINISHED"])
     table = comparison_table(finished, METRIC_ORDER)
-    section = TaskSection(table.task, table.dataset, table, len(finished))
+    section = TaskSection(table.task, table.dataset, table, len(finished), duplicates=duplicates)
     task = f"{table.task}-{table.dataset}" if table.dataset else table.task
 
     # figures: learning curves, gradient norms, swept parameters, task-specific ones
@@ -94,16 +111,29 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
     ]
     hist = history_table(store, finished, hist_metrics)
     hist = hist[hist.step >= 1]  # step 0 holds the final values
-    figs = [plots.learning_curves(hist, task, out), plots.metric_history(hist, task, "grad_norm", out)]
+    best_epochs = finished.set_index("run_id")["metric.best_epoch"] if "metric.best_epoch" in finished else None
+    figs = [
+        plots.seed_distribution(table, task, out),
+        plots.learning_curves(hist, task, out, best_epochs),
+        plots.metric_history(hist, task, "grad_norm", out),
+    ]
     for axis in sweep_axes(finished)[:4]:
         figs.append(plots.versus_axis(finished, axis, table.main, task, out))
-    if table.task == "pos":
+    preds = {}
+    if table.task in ("pos", "longrange"):
         preds = _read_predictions(
             store,
             finished,
             "test_predictions.tsv",
-            lambda p: pd.read_csv(p, sep="\t", keep_default_na=False, quoting=3),
+            lambda p: pd.read_csv(p, sep="\t", keep_default_na=False, quoting=3, dtype=str),
         )
+        for p in preds.values():
+            for c in ("sentence", "position", "sequence"):
+                if c in p.columns:
+                    p[c] = p[c].astype(int)
+        section.tests = classification_tests(preds, table)
+    if table.task == "pos":
+        section.tables += [t for t in (tables.per_tag(preds), tables.top_confusions(preds)) if t]
         figs += [
             plots.oov_vs_invocab(finished, task, out),
             plots.per_tag_accuracy(preds, task, out),
@@ -111,12 +141,15 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
             plots.accuracy_by_length(preds, task, out),
         ]
     if table.task == "timeseries":
-        first = finished.sort_values("seed").groupby("variant", sort=False).head(1)
-        fc = _read_predictions(store, first, "test_forecasts.csv", pd.read_csv)
+        fc_all = _read_predictions(store, finished, "test_forecasts.csv", pd.read_csv)
+        horizon = pd.to_numeric(finished.get("param.task.horizon", pd.Series(dtype=str)), errors="coerce").dropna()
+        section.tests = forecast_tests(fc_all, table, int(horizon.iloc[0]) if len(horizon) else 1)
+        fc = {k: f[f.seed == f.seed.min()] for k, f in fc_all.items()}  # the plot: one seed per model
         figs.append(plots.forecasts(fc, task, out))
     norms = _read_predictions(store, finished, "diagnostics/gradient_norms.csv", pd.read_csv)
     figs.append(plots.gradient_by_steps_back(norms, task, out))
     section.figures = [f for f in figs if f is not None]
+    section.verdict = verdict_sentence(table, section.tests)
 
     # how to reproduce each row
     for variant, v in g.groupby("variant", sort=False):

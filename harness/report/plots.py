@@ -34,12 +34,45 @@ def _save(fig, out: Path, name: str) -> str:
     return name
 
 
+def _floor(lowest: float) -> float:
+    """A bar chart's lower limit: a round value a little under the lowest bar, so small differences show."""
+    return max(0.0, np.floor((lowest - 0.05 * (1 - lowest) - 0.01) * 20) / 20)
+
+
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text).strip("_")
 
 
-def learning_curves(hist: pd.DataFrame, task: str, out: Path) -> Figure | None:
-    """Dev metric and training loss per epoch; mean over seeds, band = min..max."""
+def seed_distribution(table, task: str, out: Path) -> Figure | None:
+    """Each row's main metric per seed (a strip: one dot per seed, a bar at the mean)."""
+    rows = [r for r in table.rows if table.main in r.cells and r.cells[table.main].n]
+    if not rows or max(r.cells[table.main].n for r in rows) < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.9 * len(rows) + 2), 3.6))
+    for i, r in enumerate(rows):
+        v = r.cells[table.main].finite
+        jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(1)
+        color = COLORS[i % 10] if r.kind == "model" else "0.5"
+        ax.scatter(i + jitter, v, s=22, color=color, zorder=3)
+        ax.hlines(v.mean(), i - 0.25, i + 0.25, color=color, lw=2)
+    ax.set_xticks(range(len(rows)), [r.label for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(table.main)
+    ax.grid(alpha=0.3, axis="y")
+    name = _save(fig, out, f"seeds_{_slug(task)}.png")
+    return Figure(
+        name,
+        f"Seed distributions ({task})",
+        f"{table.main} of every seed (dots) and the mean (bar) of each row; grey rows are baselines and references. "
+        "A row without spread (a deterministic model) has all its dots on the bar.",
+    )
+
+
+def learning_curves(hist: pd.DataFrame, task: str, out: Path, best_epochs: pd.Series | None = None) -> Figure | None:
+    """Dev metric and training loss per epoch; mean over the seeds still running, band = min..max.
+
+    Where fewer seeds reach an epoch (early stopping) the line turns dashed and the point says n; the
+    mean best epoch of each row is a star on the dev panel; the training loss is on a log axis.
+    """
     dev = [m for m in ("dev_accuracy", "dev_rmse") if m in set(hist.metric)] or sorted(
         m for m in set(hist.metric) if m.startswith("dev_")
     )
@@ -50,23 +83,42 @@ def learning_curves(hist: pd.DataFrame, task: str, out: Path) -> Figure | None:
     for ax, metric in zip(axes[0], panels):
         h = hist[hist.metric == metric]
         for i, (variant, v) in enumerate(h.groupby("variant", sort=False)):
-            curve = v.groupby("step").value.agg(["mean", "min", "max"])
-            ax.plot(
-                curve.index,
-                curve["mean"],
-                marker="o",
-                ms=3,
-                color=COLORS[i % 10],
-                label=f"{variant} (n={v.seed.nunique()})",
-            )
-            ax.fill_between(curve.index, curve["min"], curve["max"], color=COLORS[i % 10], alpha=0.15)
+            color = COLORS[i % 10]
+            n_all = v.seed.nunique()
+            curve = v.groupby("step").value.agg(["mean", "min", "max", "count"])
+            full = curve[curve["count"] == n_all]
+            ax.plot(full.index, full["mean"], marker="o", ms=3, color=color, label=f"{variant} (n={n_all})")
+            tail = curve[curve.index >= (full.index.max() if len(full) else curve.index.min())]
+            if len(tail) > 1 or (len(tail) and not len(full)):
+                ax.plot(tail.index, tail["mean"], ls="--", marker="o", ms=3, color=color)
+                for x, row in tail[tail["count"] < n_all].iterrows():
+                    ax.annotate(
+                        f"n={int(row['count'])}",
+                        (x, row["mean"]),
+                        fontsize=6,
+                        color=color,
+                        xytext=(2, 3),
+                        textcoords="offset points",
+                    )
+            ax.fill_between(curve.index, curve["min"], curve["max"], color=color, alpha=0.15)
+            if metric.startswith("dev_") and best_epochs is not None:
+                be = best_epochs.reindex(v.run_id.unique()).dropna()
+                if len(be):
+                    x = int(round(be.mean()))
+                    if x in curve.index:
+                        ax.plot([x], [curve.loc[x, "mean"]], marker="*", ms=12, color=color, mec="black", mew=0.5)
+        if metric.endswith("loss") and (h.value > 0).all():
+            ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
+        ax.set_ylabel(metric + (" (log)" if ax.get_yscale() == "log" else ""))
+        ax.grid(alpha=0.3, which="both")
     axes[0][0].legend(fontsize=8)
     name = _save(fig, out, f"learning_curves_{_slug(task)}.png")
     return Figure(
-        name, f"Learning curves ({task})", "Mean over seeds per epoch; the band spans the lowest and highest seed."
+        name,
+        f"Learning curves ({task})",
+        "Mean over the seeds that ran each epoch; the band spans the lowest and highest seed. Dashed with n=k: "
+        "fewer seeds reach those epochs (early stopping). Star: the mean best epoch (the weights kept).",
     )
 
 
@@ -172,13 +224,14 @@ def per_tag_accuracy(preds: dict[str, pd.DataFrame], task: str, out: Path) -> Fi
     width = 0.8 / len(preds)
     fig, ax = plt.subplots(figsize=(min(12, max(7, 0.55 * len(tags) * max(1, len(preds) / 2))), 3.8))
     x = np.arange(len(tags))
+    lowest = 1.0
     for i, (variant, p) in enumerate(preds.items()):
         acc = (p.gold == p.predicted).groupby(p.gold).mean().reindex(tags)
         ax.bar(x + i * width - 0.4 + width / 2, acc.to_numpy(), width, color=COLORS[i % 10], label=variant)
+        lowest = min(lowest, float(np.nanmin(acc.to_numpy())))
     ax.set_xticks(x, tags, rotation=60, fontsize=8)
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1.18)
-    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set_ylabel("accuracy (axis not from 0)")
+    ax.set_ylim(_floor(lowest), 1.0 + 0.12 * (1.0 - _floor(lowest)))
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, ncols=min(6, len(preds)), loc="upper center")
     name = _save(fig, out, f"per_tag_accuracy_{_slug(task)}.png")
@@ -229,9 +282,9 @@ def oov_vs_invocab(g: pd.DataFrame, task: str, out: Path) -> Figure | None:
     ax.bar(x - 0.2, means["iv"], 0.4, label="in vocabulary", color=COLORS[0])
     ax.bar(x + 0.2, means["metric.test_oov_accuracy"], 0.4, label="out of vocabulary", color=COLORS[1])
     ax.set_xticks(x, means.index, rotation=20, fontsize=8)
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1.18)
-    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set_ylabel("test accuracy (axis not from 0)")
+    low = _floor(float(np.nanmin(means.to_numpy())))
+    ax.set_ylim(low, 1.0 + 0.12 * (1.0 - low))
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, ncols=2, loc="upper center")
     name = _save(fig, out, f"oov_{_slug(task)}.png")
@@ -252,8 +305,15 @@ def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | Non
         return None
     first = next(iter(fc.values()))
     fig, ax = plt.subplots(figsize=(9, 4))
+    when = "date" if "date" in first.columns else "target_index"
+    fc = {k: f.assign(target_index=pd.to_datetime(f.date)) if when == "date" else f for k, f in fc.items()}
+    first = next(iter(fc.values()))
     ax.plot(first.target_index, first.truth, color="black", lw=1.6, label="truth")
-    extra = [c for c in first.columns if c not in ("target_index", "truth", "model", "regime", "state", "seed")]
+    extra = [
+        c
+        for c in first.columns
+        if c not in ("target_index", "truth", "model", "regime", "state", "seed", "date", "horizon", "origin")
+    ]
     for j, c in enumerate(extra):
         ax.plot(
             first.target_index, first[c], lw=1.0, ls=("--", ":", "-.")[j % 3], color="0.45", label=f"{c} (baseline)"
@@ -263,7 +323,7 @@ def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | Non
         regime = next((c for c in ("regime", "state") if c in f.columns), None)
         if regime:
             ax.scatter(f.target_index, f.truth, c=f[regime], cmap="Set2", s=10, zorder=3)
-    ax.set_xlabel("time index")
+    ax.set_xlabel("date" if when == "date" else "time index (no dates in the forecasts file)")
     ax.set_ylabel("value")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncols=2)

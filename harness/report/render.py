@@ -95,6 +95,37 @@ def table_cells(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
     return header, rows
 
 
+def significance_cells(section) -> tuple[list[str], list[list[str]]]:
+    """Each row against the best row over test items: difference (row - best), 95% interval, p values, test."""
+    m = section.table.main
+    rows = []
+    for label, t in section.tests.items():
+        dm = t.test.startswith("Diebold")
+        f = (lambda x: f"{x:.4g}") if dm else (lambda x: fmt(m, x))
+        rows.append(
+            [
+                f"{label} − {section.table.best_label}",
+                f(t.diff) + (" (MSE)" if dm else ""),
+                f"[{f(t.low)}, {f(t.high)}]",
+                f"{t.p_value:.3g}",
+                f"{t.mcnemar_p:.3g} ({t.discordant[0]}:{t.discordant[1]})" if math.isfinite(t.mcnemar_p) else "–",
+                t.test,
+            ]
+        )
+    return ["rows", "difference", "95% CI", "p", "McNemar p (b:c)", "test"], rows
+
+
+SIGNIFICANCE_NOTE = (
+    "Over test items, each row against the best one. Accuracy: paired bootstrap over test sentences (sequences) "
+    "with 10,000 resamples (interval: percentiles; p: two-sided, the resampled differences shifted to 0), and an "
+    "exact McNemar test on the token decisions (b: tokens only the row gets right, c: only the best row). Seeds: "
+    "on a test set shared by all seeds a token's correctness is averaged over seeds (bootstrap) or taken as "
+    "correct in at least half of them (McNemar); on a test set drawn per seed the items are (seed, sentence) "
+    "pairs. Forecasts: Diebold–Mariano test with the Harvey–Leybourne–Newbold correction on per-origin squared "
+    "errors averaged over seeds, difference = mean squared-error difference."
+)
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -104,11 +135,13 @@ def render_markdown(report) -> str:
     out.append(f"Generated {report.generated} by `harness` from MLflow: {report.selection}.")
     if report.sweep_command:
         out += ["", "Produced by:", "", "```sh", report.sweep_command, "```"]
+    out += ["", "## Verdict", ""] + [f"- {_md_escape(s.verdict)}" for s in report.sections if s.verdict]
     out += ["", "Rebuild this report from the same MLflow store:", "", "```sh", report.rebuild, "```", ""]
     out.append(
         "Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling or chance do not). "
         "The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed "
-        "of each row against the best row on the main metric."
+        "of each row against the best row on the main metric, shown only with at least 2 shared seeds and spread on both sides "
+        "(else –; see the significance over test items below the table)."
     )
     for s in report.sections:
         out += ["", f"## {s.task} — {s.dataset} ({s.n_runs} finished runs)", ""]
@@ -117,6 +150,18 @@ def render_markdown(report) -> str:
         out.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
         for cells in rows:
             out.append("| " + " | ".join(f"**{_md_escape(t)}**" if best else _md_escape(t) for t, best in cells) + " |")
+        if s.duplicates:
+            out += ["", "Repeated runs (same row and seed): " + "; ".join(_md_escape(d) for d in s.duplicates) + "."]
+        if s.tests:
+            header, rows = significance_cells(s)
+            out += ["", f"### Significance over test items ({s.task})", "", SIGNIFICANCE_NOTE, ""]
+            out += ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+            out += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows]
+        for t in s.tables:
+            out += ["", f"### {t['title']} ({s.task})", "", t["note"], ""]
+            out += ["| " + " | ".join(_md_escape(h) for h in t["header"]) + " |"]
+            out += ["|" + "|".join(["---"] + ["---:"] * (len(t["header"]) - 1)) + "|"]
+            out += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in t["rows"]]
         for f in s.figures:
             out += ["", f"### {f.title}", "", f"![{f.title}]({f.file})", "", f"*{f.caption}*"]
         out += ["", f"### Reproduce ({s.task})", ""]
@@ -160,10 +205,10 @@ TEMPLATE = jinja2.Template(
 <html lang="en"><head><meta charset="utf-8"><title>{{ r.title }}</title>
 <style>
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
-.scroll { overflow-x: auto; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; white-space: nowrap; }
-th, td:last-child { white-space: normal; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.8em; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.45em; text-align: right; overflow-wrap: break-word; }
+th { white-space: normal; } td { white-space: normal; }
+.verdict li { margin: 0.3em 0; } .note { font-size: 0.85em; color: #555; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
 tr.baseline td { color: #555; background: #fafafa; } tr.ceiling td, tr.floor td { color: #777; font-style: italic; }
@@ -175,15 +220,24 @@ figcaption { font-size: 0.85em; color: #555; } .fail td { background: #fdecea; t
 <h1>{{ r.title }}</h1>
 <p>Generated {{ r.generated }} by <code>harness</code> from MLflow: {{ selection }}.</p>
 {% if r.sweep_command %}<p>Produced by:</p><pre>{{ r.sweep_command }}</pre>{% endif %}
+<h2>Verdict</h2><ul class="verdict">{% for s in sections %}{% if s.verdict %}<li>{{ s.verdict }}</li>{% endif %}{% endfor %}</ul>
 <p>Rebuild this report from the same MLflow store:</p><pre>{{ r.rebuild }}</pre>
 <p>Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling or chance do not).
 The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed of each
-row against the best row on the main metric.</p>
+row against the best row on the main metric, shown only with at least 2 shared seeds and spread on both sides
+(else –; see the significance over test items below the table).</p>
 {% for s in sections %}
 <h2>{{ s.task }} — {{ s.dataset }} ({{ s.n_runs }} finished runs)</h2>
-<div class="scroll"><table><tr>{% for h in s.header %}<th>{{ h }}</th>{% endfor %}</tr>
+<table><tr>{% for h in s.header %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for kind, cells in s.rows %}<tr class="{{ kind }}">{% for text, best in cells %}<td{% if best %} class="best"{% endif %}>{{ text }}</td>{% endfor %}</tr>
-{% endfor %}</table></div>
+{% endfor %}</table>
+{% if s.duplicates %}<p class="note">Repeated runs (same row and seed): {{ s.duplicates|join("; ") }}.</p>{% endif %}
+{% if s.sig_rows %}<h3>Significance over test items ({{ s.task }})</h3><p class="note">{{ note }}</p>
+<table><tr>{% for h in s.sig_header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row in s.sig_rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
+{% for t in s.tables %}<h3>{{ t.title }} ({{ s.task }})</h3><p class="note">{{ t.note }}</p>
+<table><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}
 {% for f in s.figures %}<figure><h3>{{ f.title }}</h3><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.data }}">
 <figcaption>{{ f.caption }}</figcaption></figure>
 {% endfor %}
@@ -220,8 +274,14 @@ def render_html(report, folder: Path) -> str:
             }
             for f in s.figures
         ]
+        sig_header, sig_rows = significance_cells(s)
         sections.append(
             {
+                "verdict": s.verdict,
+                "duplicates": s.duplicates,
+                "sig_header": sig_header,
+                "sig_rows": sig_rows,
+                "tables": s.tables,
                 "task": s.task,
                 "dataset": s.dataset,
                 "n_runs": s.n_runs,
@@ -232,4 +292,4 @@ def render_html(report, folder: Path) -> str:
             }
         )
     selection = markupsafe.Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(markupsafe.escape(report.selection))))
-    return TEMPLATE.render(r=report, sections=sections, selection=selection)
+    return TEMPLATE.render(r=report, sections=sections, selection=selection, note=SIGNIFICANCE_NOTE)

@@ -152,4 +152,98 @@ def comparison_table(g: pd.DataFrame, metrics_order: list[str]) -> Table:
     for r in rows:
         if best is not None and r is not best and r.kind in ("model", "baseline") and main in r.cells:
             r.p_value, r.p_pairs = paired_p(r.cells[main], best.cells[main])
+            if not seed_test_meaningful(r.cells[main], best.cells[main]):
+                r.p_value = math.nan  # a deterministic row or a single seed: the t test means nothing
     return table
+
+
+# ----------------------------------------------------------------------------------------------
+# significance over test items (harness.report.significance aligns the items and calls these)
+
+
+@dataclass
+class ItemTest:
+    """A row against the best row over test items: difference (row minus best) with a 95% interval and p."""
+
+    diff: float
+    low: float
+    high: float
+    p_value: float
+    test: str  # e.g. "paired bootstrap over 500 test sentences"
+    mcnemar_p: float = math.nan  # classification only
+    discordant: tuple[int, int] = (0, 0)  # (row right & best wrong, row wrong & best right)
+
+
+def paired_bootstrap(
+    correct_a: np.ndarray, correct_b: np.ndarray, units: np.ndarray, n_resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float, float, float]:
+    """Paired bootstrap over units (sentences) of the token-accuracy difference a - b (Berg-Kirkpatrick et al. 2012).
+
+    correct_a, correct_b: (N,) per-token correctness in [0, 1] (a mean over seeds is allowed); units: (N,) the
+    unit (sentence) of each token. Whole units are resampled with replacement, so the tokens of a sentence stay
+    together. Returns (difference, 2.5th percentile, 97.5th percentile, two-sided p), where p is the share of
+    resampled differences at least as far from the observed one as the observed one is from 0 (the bootstrap
+    distribution shifted to the null; the two-sided form of Berg-Kirkpatrick's "delta* > 2 delta").
+    """
+    _, u = np.unique(units, return_inverse=True)
+    sa = np.bincount(u, weights=correct_a)  # (U,) correct tokens per unit
+    sb = np.bincount(u, weights=correct_b)
+    n = np.bincount(u).astype(float)  # (U,) tokens per unit
+    diff = (sa.sum() - sb.sum()) / n.sum()
+    rng = np.random.default_rng(seed)
+    deltas = []
+    chunk = max(1, 2_000_000 // len(n))  # resamples per block, ~16 MB of indices
+    for start in range(0, n_resamples, chunk):
+        idx = rng.integers(0, len(n), size=(min(chunk, n_resamples - start), len(n)))  # (B, U)
+        deltas.append((sa[idx].sum(1) - sb[idx].sum(1)) / n[idx].sum(1))
+    d = np.concatenate(deltas)  # (n_resamples,)
+    low, high = np.percentile(d, [2.5, 97.5])
+    p = (1 + np.count_nonzero(np.abs(d - diff) >= abs(diff) - 1e-15)) / (n_resamples + 1)
+    return float(diff), float(low), float(high), float(min(p, 1.0))
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[float, int, int]:
+    """Exact McNemar test on paired binary decisions (statsmodels: the binomial test on the discordant pairs).
+
+    Returns (two-sided p, b, c) with b = a right and b wrong, c = a wrong and b right; p = 1 with no discordant pair.
+    """
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    n10, n01 = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    if n10 + n01 == 0:
+        return 1.0, 0, 0
+    table = [[int(np.sum(a & b)), n10], [n01, int(np.sum(~a & ~b))]]
+    return float(mcnemar(table, exact=True).pvalue), n10, n01
+
+
+def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, h: int = 1) -> tuple[float, float, float, float]:
+    """Diebold–Mariano test of equal forecast accuracy with the Harvey–Leybourne–Newbold correction.
+
+    loss_a, loss_b: (n,) aligned per-origin losses (e.g. squared errors) of two forecasters at horizon h.
+    d_t = loss_a - loss_b; V = (gamma_0 + 2 sum_{k=1}^{h-1} gamma_k) / n with the autocovariances
+    gamma_k = (1/n) sum_{t>k} (d_t - dbar)(d_{t-k} - dbar); DM = dbar / sqrt(V);
+    DM* = DM * sqrt((n + 1 - 2h + h(h-1)/n) / n), referred to Student t with n - 1 degrees of freedom.
+    Returns (dbar, DM*, two-sided p, half-width of the 95% interval of dbar on the same footing);
+    NaNs when the variance is not positive (identical losses) or n < 2.
+    """
+    d = np.asarray(loss_a, float) - np.asarray(loss_b, float)  # (n,)
+    n = len(d)
+    if n < 2:
+        return math.nan, math.nan, math.nan, math.nan
+    dbar = float(d.mean())
+    e = d - dbar
+    gamma = [float(e[k:] @ e[: n - k]) / n for k in range(min(h, n))]  # gamma_0 .. gamma_{h-1}
+    v = (gamma[0] + 2 * sum(gamma[1:])) / n
+    if v <= 1e-12 * max(float(np.mean(d**2)), 1e-300):  # no variation in d (float noise aside): no test
+        return dbar, math.nan, math.nan, math.nan
+    hln = math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
+    dm = dbar / math.sqrt(v) * hln
+    half = stats.t.ppf(0.975, n - 1) * math.sqrt(v) / hln
+    return dbar, dm, float(2 * stats.t.sf(abs(dm), n - 1)), float(half)
+
+
+def seed_test_meaningful(a: Summary, b: Summary) -> bool:
+    """The paired t test over seeds says something only with >= 2 shared seeds and spread on both sides."""
+    shared = set(a.values) & set(b.values)
+    return len(shared) >= 2 and all(np.ptp([s.values[k] for k in shared]) > 1e-12 for s in (a, b))
