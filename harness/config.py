@@ -210,7 +210,7 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> D
 
 def hmm_tagger_params(model: HMMConfig) -> dict[str, Any]:
     """The HMMTagger keyword arguments an HMM config sets (all its hyperparameters but the seed)."""
-    from harness.models.hmm_params import TAGGER_HYPERPARAMS
+    from harness.models.hmm.params import TAGGER_HYPERPARAMS
 
     return {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name in TAGGER_HYPERPARAMS}
 
@@ -282,7 +282,7 @@ def check_config(config: Config) -> None:
                 f"model.features={m.features} only applies to task=pos", "drop the model.features override"
             )
     else:
-        from harness.models.hmm_params import check_forecaster_params, check_tagger_params
+        from harness.models.hmm.params import check_forecaster_params, check_tagger_params
 
         check_tagger_params(hmm_tagger_params(m))  # the models' own checks (without hmmlearn): one source of messages
         check_forecaster_params(hmm_forecaster_params(m))

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 
-import harness.models.hmm as hmm_module
+import harness.models.hmm.tagger as hmm_module
 from harness.errors import ConfigError, DataError
-from harness.models.hmm import UNIGRAM_PSEUDOCOUNT, GaussianHMMForecaster, HMMTagger
-from harness.models.hmm_signatures import class_and_form, signature, suffix_keys, word_class
+from harness.models.hmm import GaussianHMMForecaster, HMMTagger
+from harness.models.hmm.signatures import class_and_form, signature, suffix_keys, word_class
+from harness.models.hmm.tagger import UNIGRAM_PSEUDOCOUNT
 
 # ----------------------------------------------------------------------------------------------
 # tiny corpora
