@@ -33,6 +33,7 @@ from hmmlearn.hmm import CategoricalHMM
 from threadpoolctl import threadpool_limits
 
 from harness.errors import ConfigError, DataError
+from harness.models.hmm.decoding import viterbi_candidates
 from harness.models.hmm.params import TAGGER_HYPERPARAMS, check_tagger_params, hyperparams_from_state, hyperparams_state
 from harness.models.hmm.signatures import MAX_SUFFIX, SEP, class_and_form, signature, suffix_keys
 from harness.models.hmm.unknown import SpellingModel, features
@@ -577,20 +578,32 @@ class HMMTagger:
         return out
 
     def _decode_symbols(
-        self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray | None = None, flags: np.ndarray | None = None
+        self,
+        x: np.ndarray,
+        lengths: np.ndarray,
+        extra: np.ndarray | None = None,
+        flags: np.ndarray | None = None,
+        dense: bool = False,
     ) -> np.ndarray:
         """Viterbi decoding of tokens x (N,) in sentences of ``lengths``, chunk by chunk.
 
         Returns tag ids (N,) for the supervised tagger, hidden-state ids for the unsupervised one.
-        flags (N,): capitalisation of each token when the labels carry it (else None). With
-        lexicalised labels, a chunk holds sentences that together contain few lexicalised words,
-        and its HMM leaves out the labels of absent words (they could emit nothing there: exact).
+        flags (N,): capitalisation of each token when the labels carry it (else None). First order
+        over plain tags (and the unsupervised tagger) decode with hmmlearn's dense Viterbi; second
+        order and lexicalised labels over each token's candidate labels (harness.models.hmm.decoding),
+        unless ``dense`` asks for hmmlearn there too (the reference the tests compare with). Dense
+        with lexicalised labels: a chunk holds sentences that together contain few lexicalised
+        words, and its HMM leaves out the labels of absent words (they could emit nothing there).
         """
         extra = np.zeros((0, self.emit_table_.shape[1])) if extra is None else extra
         supervised = self.training == "supervised"
+        if supervised and not dense and (self.order == 2 or (self.label_word_ >= 0).any()):
+            return self._decode_sparse(x, lengths, extra, flags)
         ends = np.cumsum(lengths)
         starts = ends - lengths
-        lexical = np.unique(self.label_word_[self.label_word_ >= 0]) if supervised else np.zeros(0, np.int64)
+        lexical = np.zeros(0, np.int64)  # chunk by lexicalised labels only when there is no whole-model HMM
+        if supervised and self.transmat_ is None:
+            lexical = np.unique(self.label_word_[self.label_word_ >= 0])
         limit = self.chunk_tokens if self.order == 1 else max(1, self.chunk_tokens // 10)  # memory: T x S lattices
         out = np.empty(len(x), dtype=np.int64)
         for first, last, here in self._chunks(x, starts, ends, limit, lexical):
@@ -610,6 +623,67 @@ class HMMTagger:
             xc = x[base:stop] if flags is None else 2 * x[base:stop] + flags[base:stop]
             states = self._decode_chunk(xc, lengths[first:last], extra, flags is not None, start, A, *emit)
             out[base:stop] = emit[0][states] if supervised else states
+        return out
+
+    def _decode_sparse(
+        self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray, flags: np.ndarray | None
+    ) -> np.ndarray:
+        """Tag ids (N,) by the exact Viterbi over each token's candidate labels: the labels that can emit
+        it (its lexicalised labels if it is a lexicalised word, else the plain ones; of its case when the
+        labels carry capitalisation). Emissions: P(t|w)/P(t) for plain labels, 1 for lexicalised ones."""
+        V = len(self.symbols_)
+        lexical = np.zeros(V + 1, dtype=bool)  # (V+1,) last entry: every unknown form
+        lexical[self.label_word_[self.label_word_ >= 0]] = True
+        # candidate groups: labels sharing (word, flag), each group's labels ascending
+        code = (self.label_word_ + 1) * 3 + (self.label_flag_ + 1)  # (Z,)
+        order = np.lexsort((np.arange(len(code)), code))
+        codes, first, size = np.unique(code[order], return_index=True, return_counts=True)  # (G,)
+        C = int(size.max())
+        slot = np.arange(C)
+        table = order[np.minimum(first[:, None] + slot, len(order) - 1)]  # (G, C) labels, padded
+        open_ = slot[None, :] < size[:, None]  # (G, C) real candidates
+        word = np.where(lexical[np.minimum(x, V)], x, -1)  # (N,) own word of a lexicalised token, else -1
+        flag = np.full(len(x), -1) if flags is None else flags
+        group = np.searchsorted(codes, (word + 1) * 3 + (flag + 1))  # (N,)
+        cand = table[group]  # (N, C)
+        column = self._column(np.where(word >= 0, 0, x), extra)  # (N, K) P(t|w)/P(t), unused rows for lexical
+        with np.errstate(divide="ignore"):
+            log_col = np.log(np.take_along_axis(column, self.label_tag_[cand], axis=1))  # (N, C)
+        log_b = np.where(open_[group], np.where(word[:, None] >= 0, 0.0, log_col), -np.inf)  # (N, C)
+        log_p = self._log_transitions()  # (Z+1,)*(order+1)
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        limit = self.chunk_tokens if self.order == 1 else max(1, self.chunk_tokens // 10)  # memory: (n, C^3) steps
+        out = np.empty(len(x), dtype=np.int64)
+        for first_s, last_s, _ in self._chunks(x, starts, ends, limit, np.zeros(0, np.int64)):
+            base, stop = starts[first_s], ends[last_s - 1]
+            chunk_lengths = lengths[first_s:last_s]
+            if base == stop:
+                continue
+            labels = viterbi_candidates(
+                cand[base:stop], log_b[base:stop], chunk_lengths[chunk_lengths > 0], log_p, self.order
+            )
+            out[base:stop] = self.label_tag_[labels]
+        return out
+
+    def _log_transitions(self) -> np.ndarray:
+        """log P(label | context) (Z+1,)*(order+1), index Z = BOS / END, read from the whole-model HMM when
+        it exists (the very values hmmlearn's dense Viterbi and the brute force use, so ties break alike),
+        else from the n-gram table (rows normalised)."""
+        Z = len(self.label_tag_)
+        with np.errstate(divide="ignore"):
+            if self.transmat_ is None:
+                return np.log(self.ngram_ / self.ngram_.sum(axis=-1, keepdims=True))
+            logA, log_start = np.log(self.transmat_), np.log(self.startprob_)  # (S, S), (S,)
+        B, z = len(log_start) - 1, np.arange(Z)
+        out = np.full((Z + 1,) * (self.order + 1), -np.inf)
+        if self.order == 1:  # state = label
+            out[:Z, :Z], out[:Z, Z], out[Z, :Z] = logA[:Z, :Z], logA[:Z, B], log_start[:Z]
+            return out
+        a, b = np.arange(Z + 1)[:, None], z[None, :]  # state (a, b) = a * Z + b, a = Z for BOS
+        out[a, b, :Z] = logA[(a * Z + b)[:, :, None], (b * Z)[:, :, None] + z]  # (a, b) -> (b, c)
+        out[a, b, Z] = logA[a * Z + b, B]  # (a, b) -> END
+        out[Z, Z, :Z] = log_start[Z * Z + z]  # (BOS, BOS) -> (BOS, c)
         return out
 
     def _chunks(self, x, starts, ends, limit: int, lexical: np.ndarray):
@@ -685,8 +759,10 @@ class HMMTagger:
             raise RuntimeError("Viterbi found no path with non-zero probability; the model is broken")
         return states[pos]
 
-    def predict(self, words: list[list[str]]) -> list[list[str]]:
-        """Most likely tag sequence (Viterbi) of every sentence; empty sentences give []."""
+    def predict(self, words: list[list[str]], dense: bool = False) -> list[list[str]]:
+        """Most likely tag sequence (Viterbi) of every sentence; empty sentences give []. ``dense``: decode
+        with hmmlearn's Viterbi over the whole expanded HMM even where the sparse one applies (same paths,
+        slower; the reference the tests compare with)."""
         if not hasattr(self, "tags_"):
             raise ConfigError("HMMTagger.predict called before fit", "call fit(words, tags) first")
         lengths = np.array([len(s) for s in words], dtype=np.int64)
@@ -695,7 +771,7 @@ class HMMTagger:
         x, extra = self._symbols(words)
         supervised = self.training == "supervised"
         flags = _cap_flags(words) if supervised and self.capitalization else None
-        ids = self._decode_symbols(x, lengths, extra, flags)
+        ids = self._decode_symbols(x, lengths, extra, flags, dense=dense)
         tags = self.tags_[ids if supervised else self.state_tag_[ids]].tolist()
         out, i = [], 0
         for n in lengths.tolist():
