@@ -229,6 +229,18 @@ def test_sparse_viterbi_gives_the_paths_of_hmmlearns_dense_viterbi(kwargs, seed)
     assert model.predict(test) == model.predict(test, dense=True)
 
 
+@pytest.mark.parametrize("kwargs", [dict(order=2), dict(order=1, lexicalize=3, capitalization=True)])
+def test_sparse_viterbi_batches_of_any_size_give_the_same_paths(kwargs, monkeypatch):
+    import harness.models.hmm.decoding as decoding
+
+    W, T = random_corpus(4, n_sentences=60)
+    W = [[w.upper() if i % 3 == 0 else w for i, w in enumerate(s)] for s in W]
+    model = HMMTagger(**kwargs).fit(W, T)
+    whole = model.predict(W)
+    monkeypatch.setattr(decoding, "STEP_BUDGET", 1)  # one sentence a batch
+    assert model.predict(W) == whole == model.predict(W, dense=True)
+
+
 # ----------------------------------------------------------------------------------------------
 # supervised tagger: properties
 
