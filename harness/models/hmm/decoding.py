@@ -38,7 +38,7 @@ def last_argmax(s: np.ndarray, mx: np.ndarray, axis: int) -> np.ndarray:
     the largest index i with s[i] == mx (a max-reduction, faster than np.argmax off the last axis)."""
     n = s.shape[axis]
     index = np.arange(n, dtype=np.min_scalar_type(n - 1)).reshape([-1 if a == axis else 1 for a in range(s.ndim)])
-    return ((s == np.expand_dims(mx, axis)) * index).max(axis=axis).astype(np.int64)
+    return ((s == np.expand_dims(mx, axis)) * index).max(axis=axis)
 
 
 def viterbi_candidates(
@@ -81,9 +81,10 @@ def _viterbi_order1(c, b, active, log_p, fixed) -> np.ndarray:
     back, ends = [], np.empty(n, dtype=np.int64)  # back[t-1]: (n_t, C) best slot at t-1
     for t in range(1, T + 1):
         m = active[t] if t < T else 0
-        done = slice(m, active[t - 1])  # sentences whose last token is t-1
-        final = delta[done] + log_p[c[done, t - 1], Z]  # (d, C) into END
-        ends[done] = last_argmax(final, final.max(axis=1), axis=1)
+        if active[t - 1] > m:  # some sentences end with token t-1
+            done = slice(m, active[t - 1])
+            final = delta[done] + log_p[c[done, t - 1], Z]  # (d, C) into END
+            ends[done] = last_argmax(final, final.max(axis=1), axis=1)
         if m == 0:
             break
         trans = A if A is not None else log_p[c[:m, t - 1, :, None], c[:m, t, None, :]]  # (m, C_i, C_j)
@@ -114,14 +115,14 @@ def _viterbi_order2(c, b, active, log_p, fixed) -> np.ndarray:
     back, ends = [], np.empty((n, 2), dtype=np.int64)  # back[t-1]: (n_t, C_{t-1}, C_t) best slot at t-2
     for t in range(1, T + 1):
         m = active[t] if t < T else 0
-        done = slice(m, active[t - 1])
-        c1 = c[done, t - 1]  # (d, C)
-        c2 = c[done, t - 2] if t >= 2 else bos[done]  # (d, C) or (d, 1)
-        final = (delta[done] + log_p[c2[:, :, None], c1[:, None, :], Z]).reshape(
-            len(c1), delta.shape[1] * C
-        )  # (d, C2 C) into END
-        best = last_argmax(final, final.max(axis=1), axis=1)  # pair (i, j) in C order, i outer
-        ends[done] = np.stack([best // C, best % C], axis=1)
+        if active[t - 1] > m:  # some sentences end with token t-1
+            done = slice(m, active[t - 1])
+            c1 = c[done, t - 1]  # (d, C)
+            c2 = c[done, t - 2] if t >= 2 else bos[done]  # (d, C) or (d, 1)
+            final = delta[done] + log_p[c2[:, :, None], c1[:, None, :], Z]  # (d, C2, C) into END
+            final = final.reshape(len(c1), -1)
+            best = last_argmax(final, final.max(axis=1), axis=1)  # pair (i, j) in C order, i outer
+            ends[done, 0], ends[done, 1] = best // C, best % C
         if m == 0:
             break
         if A is not None and t >= 2:
