@@ -4,7 +4,9 @@
 (order 1 or 2) smoothed by deleted interpolation, lexical probabilities from counts, and an
 unknown-word model: a logistic regression on the spelling (default) or TnT's successive-abstraction
 suffix tree. The counted parameters are written into an hmmlearn ``CategoricalHMM``
-(``init_params=""``, parameters set directly, no ``fit``) and decoded with its Viterbi.
+(``init_params=""``, parameters set directly, no ``fit``); first order over plain tags is decoded
+with its Viterbi, second order and lexicalised labels with the exact sparse Viterbi of
+``harness.models.hmm.decoding`` (same paths; ``predict(dense=True)`` uses hmmlearn's throughout).
 Hidden-state *labels* are the tags, optionally (word, tag) pairs for the most ambiguous words
 (``lexicalize``) and capitalisation flags (``capitalization``); second order makes one state per
 label pair. With ``training="unsupervised"`` Baum-Welch (``CategoricalHMM.fit``)
@@ -57,7 +59,7 @@ _UNSUPERVISED_STATE = ("startprob_", "transmat_", "emit_table_", "state_emit_", 
 EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 UNIGRAM_PSEUDOCOUNT = 0.1  # every label (e.g. a capitalised tag never seen capitalised) stays reachable
 LEXICAL_MIN_COUNT, LEXICAL_MIN_SHARE = 3, 0.01  # rarer (word, tag) pairs (count, share of the word) get no state
-LEXICAL_LABELS_PER_CHUNK = {1: 48, 2: 6}  # by order: lexicalised labels live in one Viterbi call (speed only)
+LEXICAL_LABELS_PER_CHUNK = {1: 48, 2: 6}  # dense decoding without a whole-model HMM: lexicalised labels a call
 MAX_STATES = 4000  # the whole-model HMM is built only up to this size (dense S x S, O(T S^2) Viterbi)
 MAX_TABLE = 20_000_000  # label n-gram table entries (order 2: (labels + 1)^3)
 
