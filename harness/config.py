@@ -157,7 +157,7 @@ class HMMTaggerConfig:
     lexicalize: int = 0  # the N most ambiguous words get their own states (more accurate, slower)
 
     def check(self) -> None:
-        from harness.models.hmm_params import check_tagger_params
+        from harness.models.hmm.params import check_tagger_params
 
         check_tagger_params(hmm_tagger_params(self))
 
@@ -180,7 +180,7 @@ class HMMUnsupervisedConfig:
     tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood)
 
     def check(self) -> None:
-        from harness.models.hmm_params import check_tagger_params
+        from harness.models.hmm.params import check_tagger_params
 
         check_tagger_params(hmm_tagger_params(self))
 
@@ -201,7 +201,7 @@ class HMMForecasterConfig:
     tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood)
 
     def check(self) -> None:
-        from harness.models.hmm_params import check_forecaster_params
+        from harness.models.hmm.params import check_forecaster_params
 
         check_forecaster_params(self.estimator_params())
 
@@ -429,7 +429,7 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> D
 
 def hmm_tagger_params(model: HMMTaggerConfig | HMMUnsupervisedConfig) -> dict[str, Any]:
     """The HMMTagger keyword arguments an HMM tagger config sets (all its hyperparameters but the seed)."""
-    from harness.models.hmm_params import TAGGER_HYPERPARAMS
+    from harness.models.hmm.params import TAGGER_HYPERPARAMS
 
     params = {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name in TAGGER_HYPERPARAMS}
     return {**params, "training": model.training}

@@ -27,7 +27,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from harness.forecasting.transform import choose_transform
-from harness.models.hmm_forecaster import RegimeForecaster
+from harness.models.hmm.regimes import RegimeForecaster
 from harness.models.rnn import RNNForecaster, forecaster_budget, forecaster_window
 from harness.training import fit
 

@@ -1,12 +1,16 @@
 """Measure the HMM taggers on a UD treebank (UPOS): accuracy, OOV accuracy, speed. Not a test.
 
-    python scripts/measure_hmm_ewt.py DIR [--split test] [--repeats 3] [--configs order1,order2,unsupervised]
+    python scripts/measure_hmm_ewt.py DIR [--split test] [--repeats 3] [--configs order1,order2,unsupervised] [--tnt]
 
 DIR holds ``*-ud-train.conllu``, ``*-ud-dev.conllu`` and ``*-ud-test.conllu`` (e.g. UD English
 EWT). Every model is fitted on train and scored on ``--split``. OOV = a form not seen in train.
 Throughput is end to end (``predict`` on the raw word lists), the best of ``--repeats`` runs,
 printed next to hmmlearn's Viterbi alone on a random model with as many states and tokens (the
-machine may be shared: compare the two columns, not runs on different days).
+machine may be shared: compare the two columns, not runs on different days). Second-order and
+lexicalised models decode with the sparse Viterbi (harness.models.hmm.decoding), so their
+hmmlearn-alone column is what the dense decoder would cost. ``--tnt``: NLTK's TnT (pure Python,
+second order, its default beam and unknown-word handling) on the same split, when nltk is
+importable (it is never a dependency of the harness).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -68,13 +73,38 @@ def hmmlearn_alone(n_states: int, n_tokens: int, repeats: int) -> float:
     return n_tokens / best
 
 
+def measure_tnt(train, evaluation, repeats: int) -> None:
+    """NLTK's TnT tagger side by side (accuracy and tokens/s, best of ``repeats``), if nltk is importable."""
+    try:
+        from nltk.tag import tnt
+    except ImportError:
+        print("nltk TnT: nltk is not importable, skipped")
+        return
+    t0 = time.perf_counter()
+    model = tnt.TnT()
+    model.train([list(zip(ws, ts)) for ws, ts in zip(train.words, train.tags)])
+    fit_s = time.perf_counter() - t0
+    best = np.inf
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        pred = model.tagdata(evaluation.words)
+        best = min(best, time.perf_counter() - t0)
+    gold = [t for ts in evaluation.tags for t in ts]
+    got = [t for s in pred for _, t in s]
+    accuracy = float(np.mean([a == b for a, b in zip(gold, got)]))
+    print(f"{'nltk-tnt':<16} {accuracy:7.4f} {'':>7} {'':>5} {'':>6} {fit_s:6.2f} {evaluation.n_tokens / best:9.0f}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("treebank", help="folder with *-ud-train/dev/test.conllu")
     parser.add_argument("--split", default="test", choices=["dev", "test"])
     parser.add_argument("--repeats", type=int, default=3, help="predict runs; the fastest is reported")
     parser.add_argument("--configs", default=DEFAULT, help=f"comma-separated, from {sorted(CONFIGS)}")
+    parser.add_argument("--tnt", action="store_true", help="also NLTK's TnT, when nltk is importable")
     args = parser.parse_args(argv)
+    blas = ", ".join(f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads)" for i in threadpool_info())
+    print(f"BLAS: {blas or 'none found'}")
 
     train = read_conllu(find_split(args.treebank, "train"))
     evaluation = read_conllu(find_split(args.treebank, args.split))
@@ -110,6 +140,8 @@ def main(argv=None) -> None:
             f"{n_states:>6} {model.n_params:9d} {alone}",
             flush=True,
         )
+    if args.tnt:
+        measure_tnt(train, evaluation, args.repeats)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 
 from harness.config import model_schema
 from harness.forecasting.transform import choose_transform
-from harness.models.hmm_forecaster import RegimeForecaster
+from harness.models.hmm.regimes import RegimeForecaster
 from harness.models.nn.gradcheck import numerical_gradient, rel_error
 from harness.models.rnn import RNNForecaster, forecaster_budget, forecaster_window, gaussian_nll
 

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 
-import harness.models.hmm as hmm_module
+import harness.models.hmm.tagger as hmm_module
 from harness.errors import ConfigError, DataError
-from harness.models.hmm import UNIGRAM_PSEUDOCOUNT, GaussianHMMForecaster, HMMTagger
-from harness.models.hmm_signatures import class_and_form, signature, suffix_keys, word_class
+from harness.models.hmm import GaussianHMMForecaster, HMMTagger
+from harness.models.hmm.signatures import class_and_form, signature, suffix_keys, word_class
+from harness.models.hmm.tagger import UNIGRAM_PSEUDOCOUNT
 
 # ----------------------------------------------------------------------------------------------
 # tiny corpora
@@ -201,8 +202,44 @@ def test_supervised_tagger_decodes_with_hmmlearn_and_never_fits_it(monkeypatch):
     monkeypatch.setattr(CategoricalHMM, "decode", counting_decode)
     monkeypatch.setattr(CategoricalHMM, "fit", no_fit)
     W, T = random_corpus(17)
+    HMMTagger(order=1).fit(W, T).predict(W)
+    assert calls == {"decode": 1, "fit": 0}  # first order: all sentences in one hmmlearn Viterbi call
     HMMTagger(order=2).fit(W, T).predict(W)
-    assert calls == {"decode": 1, "fit": 0}  # all sentences in one Viterbi call
+    assert calls == {"decode": 1, "fit": 0}  # second order: the sparse Viterbi (harness.models.hmm.decoding)
+
+
+SPARSE = {
+    "order1-lexicalised": dict(order=1, lexicalize=3),
+    "order1-lexicalised-caps": dict(order=1, lexicalize=3, capitalization=True),
+    "order2": dict(order=2),
+    "order2-caps": dict(order=2, capitalization=True),
+    "order2-lexicalised": dict(order=2, lexicalize=2),
+    "order2-lexicalised-caps": dict(order=2, lexicalize=2, capitalization=True),
+}
+
+
+@pytest.mark.parametrize("kwargs", SPARSE.values(), ids=SPARSE.keys())
+@pytest.mark.parametrize("seed", range(6))
+def test_sparse_viterbi_gives_the_paths_of_hmmlearns_dense_viterbi(kwargs, seed):
+    # same paths, ties included (seed 0 has exact ties between lexicalised labels: hmmlearn's backtracking
+    # keeps the last maximum), on unseen words and sentences of 1 to 8 words decoded together
+    W, T = random_corpus(seed, n_sentences=60)
+    W = [[w.upper() if i % 3 == 0 else w for i, w in enumerate(s)] for s in W]
+    model = HMMTagger(**kwargs).fit(W[:40], T[:40])
+    test = W[40:] + [["zzz", "QQQ"], ["x"], []]
+    assert model.predict(test) == model.predict(test, dense=True)
+
+
+@pytest.mark.parametrize("kwargs", [dict(order=2), dict(order=1, lexicalize=3, capitalization=True)])
+def test_sparse_viterbi_batches_of_any_size_give_the_same_paths(kwargs, monkeypatch):
+    import harness.models.hmm.decoding as decoding
+
+    W, T = random_corpus(4, n_sentences=60)
+    W = [[w.upper() if i % 3 == 0 else w for i, w in enumerate(s)] for s in W]
+    model = HMMTagger(**kwargs).fit(W, T)
+    whole = model.predict(W)
+    monkeypatch.setattr(decoding, "STEP_BUDGET", 1)  # one sentence a batch
+    assert model.predict(W) == whole == model.predict(W, dense=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -331,18 +368,23 @@ def test_chunked_decoding_equals_one_call():
     [dict(order=1, lexicalize=4), dict(order=2, lexicalize=2), dict(order=1, lexicalize=3, capitalization=True)],
 )
 def test_lexicalised_decoding_in_small_chunks_equals_one_call(kwargs, monkeypatch):
-    # chunks leave out the states of lexicalised words they do not contain: an exact saving
+    # the dense decoder of a model too big for one HMM: chunks leave out the states of lexicalised words
+    # they do not contain, an exact saving (the sparse decoder gives the same paths)
     W, T = random_corpus(14, n_sentences=80)
     W = [[w.upper() if i % 4 == 0 else w for i, w in enumerate(s)] for s in W]
     model = HMMTagger(**kwargs).fit(W, T)
     assert (model.state_word_ >= 0).sum() > 0
+    sparse = model.predict(W)
+    monkeypatch.setattr(hmm_module, "MAX_STATES", 1)
+    model = HMMTagger(**kwargs).fit(W, T)
+    assert model.transmat_ is None
     monkeypatch.setattr(hmm_module, "LEXICAL_LABELS_PER_CHUNK", {1: 10**6, 2: 10**6})
-    whole = model.predict(W)
+    whole = model.predict(W, dense=True)
     monkeypatch.setattr(hmm_module, "LEXICAL_LABELS_PER_CHUNK", {1: 1, 2: 1})
     calls = []
     decode = hmm_module.CategoricalHMM.decode
     monkeypatch.setattr(hmm_module.CategoricalHMM, "decode", lambda self, X: calls.append(1) or decode(self, X))
-    assert model.predict(W) == whole
+    assert model.predict(W, dense=True) == whole == sparse
     assert len(calls) > 1  # it really decoded chunk by chunk
 
 
@@ -464,7 +506,7 @@ def test_bad_hyperparameters_and_data_raise_clear_errors():
         HMMTagger().fit([["a", "b"]], [["X"]])
     with pytest.raises(DataError, match="holds no tokens"):
         HMMTagger().fit([[]], [[]])
-    with pytest.raises(ConfigError, match="before fit"):
+    with pytest.raises(RuntimeError, match="before fit"):  # a programming error, not bad input
         HMMTagger().predict([["a"]])
 
 

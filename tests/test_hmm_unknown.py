@@ -8,7 +8,7 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from harness.models.hmm import HMMTagger
-from harness.models.hmm_unknown import FLOOR, SpellingModel, features
+from harness.models.hmm.unknown import FLOOR, SpellingModel, features
 
 TAGS = ["NOUN", "PROPN", "VERB", "ADJ"]
 
@@ -93,8 +93,8 @@ def test_the_tagger_saves_and_reloads_its_spelling_model_without_pickles(tmp_pat
 def test_fit_reads_each_spelling_once_and_only_where_it_is_used(monkeypatch, smoothing):
     # the logistic model learns from the rare words; the prior P_unk(t|w) of every known word is needed
     # only when smoothing > 0
-    import harness.models.hmm as hmm_module
-    import harness.models.hmm_unknown as hmm_unknown
+    import harness.models.hmm.tagger as hmm_module
+    import harness.models.hmm.unknown as hmm_unknown
 
     calls = []
     spelling = hmm_unknown.features

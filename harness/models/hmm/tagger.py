@@ -1,21 +1,19 @@
-"""Hidden Markov models on hmmlearn: a part-of-speech tagger and a Gaussian-HMM forecaster.
+"""The hidden Markov part-of-speech tagger (on hmmlearn).
 
 ``HMMTagger`` (supervised) is a TnT-style tagger (Brants 2000): maximum-likelihood label n-grams
 (order 1 or 2) smoothed by deleted interpolation, lexical probabilities from counts, and an
 unknown-word model: a logistic regression on the spelling (default) or TnT's successive-abstraction
 suffix tree. The counted parameters are written into an hmmlearn ``CategoricalHMM``
-(``init_params=""``, parameters set directly, no ``fit``) and decoded with its Viterbi.
+(``init_params=""``, parameters set directly, no ``fit``); first order over plain tags is decoded
+with its Viterbi, second order and lexicalised labels with the exact sparse Viterbi of
+``harness.models.hmm.decoding`` (same paths; ``predict(dense=True)`` uses hmmlearn's throughout).
 Hidden-state *labels* are the tags, optionally (word, tag) pairs for the most ambiguous words
 (``lexicalize``) and capitalisation flags (``capitalization``); second order makes one state per
 label pair. With ``training="unsupervised"`` Baum-Welch (``CategoricalHMM.fit``)
 estimates the HMM from the words alone.
 
-``GaussianHMMForecaster`` fits an hmmlearn ``GaussianHMM`` and forecasts from the *filtered* state
-distribution (forward pass only; hmmlearn's ``predict_proba`` smooths with the future and is never
-used here).
-
-Letters: K tags, Z labels, S hidden states, V symbols (word types), M suffix rows, N windows or
-tokens, W window length, D series dimensions, U distinct symbols in one decoding call.
+Letters: K tags, Z labels, S hidden states, V symbols (word types), M suffix rows, N
+tokens, U distinct symbols in one decoding call.
 
 Decoding: sentences are concatenated into one sequence with a boundary symbol after each sentence,
 emitted (with probability 1) only by a dedicated boundary state B. Every path passes through B at
@@ -33,13 +31,14 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from hmmlearn.hmm import CategoricalHMM, GaussianHMM
+from hmmlearn.hmm import CategoricalHMM
 from threadpoolctl import threadpool_limits
 
 from harness.errors import ConfigError, DataError
-from harness.models.hmm_params import TAGGER_HYPERPARAMS, check_forecaster_params, check_tagger_params
-from harness.models.hmm_signatures import MAX_SUFFIX, SEP, class_and_form, signature, suffix_keys
-from harness.models.hmm_unknown import SpellingModel, features
+from harness.models.hmm.decoding import viterbi_candidates
+from harness.models.hmm.params import TAGGER_HYPERPARAMS, check_tagger_params, hyperparams_from_state, hyperparams_state
+from harness.models.hmm.signatures import MAX_SUFFIX, SEP, class_and_form, signature, suffix_keys
+from harness.models.hmm.unknown import SpellingModel, features
 
 UNK_SYMBOL = "<unk>"
 _COMMON_STATE = ("tags_", "symbols_", "lambdas_")
@@ -60,20 +59,9 @@ _UNSUPERVISED_STATE = ("startprob_", "transmat_", "emit_table_", "state_emit_", 
 EMISSION_FLOOR = 1e-10  # unsupervised: every symbol keeps a little mass in every state (no NaN, no -inf path)
 UNIGRAM_PSEUDOCOUNT = 0.1  # every label (e.g. a capitalised tag never seen capitalised) stays reachable
 LEXICAL_MIN_COUNT, LEXICAL_MIN_SHARE = 3, 0.01  # rarer (word, tag) pairs (count, share of the word) get no state
-LEXICAL_LABELS_PER_CHUNK = {1: 48, 2: 6}  # by order: lexicalised labels live in one Viterbi call (speed only)
+LEXICAL_LABELS_PER_CHUNK = {1: 48, 2: 6}  # dense decoding without a whole-model HMM: lexicalised labels a call
 MAX_STATES = 4000  # the whole-model HMM is built only up to this size (dense S x S, O(T S^2) Viterbi)
 MAX_TABLE = 20_000_000  # label n-gram table entries (order 2: (labels + 1)^3)
-_NONE = np.zeros(0)  # a hyperparameter set to None, in state_dict (np.array(None) would need a pickle)
-
-
-def _hyperparams_state(model) -> dict[str, np.ndarray]:
-    """A model's HYPERPARAMS as 0-d arrays (None as an empty one): numeric or 'U', no pickle needed."""
-    return {k: _NONE if getattr(model, k) is None else np.array(getattr(model, k)) for k in model.HYPERPARAMS}
-
-
-def _hyperparams_from_state(d, names) -> dict:
-    """The inverse of ``_hyperparams_state``: the same values with the same Python types."""
-    return {k: None if d[k].size == 0 else d[k].item() for k in names}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,13 +119,6 @@ def _to_unicode(strings) -> np.ndarray:
     return np.array(strings, dtype=str) if strings else np.zeros(0, dtype="U1")
 
 
-def _matrix_power_rows(p: np.ndarray, A: np.ndarray, h: int) -> np.ndarray:
-    """p A^h for row vectors p (N, K) without forming A^h for large h."""
-    for _ in range(h):
-        p = p @ A
-    return p
-
-
 # ---------------------------------------------------------------------------------------------
 # tagger
 
@@ -155,7 +136,7 @@ class HMMTagger:
         or are replaced by shape signatures (unsupervised), standing in for unseen words.
     unknown : the model of P(t|w) for unseen (and, through ``smoothing``, rare) words: "logistic"
         (a logistic regression on the spelling: suffixes, prefixes, shape, capitalisation, digits;
-        harness.models.hmm_unknown) or "suffix" (TnT's successive-abstraction suffix tree).
+        harness.models.hmm.unknown) or "suffix" (TnT's successive-abstraction suffix tree).
     unknown_c : inverse L2 strength of the logistic unknown-word model.
     max_suffix : longest suffix used by the suffix unknown-word model.
     case_weight : an unknown form whose lower-case (else capitalised) form is known (``CALL``,
@@ -599,20 +580,32 @@ class HMMTagger:
         return out
 
     def _decode_symbols(
-        self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray | None = None, flags: np.ndarray | None = None
+        self,
+        x: np.ndarray,
+        lengths: np.ndarray,
+        extra: np.ndarray | None = None,
+        flags: np.ndarray | None = None,
+        dense: bool = False,
     ) -> np.ndarray:
         """Viterbi decoding of tokens x (N,) in sentences of ``lengths``, chunk by chunk.
 
         Returns tag ids (N,) for the supervised tagger, hidden-state ids for the unsupervised one.
-        flags (N,): capitalisation of each token when the labels carry it (else None). With
-        lexicalised labels, a chunk holds sentences that together contain few lexicalised words,
-        and its HMM leaves out the labels of absent words (they could emit nothing there: exact).
+        flags (N,): capitalisation of each token when the labels carry it (else None). First order
+        over plain tags (and the unsupervised tagger) decode with hmmlearn's dense Viterbi; second
+        order and lexicalised labels over each token's candidate labels (harness.models.hmm.decoding),
+        unless ``dense`` asks for hmmlearn there too (the reference the tests compare with). Dense
+        with lexicalised labels: a chunk holds sentences that together contain few lexicalised
+        words, and its HMM leaves out the labels of absent words (they could emit nothing there).
         """
         extra = np.zeros((0, self.emit_table_.shape[1])) if extra is None else extra
         supervised = self.training == "supervised"
+        if supervised and not dense and (self.order == 2 or (self.label_word_ >= 0).any()):
+            return self._decode_sparse(x, lengths, extra, flags)
         ends = np.cumsum(lengths)
         starts = ends - lengths
-        lexical = np.unique(self.label_word_[self.label_word_ >= 0]) if supervised else np.zeros(0, np.int64)
+        lexical = np.zeros(0, np.int64)  # chunk by lexicalised labels only when there is no whole-model HMM
+        if supervised and self.transmat_ is None:
+            lexical = np.unique(self.label_word_[self.label_word_ >= 0])
         limit = self.chunk_tokens if self.order == 1 else max(1, self.chunk_tokens // 10)  # memory: T x S lattices
         out = np.empty(len(x), dtype=np.int64)
         for first, last, here in self._chunks(x, starts, ends, limit, lexical):
@@ -632,6 +625,67 @@ class HMMTagger:
             xc = x[base:stop] if flags is None else 2 * x[base:stop] + flags[base:stop]
             states = self._decode_chunk(xc, lengths[first:last], extra, flags is not None, start, A, *emit)
             out[base:stop] = emit[0][states] if supervised else states
+        return out
+
+    def _decode_sparse(
+        self, x: np.ndarray, lengths: np.ndarray, extra: np.ndarray, flags: np.ndarray | None
+    ) -> np.ndarray:
+        """Tag ids (N,) by the exact Viterbi over each token's candidate labels: the labels that can emit
+        it (its lexicalised labels if it is a lexicalised word, else the plain ones; of its case when the
+        labels carry capitalisation). Emissions: P(t|w)/P(t) for plain labels, 1 for lexicalised ones."""
+        V = len(self.symbols_)
+        lexical = np.zeros(V + 1, dtype=bool)  # (V+1,) last entry: every unknown form
+        lexical[self.label_word_[self.label_word_ >= 0]] = True
+        # candidate groups: labels sharing (word, flag), each group's labels ascending
+        code = (self.label_word_ + 1) * 3 + (self.label_flag_ + 1)  # (Z,)
+        order = np.lexsort((np.arange(len(code)), code))
+        codes, first, size = np.unique(code[order], return_index=True, return_counts=True)  # (G,)
+        C = int(size.max())
+        slot = np.arange(C)
+        table = order[np.minimum(first[:, None] + slot, len(order) - 1)]  # (G, C) labels, padded
+        open_ = slot[None, :] < size[:, None]  # (G, C) real candidates
+        word = np.where(lexical[np.minimum(x, V)], x, -1)  # (N,) own word of a lexicalised token, else -1
+        flag = np.full(len(x), -1) if flags is None else flags
+        group = np.searchsorted(codes, (word + 1) * 3 + (flag + 1))  # (N,)
+        cand = table[group]  # (N, C)
+        column = self._column(np.where(word >= 0, 0, x), extra)  # (N, K) P(t|w)/P(t), unused rows for lexical
+        with np.errstate(divide="ignore"):
+            log_col = np.log(np.take_along_axis(column, self.label_tag_[cand], axis=1))  # (N, C)
+        log_b = np.where(open_[group], np.where(word[:, None] >= 0, 0.0, log_col), -np.inf)  # (N, C)
+        log_p = self._log_transitions()  # (Z+1,)*(order+1)
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        limit = self.chunk_tokens if self.order == 1 else max(1, self.chunk_tokens // 10)  # memory: (n, C^3) steps
+        out = np.empty(len(x), dtype=np.int64)
+        for first_s, last_s, _ in self._chunks(x, starts, ends, limit, np.zeros(0, np.int64)):
+            base, stop = starts[first_s], ends[last_s - 1]
+            chunk_lengths = lengths[first_s:last_s]
+            if base == stop:
+                continue
+            labels = viterbi_candidates(
+                cand[base:stop], log_b[base:stop], chunk_lengths[chunk_lengths > 0], log_p, self.order
+            )
+            out[base:stop] = self.label_tag_[labels]
+        return out
+
+    def _log_transitions(self) -> np.ndarray:
+        """log P(label | context) (Z+1,)*(order+1), index Z = BOS / END, read from the whole-model HMM when
+        it exists (the very values hmmlearn's dense Viterbi and the brute force use, so ties break alike),
+        else from the n-gram table (rows normalised)."""
+        Z = len(self.label_tag_)
+        with np.errstate(divide="ignore"):
+            if self.transmat_ is None:
+                return np.log(self.ngram_ / self.ngram_.sum(axis=-1, keepdims=True))
+            logA, log_start = np.log(self.transmat_), np.log(self.startprob_)  # (S, S), (S,)
+        B, z = len(log_start) - 1, np.arange(Z)
+        out = np.full((Z + 1,) * (self.order + 1), -np.inf)
+        if self.order == 1:  # state = label
+            out[:Z, :Z], out[:Z, Z], out[Z, :Z] = logA[:Z, :Z], logA[:Z, B], log_start[:Z]
+            return out
+        a, b = np.arange(Z + 1)[:, None], z[None, :]  # state (a, b) = a * Z + b, a = Z for BOS
+        out[a, b, :Z] = logA[(a * Z + b)[:, :, None], (b * Z)[:, :, None] + z]  # (a, b) -> (b, c)
+        out[a, b, Z] = logA[a * Z + b, B]  # (a, b) -> END
+        out[Z, Z, :Z] = log_start[Z * Z + z]  # (BOS, BOS) -> (BOS, c)
         return out
 
     def _chunks(self, x, starts, ends, limit: int, lexical: np.ndarray):
@@ -707,17 +761,19 @@ class HMMTagger:
             raise RuntimeError("Viterbi found no path with non-zero probability; the model is broken")
         return states[pos]
 
-    def predict(self, words: list[list[str]]) -> list[list[str]]:
-        """Most likely tag sequence (Viterbi) of every sentence; empty sentences give []."""
+    def predict(self, words: list[list[str]], dense: bool = False) -> list[list[str]]:
+        """Most likely tag sequence (Viterbi) of every sentence; empty sentences give []. ``dense``: decode
+        with hmmlearn's Viterbi over the whole expanded HMM even where the sparse one applies (same paths,
+        slower; the reference the tests compare with)."""
         if not hasattr(self, "tags_"):
-            raise ConfigError("HMMTagger.predict called before fit", "call fit(words, tags) first")
+            raise RuntimeError("HMMTagger.predict called before fit; call fit(words, tags) first")
         lengths = np.array([len(s) for s in words], dtype=np.int64)
         if lengths.sum() == 0:
             return [[] for _ in words]
         x, extra = self._symbols(words)
         supervised = self.training == "supervised"
         flags = _cap_flags(words) if supervised and self.capitalization else None
-        ids = self._decode_symbols(x, lengths, extra, flags)
+        ids = self._decode_symbols(x, lengths, extra, flags, dense=dense)
         tags = self.tags_[ids if supervised else self.state_tag_[ids]].tolist()
         out, i = [], 0
         for n in lengths.tolist():
@@ -751,7 +807,7 @@ class HMMTagger:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Hyperparameters and learned arrays, numeric or 'U' only (np.load(allow_pickle=False) works)."""
-        d = _hyperparams_state(self)
+        d = hyperparams_state(self)
         for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else _UNSUPERVISED_STATE):
             d[name] = np.asarray(getattr(self, name))
         return d
@@ -759,7 +815,7 @@ class HMMTagger:
     @classmethod
     def from_state_dict(cls, d) -> HMMTagger:
         """Rebuild a fitted tagger from ``state_dict()`` output (or an ``np.load`` of it)."""
-        model = cls(**_hyperparams_from_state(d, cls.HYPERPARAMS))
+        model = cls(**hyperparams_from_state(d, cls.HYPERPARAMS))
         model.load_state_dict(d)
         return model
 
@@ -775,234 +831,3 @@ class HMMTagger:
         else:
             self._index = {w: i for i, w in enumerate(self.symbols_.tolist())}
         return self
-
-
-# ---------------------------------------------------------------------------------------------
-# forecaster
-
-
-class GaussianHMMForecaster:
-    """Gaussian HMM forecaster: E[x_{t+h} | x_1..x_t] from the filtered state distribution.
-
-    The forecast for a window is  p_W A^h mu, where p_W (K,) is the forward (filtering)
-    distribution of the state at the window's last step, A (K, K) the transition matrix and mu
-    (K, D) the state means. The forward pass starts each window from the stationary distribution
-    of A, since a window begins at an arbitrary point of the series, not at its start.
-    """
-
-    HYPERPARAMS = ("n_states", "covariance_type", "n_iter", "random_state", "tol")  # __init__'s arguments
-
-    def __init__(
-        self,
-        n_states: int = 3,
-        covariance_type: str = "diag",
-        n_iter: int = 100,
-        random_state: int | None = 0,
-        tol: float = 1e-4,
-    ):
-        self.n_states = n_states
-        self.covariance_type = covariance_type
-        self.n_iter = n_iter
-        self.random_state = random_state
-        self.tol = tol
-
-    @staticmethod
-    def _as_2d(series, name: str = "series") -> np.ndarray:
-        X = np.asarray(series, dtype=float)
-        if X.ndim == 1:
-            X = X[:, None]
-        if X.ndim != 2 or len(X) == 0:
-            raise DataError(
-                f"{name} must have shape (T,) or (T, D) with T > 0, got {np.shape(series)}",
-                "pass a 1-D array of values or a 2-D (time, dimension) array",
-            )
-        if not np.isfinite(X).all():
-            raise DataError(f"{name} contains NaN or infinite values", "fill or drop missing values before fitting")
-        return X
-
-    def check_params(self) -> None:
-        """One ConfigError naming the ``model.*`` key and the fix for a bad hyperparameter. ``fit`` runs it,
-        and so does the config check (harness.config), so a bad override fails before any work."""
-        check_forecaster_params(vars(self))
-
-    def fit(self, series: np.ndarray) -> GaussianHMMForecaster:
-        """Baum-Welch on one scaled series (T,) or (T, D)."""
-        self.check_params()
-        X = self._as_2d(series)
-        if len(X) < 2 * self.n_states:
-            raise DataError(
-                f"series of length {len(X)} is too short for {self.n_states} states",
-                "use fewer model.n_states or a longer series",
-            )
-        self.series_dim_ = X.shape[1] if np.ndim(series) == 2 else 0  # 0: the caller passed (T,)
-        hmm = GaussianHMM(
-            n_components=self.n_states,
-            covariance_type=self.covariance_type,
-            n_iter=self.n_iter,
-            tol=self.tol,
-            random_state=self.random_state,
-            implementation="scaling",
-        )
-        with threadpool_limits(1):  # BLAS threads on these tiny matrices only oversubscribe the cores (~50x slower)
-            hmm.fit(X)
-        self._set_hmm(hmm)
-        self.n_iter_ = int(hmm.monitor_.iter)
-        history = list(hmm.monitor_.history)  # hmmlearn's `converged` is also True after n_iter iterations
-        self.converged_ = len(history) >= 2 and history[-1] - history[-2] < self.tol
-        return self
-
-    def _set_hmm(self, hmm: GaussianHMM) -> None:
-        self.hmm_ = hmm
-        self.startprob_ = hmm.startprob_
-        self.transmat_ = hmm.transmat_
-        self.means_ = hmm.means_  # (K, D)
-        self.covars_ = self._full_covars(hmm)  # (K, D, D) full form whatever the covariance type
-        # Gaussian log-density pieces: Sigma_k = L_k L_k^T
-        L = np.linalg.cholesky(self.covars_)  # (K, D, D)
-        self._Linv = np.linalg.inv(L)  # (K, D, D)
-        self._log_norm = -0.5 * self.means_.shape[1] * np.log(2 * np.pi) - np.log(np.diagonal(L, axis1=1, axis2=2)).sum(
-            axis=1
-        )  # (K,)
-        self.stationary_ = self._stationary(self.transmat_)
-
-    @staticmethod
-    def _full_covars(hmm: GaussianHMM) -> np.ndarray:
-        """(K, D, D) covariances. hmmlearn 0.3.3's ``covars_`` is wrong for spherical with D > 1 after
-        fit (its internal array becomes (K, D) with equal columns), so spherical is rebuilt here."""
-        if hmm.covariance_type != "spherical":
-            return hmm.covars_
-        var = np.asarray(hmm._covars_).reshape(hmm.n_components, -1).mean(axis=1)  # (K,)
-        return var[:, None, None] * np.eye(hmm.means_.shape[1])
-
-    @staticmethod
-    def _stationary(A: np.ndarray) -> np.ndarray:
-        """pi with pi A = pi (the eigenvector of A^T for eigenvalue 1, made a distribution)."""
-        w, v = np.linalg.eig(A.T)
-        pi = np.abs(np.real(v[:, np.argmin(np.abs(w - 1))]))
-        return pi / pi.sum()
-
-    def _log_emission(self, X: np.ndarray) -> np.ndarray:
-        """log N(x | mu_k, Sigma_k) for X (..., D) -> (..., K)."""
-        diff = X[..., None, :] - self.means_  # (..., K, D)
-        z = np.einsum("kde,...ke->...kd", self._Linv, diff)  # (..., K, D) whitened
-        return self._log_norm - 0.5 * (z * z).sum(axis=-1)
-
-    def _forward(self, X: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        """Filtered distributions (N, W, K) of windows X (N, W, D), forward pass in scaled form."""
-        logb = self._log_emission(X)  # (N, W, K)
-        b = np.exp(logb - logb.max(axis=-1, keepdims=True))  # per-step scale cancels on normalising
-        alpha = np.empty_like(b)
-        p = prior * b[:, 0]  # (N, K)
-        alpha[:, 0] = p / p.sum(axis=1, keepdims=True)
-        for t in range(1, X.shape[1]):
-            p = (alpha[:, t - 1] @ self.transmat_) * b[:, t]
-            alpha[:, t] = p / p.sum(axis=1, keepdims=True)
-        return alpha
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "transmat_"):
-            raise ConfigError("GaussianHMMForecaster used before fit", "call fit(series) first")
-
-    def filtered_state_probs(self, series: np.ndarray) -> np.ndarray:
-        """P(z_t | x_1..x_t) for every t (T, K), starting from the fitted start distribution."""
-        self._check_fitted()
-        X = self._as_2d(series)
-        return self._forward(X[None], self.startprob_)[0]
-
-    def predict(self, windows: np.ndarray, horizon: int = 1) -> np.ndarray:
-        """Expected value ``horizon`` steps after each window's last value: (N,) or (N, D)."""
-        self._check_fitted()
-        if horizon < 1:
-            raise ConfigError(f"task.horizon must be >= 1, got {horizon!r}", "set task.horizon=1")
-        X = np.asarray(windows, dtype=float)
-        D = self.means_.shape[1]
-        if X.ndim == 2 and D == 1:
-            X = X[..., None]
-        if X.ndim != 3 or X.shape[2] != D or X.shape[1] == 0:
-            raise DataError(
-                f"windows must have shape (N, W) or (N, W, {D}), got {np.shape(windows)}",
-                "pass the past values of each window",
-            )
-        if not np.isfinite(X).all():
-            raise DataError("windows contain NaN or infinite values", "fill or drop missing values first")
-        p = self._forward(X, self.stationary_)[:, -1]  # (N, K) filtered at the window's end
-        y = _matrix_power_rows(p, self.transmat_, horizon) @ self.means_  # (N, D)
-        return y[:, 0] if self.series_dim_ == 0 else y
-
-    def state_path(self, series: np.ndarray) -> np.ndarray:
-        """Most likely state sequence (Viterbi) of a whole series (T,)."""
-        self._check_fitted()
-        return self.hmm_.predict(self._as_2d(series))
-
-    def regime_table(self, series: np.ndarray) -> dict[str, np.ndarray]:
-        """Columns for a regime CSV/plot: time index, value(s), Viterbi state, that state's mean,
-        and the filtered probability of every state (``p_state<k>``); arrays of length T."""
-        X = self._as_2d(series)
-        path = self.state_path(series)
-        table = {"t": np.arange(len(X)), "state": path}
-        for d in range(X.shape[1]):
-            suffix = "" if X.shape[1] == 1 else str(d)
-            table["value" + suffix] = X[:, d]
-            table["state_mean" + suffix] = self.means_[path, d]
-        for k, column in enumerate(self.filtered_state_probs(series).T):
-            table[f"p_state{k}"] = column
-        return table
-
-    @property
-    def n_params(self) -> int:
-        """Free parameters: start K-1, transitions K(K-1), means K*D, covariances by type."""
-        K, D = self.means_.shape
-        cov = {"spherical": K, "diag": K * D, "full": K * D * (D + 1) // 2, "tied": D * (D + 1) // 2}
-        return (K - 1) + K * (K - 1) + K * D + cov[self.covariance_type]
-
-    def log_likelihood(self, series: np.ndarray) -> float:
-        self._check_fitted()
-        return float(self.hmm_.score(self._as_2d(series)))
-
-    def bic(self, series: np.ndarray) -> float:
-        """-2 log L + n_params log T (lower is better)."""
-        T = len(self._as_2d(series))
-        return -2.0 * self.log_likelihood(series) + self.n_params * np.log(T)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        self._check_fitted()
-        return {
-            **_hyperparams_state(self),
-            "series_dim_": np.array(self.series_dim_),
-            "startprob_": self.startprob_,
-            "transmat_": self.transmat_,
-            "means_": self.means_,
-            "covars_": self.covars_,
-        }
-
-    @classmethod
-    def from_state_dict(cls, d) -> GaussianHMMForecaster:
-        return cls(**_hyperparams_from_state(d, cls.HYPERPARAMS)).load_state_dict(d)
-
-    def load_state_dict(self, d) -> GaussianHMMForecaster:
-        full = np.array(d["covars_"])  # (K, D, D)
-        typed = {
-            "full": full,
-            "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
-            "spherical": np.diagonal(full, axis1=1, axis2=2).mean(axis=1),
-            "tied": full[0],
-        }[self.covariance_type]
-        hmm = GaussianHMM(
-            n_components=self.n_states,
-            covariance_type=self.covariance_type,
-            init_params="",
-            params="",
-            n_iter=self.n_iter,
-            random_state=self.random_state,
-        )
-        hmm.n_features = full.shape[1]
-        hmm.startprob_ = np.array(d["startprob_"])
-        hmm.transmat_ = np.array(d["transmat_"])
-        hmm.means_ = np.array(d["means_"])
-        hmm.covars_ = typed
-        self.series_dim_ = int(d["series_dim_"])
-        self._set_hmm(hmm)
-        return self
-
-
-__all__ = ["HMMTagger", "GaussianHMMForecaster"]

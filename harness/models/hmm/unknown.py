@@ -1,7 +1,7 @@
 """P(tag | word form) for words the HMM tagger has (almost) never seen: a logistic regression on
 the form's spelling, trained on the rare training words that stand in for unseen ones.
 
-TnT's suffix tree (``hmm_signatures.suffix_keys``) looks at one clue, the longest known suffix.
+TnT's suffix tree (``signatures.suffix_keys``) looks at one clue, the longest known suffix.
 This model weighs many at once: suffixes of 1-4 characters (alone and with the word's shape
 class), prefixes of 1-3, capitalisation, digits, hyphens, length and a collapsed shape
 (``Xxxx-99`` -> ``Aa-9``). Fitting uses scikit-learn (multinomial ``LogisticRegression`` on
@@ -22,7 +22,7 @@ import string
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from harness.models.hmm_signatures import word_class
+from harness.models.hmm.signatures import word_class
 
 FLOOR = 1e-4  # a tag no rare training word carried keeps this probability (no -inf path)
 _SHAPE = str.maketrans(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+import numpy as np
+
 from harness.errors import ConfigError, check_choice, check_positive
 
 TRAININGS = ("supervised", "unsupervised")
@@ -74,3 +76,16 @@ def check_forecaster_params(p: Mapping[str, Any]) -> None:
     """GaussianHMMForecaster hyperparameters by name (covariance_type, n_states)."""
     check_choice(p["covariance_type"], "model.covariance_type", COVARIANCE_TYPES)
     check_positive(p["n_states"], "model.n_states")
+
+
+_NONE = np.zeros(0)  # a hyperparameter set to None, in state_dict (np.array(None) would need a pickle)
+
+
+def hyperparams_state(model) -> dict[str, np.ndarray]:
+    """A model's HYPERPARAMS as 0-d arrays (None as an empty one): numeric or 'U', no pickle needed."""
+    return {k: _NONE if getattr(model, k) is None else np.array(getattr(model, k)) for k in model.HYPERPARAMS}
+
+
+def hyperparams_from_state(d, names) -> dict:
+    """The inverse of ``hyperparams_state``: the same values with the same Python types."""
+    return {k: None if d[k].size == 0 else d[k].item() for k in names}
