@@ -22,7 +22,7 @@ import numpy as np
 
 from harness.data import text
 from harness.data.text import Stream, TextProcess
-from harness.errors import ConfigError, DataError, check_choice
+from harness.errors import ConfigError, check_choice
 from harness.tasks.ngram import KneserNey, unigram_log2probs
 
 POSITION_BUCKETS = ((0, 1), (1, 4), (4, 16), (16, 64), (64, None))  # [lo, hi) positions inside a document
@@ -37,6 +37,7 @@ class LMData:
     unit: str  # char | word
     source: str
     ngram_order: int = 0  # 0 = tuned on dev
+    chunk_length: int = 64  # truncated-BPTT chunk when model.bptt_steps = 0
     temperature: float = 1.0
     sample_length: int = 300
     prompt: str = ""
@@ -165,6 +166,7 @@ def load(cfg, seed: int) -> LMData:
         raise ConfigError(f"task.ngram_order must be >= 0, got {cfg.ngram_order}", "set task.ngram_order=0 (tuned)")
     common = dict(
         ngram_order=int(cfg.ngram_order),
+        chunk_length=int(cfg.chunk_length),
         temperature=float(cfg.temperature),
         sample_length=int(cfg.sample_length),
         prompt=str(cfg.prompt),
