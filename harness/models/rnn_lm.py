@@ -89,10 +89,13 @@ class RNNLM:
             p[...] = d[k]
 
     # -- training ---------------------------------------------------------------------------------
-    def train_batches(self, ids: np.ndarray, starts: np.ndarray, n_streams: int, k: int, rng: np.random.Generator):
-        """Chunks of k steps of N parallel columns of the stream, in order; a random offset in [0, k) per epoch."""
+    def train_batches(
+        self, ids: np.ndarray, starts: np.ndarray, n_streams: int, k: int, rng: np.random.Generator, offset=None
+    ):
+        """Chunks of k steps of N parallel columns of the stream, in order, from ``offset`` (None: random in [0, k)
+        each epoch, so chunk boundaries move)."""
         x_all, y_all = stream_inputs(ids, starts, self.bos), ids
-        r = int(rng.integers(k)) if len(ids) > n_streams * k * 2 else 0
+        r = int(rng.integers(k)) if offset is None else int(offset)
         L = (len(ids) - r) // n_streams  # steps per column
         X = x_all[r : r + n_streams * L].reshape(n_streams, L).T  # (L, N)
         Y = y_all[r : r + n_streams * L].reshape(n_streams, L).T
