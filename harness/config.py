@@ -158,7 +158,14 @@ class LongRangeTaskConfig:
     seed: Optional[int] = None  # None = the run's seed
 
 
-TASK_SCHEMAS = {"pos": PosTaskConfig, "timeseries": TimeSeriesTaskConfig, "longrange": LongRangeTaskConfig}
+from harness.tasks.lm_config import LMTaskConfig  # noqa: E402  (issue 15; the lead moves it here)
+
+TASK_SCHEMAS = {
+    "pos": PosTaskConfig,
+    "timeseries": TimeSeriesTaskConfig,
+    "longrange": LongRangeTaskConfig,
+    "lm": LMTaskConfig,
+}
 
 # ----------------------------------------------------------------------------------------------
 # root
@@ -308,6 +315,8 @@ def check_config(config: Config) -> None:
                 "set task.synthetic.long_range=0 (first order) or k > 0",
             )
         check_fraction(s.long_range_strength, "task.synthetic.long_range_strength", closed_high=True)
+    elif task == "lm":
+        pass  # harness.tasks.lm.load checks its own values (one-line ConfigError/DataError)
     elif task == "longrange":
         check_choice(t.dataset, "task.dataset", ("synthetic",))
         for key in ("distance", "n_distractors", "n_train", "n_dev", "n_test"):

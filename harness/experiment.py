@@ -70,6 +70,10 @@ def _summary(config: Config, source: str, metrics: dict[str, float], run_id: str
             f"test_accuracy={metrics['test_accuracy']:.4f}",
             f"chance={metrics['chance_accuracy']:.4f}",
         ]
+    elif config.task.name == "lm":
+        keys = [k for k in metrics if k.startswith("test_bits_per_") and "_pos" not in k]
+        more = ["entropy_rate", *(f"baseline_{b}_{keys[0]}" for b in ("ngram", "unigram") if keys)]
+        parts = [f"{k}={metrics[k]:.4f}" for k in [*keys, *more] if k in metrics]
     else:
         parts = [
             f"test_rmse={metrics['test_rmse']:.4g}",
@@ -340,11 +344,34 @@ def train_longrange(config: Config, data, model, gradient, rng, hooks: Hooks) ->
 
 
 # ----------------------------------------------------------------------------------------------
+# language modelling (harness.tasks.lm, harness.estimators.lm)
+
+
+def prepare_lm(config: Config, rng: np.random.Generator):
+    from harness.estimators.lm import make_estimator
+    from harness.tasks.lm import load
+
+    return load(config.task, config.seed), make_estimator(config.model, config.seed), None
+
+
+def train_lm(config: Config, data, estimator, extra, rng, hooks: Hooks) -> Outcome:
+    from harness.estimators.lm import Hooks as LMHooks
+    from harness.estimators.lm import run as run_lm
+
+    metrics = run_lm(data, estimator, LMHooks(**hooks.fit_kwargs(data.dev_metric)))
+    artifacts = estimator.artifacts(data) | {
+        "test_predictions.tsv": lambda path: data.write_predictions(path, estimator.predict(data, "test"))
+    }
+    return Outcome(metrics, data.main_metric, artifacts, estimator.state_dict())
+
+
+# ----------------------------------------------------------------------------------------------
 
 TASKS = {
     "pos": (prepare_pos, train_pos),
     "timeseries": (prepare_timeseries, train_timeseries),
     "longrange": (prepare_longrange, train_longrange),
+    "lm": (prepare_lm, train_lm),
 }
 
 

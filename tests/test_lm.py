@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import all_runs
 from hmmlearn.hmm import CategoricalHMM
 from omegaconf import OmegaConf
 
@@ -213,3 +214,28 @@ def test_temperature_must_be_positive(temperature):
     cfg.temperature = temperature
     with pytest.raises(ConfigError, match="task.temperature must be > 0"):
         load(cfg, 0)
+
+
+# -- the command line ------------------------------------------------------------------------------
+def test_tiny_gru_lm_run_records_bits_entropy_rate_and_a_sample(tmp_path, tracking_store, run_cli):
+    small = ["task.synthetic.n_train=8", "task.synthetic.n_dev=2", "task.synthetic.n_test=2", "task.ngram_order=3"]
+    args = ["model=gru", "task=lm", *small, "model.hidden_size=8", "model.epochs=2", "task.sample_length=40"]
+    out = run_cli([*args, "progress=false"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "harness: gru on lm (synthetic) seed=0: test_bits_per_char=" in out.stdout and "entropy_rate=" in out.stdout
+    client, runs = all_runs(tracking_store)
+    (run,) = runs
+    m = run.data.metrics
+    assert m["entropy_rate"] < m["baseline_unigram_test_bits_per_char"] and m["test_bits_per_char"] > 0
+    assert len(client.get_metric_history(run.info.run_id, "dev_bits_per_char")) == m["epochs_run"] == 2
+    sample = client.download_artifacts(run.info.run_id, "samples.txt", str(tmp_path))
+    assert len(open(sample, encoding="utf-8").read()) == 40
+
+
+def test_bad_temperature_on_the_command_line_is_one_line_and_records_nothing(tmp_path, tracking_store, run_cli):
+    out = run_cli(["model=hmm", "task=lm", "task.temperature=-0.5"], cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "harness: error: task.temperature must be > 0, got -0.5; set task.temperature=1.0 (lower = more conservative)"
+    ]
+    assert not all_runs(tracking_store)[1]

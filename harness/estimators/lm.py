@@ -145,8 +145,8 @@ def make_estimator(model_cfg, seed: int) -> _LMEstimator:
 def run(data, estimator: _LMEstimator, hooks: Hooks | None = None) -> dict[str, float]:
     """Fit, score dev and test, add yardsticks and the reference: every metric of one run (no tracking)."""
     metrics = dict(estimator.fit(data, hooks))
-    for split in ("dev", "test"):
-        metrics |= {f"{split}_{k}": v for k, v in data.score(split, estimator.predict(data, split)).items()}
+    for split, prefix in (("dev", "best_dev_"), ("test", "test_")):  # dev_<metric> is the per-epoch history
+        metrics |= {f"{prefix}{k}": v for k, v in data.score(split, estimator.predict(data, split)).items()}
     metrics |= data.baselines() | data.reference_metrics()
     if "entropy_rate" in metrics:
         metrics["gap_to_entropy_rate"] = metrics[data.main_metric] - metrics["entropy_rate"]

@@ -85,7 +85,8 @@ class HMMLM:
             q = np.power(p, 1.0 / temperature)
             return q / q.sum(axis=-1, keepdims=True)
 
-        pi, A, B = temper(self.startprob_), temper(self.transmat_), temper(self.emissionprob_)
+        pi, A = temper(self.startprob_), temper(self.transmat_)
+        B = temper(self.emissionprob_[:, 1:])  # (K, C-1): symbol 0 (<unk>) is never drawn
         prompt = np.asarray(prompt, dtype=np.int64)
         if len(prompt):
             alpha = self.startprob_ * self.emissionprob_[:, prompt[0]]  # filtered p(s_t | o_<=t), (K,)
@@ -98,6 +99,6 @@ class HMMLM:
         K, C = B.shape
         for t in range(length):
             s = rng.choice(K, p=prior)
-            out[t] = rng.choice(C, p=B[s])
+            out[t] = 1 + rng.choice(C, p=B[s])
             prior = pi if end_id is not None and out[t] == end_id else A[s]
         return out

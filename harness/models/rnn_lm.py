@@ -154,6 +154,7 @@ class RNNLM:
         """``length`` symbols continuing ``prompt`` (ids), each drawn from softmax(o / temperature) and fed back.
 
         After ``end_id`` (the end-of-document mark) the state resets and the next document starts from BOS.
+        Symbol 0 (<unk>) is never drawn.
         """
         W, b = self.params["out.weight"], self.params["out.bias"]
         inp = np.r_[self.bos, np.asarray(prompt, dtype=np.int64)]  # (P + 1,)
@@ -161,6 +162,7 @@ class RNNLM:
         out = np.empty(length, dtype=np.int64)
         for t in range(length):
             z = (h[-1, 0].astype(np.float64) @ W.T + b) / temperature  # (C,)
+            z[0] = -np.inf  # never <unk>
             pr = np.exp(z - z.max())
             out[t] = rng.choice(len(pr), p=pr / pr.sum())
             nxt, state = (self.bos, None) if end_id is not None and out[t] == end_id else (out[t], state)
