@@ -359,9 +359,9 @@ def train_lm(config: Config, data, estimator, extra, rng, hooks: Hooks) -> Outco
     from harness.estimators.lm import run as run_lm
 
     metrics = run_lm(data, estimator, LMHooks(**hooks.fit_kwargs(data.dev_metric)))
-    artifacts = estimator.artifacts(data) | {
-        "test_predictions.tsv": lambda path: data.write_predictions(path, estimator.predict(data, "test"))
-    }
+    test = estimator.predict(data, "test")  # log2 p of every test symbol
+    artifacts = estimator.artifacts(data) | data.curve_artifacts(test)
+    artifacts["test_predictions.tsv"] = lambda path: data.write_predictions(path, test)
     return Outcome(metrics, data.main_metric, artifacts, estimator.state_dict())
 
 

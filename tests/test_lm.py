@@ -230,6 +230,10 @@ def test_tiny_gru_lm_run_records_bits_entropy_rate_and_a_sample(tmp_path, tracki
     assert len(client.get_metric_history(run.info.run_id, "dev_bits_per_char")) == m["epochs_run"] == 2
     sample = client.download_artifacts(run.info.run_id, "samples.txt", str(tmp_path))
     assert len(open(sample, encoding="utf-8").read()) == 40
+    curve = client.download_artifacts(run.info.run_id, "position_curve.csv", str(tmp_path))
+    lines = open(curve, encoding="utf-8").read().splitlines()
+    assert lines[0] == "position,bits_per_char" and lines[1].startswith("0,") and len(lines) == 1 + 250
+    assert float(lines[1].split(",")[1]) == pytest.approx(m["test_bits_per_char_pos0"], rel=1e-5)
 
 
 def test_bad_temperature_on_the_command_line_is_one_line_and_records_nothing(tmp_path, tracking_store, run_cli):

@@ -99,6 +99,16 @@ class LMData:
         with np.errstate(invalid="ignore", divide="ignore"):
             return total / count
 
+    def curve_artifacts(self, prediction: np.ndarray, split: str = "test") -> dict:
+        """{"position_curve.csv": writer}: mean bits at each position inside a document (the context a model uses)."""
+        curve = self.position_curve(prediction, split)
+
+        def write(path) -> None:
+            rows = [f"{p},{b:.6f}" for p, b in enumerate(curve) if np.isfinite(b)]
+            Path(path).write_text("\n".join([f"position,{self.per}", *rows]) + "\n", encoding="utf-8")
+
+        return {"position_curve.csv": write}
+
     def baselines(self) -> dict[str, float]:
         """The yardsticks on test: add-one unigram and interpolated Kneser-Ney of ``ngram_order``."""
         if not self._baselines:
