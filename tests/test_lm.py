@@ -243,3 +243,18 @@ def test_bad_temperature_on_the_command_line_is_one_line_and_records_nothing(tmp
         "harness: error: task.temperature must be > 0, got -0.5; set task.temperature=1.0 (lower = more conservative)"
     ]
     assert not all_runs(tracking_store)[1]
+
+
+def test_numpy_baum_welch_iterations_equal_hmmlearns():
+    from harness.models.hmm_lm import baum_welch
+
+    rng = np.random.default_rng(SEED)
+    init = tiny_hmm(rng, K=4, C=6)
+    ids, starts = rng.integers(0, 6, 50), np.array([0, 7, 20, 21, 35])  # unequal documents, one of length 1
+    pi, A, B, history = baum_welch(ids, starts, 6, 4, n_iter=3, tol=-np.inf, init=init)
+    hmm = CategoricalHMM(4, n_features=6, n_iter=3, tol=-np.inf, init_params="", params="ste", implementation="scaling")
+    hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = init
+    hmm.fit(ids[:, None], np.diff(np.r_[starts, 50]))
+    for mine, theirs in ((pi, hmm.startprob_), (A, hmm.transmat_), (B, hmm.emissionprob_)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(history, hmm.monitor_.history, rtol=1e-12)

@@ -1,5 +1,12 @@
-"""HMM language models: hmmlearn's CategoricalHMM trained by Baum-Welch on the training stream, or
-counted from known states (the exact supervised view, synthetic data); scored by forward filtering.
+"""HMM language models: a categorical HMM trained by Baum-Welch on the training stream, or counted
+from known states (the exact supervised view, synthetic data); scored by forward filtering.
+
+Baum-Welch runs either in hmmlearn (``implementation="hmmlearn"``: CategoricalHMM, its "scaling"
+back-end, 7x faster than "log" at 64 states with the same log-likelihood to 1e-6) or in
+``baum_welch`` below (``"numpy"``, the default): the same scaled E- and M-steps (one iteration
+equals hmmlearn's to 1e-15, tests/test_lm.py) with all documents side by side, so each step is one
+BLAS product. On 20,000 symbols in 80 documents, 1 thread, seconds per iteration:
+64 states 0.46 (hmmlearn) vs 0.04 (numpy), 256 states 37.4 vs 0.56, 1024 states 2.6 (numpy).
 
 Dimension letters: K states, C symbols. Every document is a separate sequence (``lengths``) that
 starts from ``startprob_``. Scores are p(o_t | o_<t) by the forward algorithm with the learned
@@ -21,11 +28,20 @@ EPS = 1e-4
 
 
 class HMMLM:
-    def __init__(self, n_states: int, n_iter: int = 100, tol: float = 1e-3, random_state: int = 0):
+    def __init__(
+        self, n_states: int, n_iter: int = 100, tol: float = 1e-3, random_state: int = 0, implementation: str = "numpy"
+    ):
         self.n_states, self.n_iter, self.tol, self.random_state = int(n_states), int(n_iter), float(tol), random_state
+        self.implementation = implementation
 
     def fit(self, ids: np.ndarray, starts: np.ndarray, vocab_size: int) -> HMMLM:
-        """Baum-Welch (hmmlearn, scaling implementation) on the documents of the training stream."""
+        """Baum-Welch on the documents of the training stream (``implementation``: numpy | hmmlearn)."""
+        if self.implementation == "numpy":
+            rng = np.random.default_rng(self.random_state)
+            pi, A, B, history = baum_welch(ids, starts, vocab_size, self.n_states, self.n_iter, self.tol, rng)
+            self.n_iter_ = len(history)
+            self._set(pi, A, B)
+            return self
         lengths = np.diff(np.r_[starts, len(ids)])
         hmm = CategoricalHMM(
             n_components=self.n_states,
@@ -102,3 +118,78 @@ class HMMLM:
             out[t] = 1 + rng.choice(C, p=B[s])
             prior = pi if end_id is not None and out[t] == end_id else A[s]
         return out
+
+
+def baum_welch(
+    ids: np.ndarray,
+    starts: np.ndarray,
+    vocab_size: int,
+    n_states: int,
+    n_iter: int = 100,
+    tol: float = 1e-3,
+    rng: np.random.Generator | None = None,
+    init: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    max_cells: int = 20_000_000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]:
+    """Baum-Welch for a categorical HMM with the documents side by side: every step is one
+    (N, K) @ (K, K) BLAS product instead of hmmlearn's per-sequence loop (same E- and M-steps, scaled
+    forward-backward; see tests/test_lm.py for one iteration against hmmlearn's).
+
+    Scaled recursions per document (N docs, K states; c_t = p(o_t | o_<t)):
+        alpha_t = (alpha_{t-1} A) * B[:, o_t] / c_t            beta_t = (A (B[:, o_{t+1}] * beta_{t+1})) / c_{t+1}
+        gamma_t = alpha_t * beta_t      sum_t xi_t = A * sum_t alpha_{t-1}^T (B[:, o_t] * beta_t / c_t)
+    Documents are processed in groups of at most ``max_cells`` / (T K) so the stored alphas stay small.
+    Returns (startprob (K,), transmat (K, K), emissionprob (K, C), log-likelihood (nats) per iteration).
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    K, C = int(n_states), int(vocab_size)
+    if init is None:
+        pi, A, B = rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), K), rng.dirichlet(np.ones(C), K)
+    else:
+        pi, A, B = (np.array(x, dtype=np.float64) for x in init)
+    ends = np.r_[starts[1:], len(ids)]
+    order = np.argsort(-(ends - starts), kind="stable")  # longest first: groups of similar length pad little
+    history: list[float] = []
+    for _ in range(n_iter):
+        s_pi, s_A, s_B, loglik = np.zeros(K), np.zeros((K, K)), np.zeros((C, K)), 0.0
+        g = 0
+        while g < len(order):
+            T = int(ends[order[g]] - starts[order[g]])
+            n = max(1, min(len(order) - g, max_cells // max(T * K, 1)))
+            docs = order[g : g + n]
+            g += n
+            lengths = ends[docs] - starts[docs]  # (n,)
+            mask = np.arange(T)[:, None] < lengths[None, :]  # (T, n)
+            obs = np.where(mask, ids[np.minimum(starts[docs][None, :] + np.arange(T)[:, None], len(ids) - 1)], 0)
+            Bt = B.T  # (C, K)
+            # forward: scaled alphas (T, n, K) and scales c (T, n)
+            alpha, c = np.empty((T, n, K)), np.ones((T, n))
+            a = pi * Bt[obs[0]]  # (n, K)
+            c[0] = a.sum(1)
+            alpha[0] = a / c[0][:, None]
+            for t in range(1, T):
+                a = (alpha[t - 1] @ A) * Bt[obs[t]]  # (n, K)
+                ct = np.where(mask[t], a.sum(1), 1.0)
+                c[t] = ct
+                alpha[t] = np.where(mask[t][:, None], a / ct[:, None], alpha[t - 1])
+            loglik += float(np.log(c[mask]).sum())
+            # backward, accumulating the expected counts as it goes
+            beta = np.ones((n, K))
+            for t in range(T - 1, -1, -1):
+                gamma = alpha[t] * beta * mask[t][:, None]  # (n, K) p(s_t | document)
+                s_B += np.eye(C)[obs[t]].T @ gamma  # (C, K)
+                if t == 0:
+                    s_pi += gamma.sum(0)
+                    break
+                w = Bt[obs[t]] * beta / c[t][:, None] * mask[t][:, None]  # (n, K)
+                s_A += alpha[t - 1].T @ w  # (K, K), times A below
+                beta = np.where(mask[t][:, None], w @ A.T, beta)  # beta_{t-1}
+        # M-step
+        pi = s_pi / s_pi.sum()
+        A = A * s_A
+        A /= np.maximum(A.sum(1, keepdims=True), 1e-300)
+        B = s_B.T / np.maximum(s_B.T.sum(1, keepdims=True), 1e-300)
+        history.append(loglik)
+        if len(history) > 1 and history[-1] - history[-2] < tol:
+            break
+    return pi, A, B, history
