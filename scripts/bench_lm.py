@@ -32,6 +32,7 @@ MODELS = {
     "gru": dict(name="gru", cell="gru"),
     "hmm-16": dict(name="hmm", training="unsupervised", n_states=16),
     "hmm-64": dict(name="hmm", training="unsupervised", n_states=64),
+    "hmm-256": dict(name="hmm", training="unsupervised", n_states=256),
     "hmm-true-states": dict(name="hmm", training="supervised"),
 }
 

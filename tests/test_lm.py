@@ -258,3 +258,17 @@ def test_numpy_baum_welch_iterations_equal_hmmlearns():
     for mine, theirs in ((pi, hmm.startprob_), (A, hmm.transmat_), (B, hmm.emissionprob_)):
         np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(history, hmm.monitor_.history, rtol=1e-12)
+
+
+def test_ud_text_lines_and_word_units(tmp_path):
+    for split, sents in {"train": ["the cat sat", "a dog ran"], "dev": ["the dog sat"], "test": ["a cat flew"]}.items():
+        blocks = [f"# sent_id = {i}\n# text = {s}\n1\tx\tx\tX\t_\t_\t0\troot\t_\t_\n" for i, s in enumerate(sents)]
+        (tmp_path / f"xx-ud-{split}.conllu").write_text("\n".join(blocks) + "\n")
+    cfg = OmegaConf.structured(LMTaskConfig)
+    cfg.dataset, cfg.path, cfg.unit = "ud_text", str(tmp_path), "word"
+    d = load(cfg, 0)
+    assert d.vocab == ["<unk>", "</s>", "a", "cat", "dog", "ran", "sat", "the"]
+    assert d.decode(d.test.ids) == "a cat <unk> </s>" and d.main_metric == "test_bits_per_word"
+    scores = d.score("test", np.log2([0.5, 0.25, 0.25, 0.125]))  # 1 + 2 + 2 + 3 bits over 4 words
+    assert scores["bits_per_word"] == pytest.approx(2.0) and scores["perplexity"] == pytest.approx(4.0)
+    assert scores["bits_per_word_pos0"] == pytest.approx(1.0) and scores["bits_per_word_pos1_3"] == pytest.approx(7 / 3)
