@@ -272,3 +272,13 @@ def test_ud_text_lines_and_word_units(tmp_path):
     scores = d.score("test", np.log2([0.5, 0.25, 0.25, 0.125]))  # 1 + 2 + 2 + 3 bits over 4 words
     assert scores["bits_per_word"] == pytest.approx(2.0) and scores["perplexity"] == pytest.approx(4.0)
     assert scores["bits_per_word_pos0"] == pytest.approx(1.0) and scores["bits_per_word_pos1_3"] == pytest.approx(7 / 3)
+
+
+def test_a_bidirectional_language_model_is_refused():
+    from harness.config import RecurrentConfig
+    from harness.estimators.lm import RNNLMEstimator
+
+    cfg = OmegaConf.structured(LMTaskConfig)
+    cfg.synthetic.n_train, cfg.synthetic.n_dev, cfg.synthetic.n_test = 2, 1, 1
+    with pytest.raises(ConfigError, match="cannot be bidirectional"):
+        RNNLMEstimator(RecurrentConfig(cell="lstm", bidirectional=True), 0).fit(load(cfg, 0))

@@ -79,6 +79,11 @@ class RNNLMEstimator(_LMEstimator):
     def fit(self, data, hooks: Hooks | None = None) -> dict[str, float]:
         hooks = hooks or Hooks()
         cfg = self.cfg
+        if cfg.bidirectional:
+            raise ConfigError(
+                "a language model cannot be bidirectional: the reverse direction would read the symbol it predicts",
+                "drop model.bidirectional=true",
+            )
         rng = np.random.default_rng(self.seed)
         self.model = RNNLM(data.vocab_size, cfg, rng)
         k = int(cfg.bptt_steps or data.chunk_length)
