@@ -282,3 +282,21 @@ def test_a_bidirectional_language_model_is_refused():
     cfg.synthetic.n_train, cfg.synthetic.n_dev, cfg.synthetic.n_test = 2, 1, 1
     with pytest.raises(ConfigError, match="cannot be bidirectional"):
         RNNLMEstimator(RecurrentConfig(cell="lstm", bidirectional=True), 0).fit(load(cfg, 0))
+
+
+def test_rnn_lm_resumed_from_an_epoch_checkpoint_ends_bit_for_bit_the_same():
+    from harness.config import RecurrentConfig
+    from harness.estimators.lm import Hooks, RNNLMEstimator
+
+    cfg = OmegaConf.structured(LMTaskConfig)
+    cfg.synthetic.n_train, cfg.synthetic.n_dev, cfg.synthetic.n_test, cfg.synthetic.doc_length = 8, 2, 2, 50
+    data = load(cfg, 0)
+    mcfg = RecurrentConfig(
+        cell="gru", hidden_size=8, embedding_size=4, epochs=3, patience=0, batch_size=4, bptt_steps=7
+    )
+    saved = []
+    full = RNNLMEstimator(mcfg, 0)
+    full.fit(data, Hooks(checkpoint=lambda state: saved.append({k: v.copy() for k, v in state.items()})))
+    resumed = RNNLMEstimator(mcfg, 0)
+    resumed.fit(data, Hooks(resume=saved[1]))  # the state after epoch 1 (saved[0] is before training)
+    np.testing.assert_array_equal(full.predict(data, "test"), resumed.predict(data, "test"))
