@@ -144,7 +144,7 @@ class HMMLMEstimator(_LMEstimator):
 
 
 def make_estimator(model_cfg, seed: int) -> _LMEstimator:
-    return HMMLMEstimator(model_cfg, seed) if model_cfg.name == "hmm" else RNNLMEstimator(model_cfg, seed)
+    return HMMLMEstimator(model_cfg, seed) if hasattr(model_cfg, "n_states") else RNNLMEstimator(model_cfg, seed)
 
 
 def run(data, estimator: _LMEstimator, hooks: Hooks | None = None) -> dict[str, float]:
