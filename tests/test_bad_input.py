@@ -20,7 +20,7 @@ from harness import cli
 
 # (id, overrides with {d} = the bad-data folder, fragments the error line must contain)
 ROWS = [
-    ("unknown-model", ["model=foo"], ["unknown model 'foo'", "choose one of: gru, hmm, lstm, lstm_long, rnn"]),
+    ("unknown-model", ["model=foo"], ["unknown model 'foo'", "choose one of: gru, hmm, hmm_lm, lstm, lstm_long, rnn"]),
     ("unknown-task", ["task=bar"], ["unknown task 'bar'", "choose one of: ", "pos", "timeseries"]),
     ("unknown-pos-dataset", ["task.dataset=nope"], ["task.dataset='nope' is not a valid choice", "conllu"]),
     (
