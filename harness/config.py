@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, List, Optional
 
@@ -118,6 +119,25 @@ class RecurrentClassifierConfig(RecurrentConfig):
             check_positive(getattr(self, key), f"model.{key}")
 
 
+@dataclass
+class RecurrentLMConfig(RecurrentConfig):
+    """The recurrent language model: symbol embeddings -> recurrent stack -> softmax over the next symbol,
+    trained by truncated BPTT over the stream (``bptt_steps``; 0 = the task's ``chunk_length``)."""
+
+    embedding_size: int = 64  # symbol embedding width
+    init_scale: float = 0.1  # embedding init std
+
+    def check(self) -> None:
+        super().check()
+        for key in ("embedding_size", "init_scale"):
+            check_positive(getattr(self, key), f"model.{key}")
+        if self.bidirectional:
+            raise ConfigError(
+                "a language model cannot be bidirectional: the reverse direction would read the symbol it predicts",
+                "drop model.bidirectional=true",
+            )
+
+
 def _with_cell(base: type, cell: str) -> type:
     """``base`` for one cell: ``cell`` fixed, ``name`` defaulting to it, and the vanilla RNN's
     ``nonlinearity`` (tanh | relu) as a setting of its own."""
@@ -214,17 +234,54 @@ class HMMForecasterConfig:
         }
 
 
+@dataclass
+class HMMCountedLMConfig:
+    """The HMM language model counted from the true hidden states (synthetic text only): the supervised view."""
+
+    family: ClassVar[str] = "hmm"
+    training: ClassVar[str] = "supervised"
+
+    name: str = "hmm"
+
+    def check(self) -> None:
+        pass
+
+
+@dataclass
+class HMMLMConfig:
+    """The HMM language model trained by Baum-Welch on the training stream (harness.models.hmm.lm)."""
+
+    family: ClassVar[str] = "hmm"
+    training: ClassVar[str] = "unsupervised"
+
+    name: str = "hmm_unsupervised"
+    n_states: int = 64  # hidden states (64: about 35 s on the synthetic default, 1 thread)
+    n_iter: int = 100  # Baum-Welch iterations
+    tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood)
+
+    def check(self) -> None:
+        check_positive(self.n_states, "model.n_states")
+        check_positive(self.n_iter, "model.n_iter")
+        check_nonnegative(self.tol, "model.tol")
+
+
 # model choice -> {task -> schema}; conf/model/<choice>.yaml composes onto schema/<choice>_<task>
 RECURRENT_ROLES = {
     "pos": RecurrentTaggerConfig,
     "timeseries": RecurrentForecasterConfig,
     "longrange": RecurrentClassifierConfig,
+    "lm": RecurrentLMConfig,
 }
 MODEL_SCHEMAS: dict[str, dict[str, type]] = {
     cell: {task: _with_cell(base, cell) for task, base in RECURRENT_ROLES.items()} for cell in CELLS
 }
-MODEL_SCHEMAS["hmm"] = {"pos": HMMTaggerConfig, "longrange": HMMTaggerConfig, "timeseries": HMMForecasterConfig}
-MODEL_SCHEMAS["hmm_unsupervised"] = {"pos": HMMUnsupervisedConfig}
+MODEL_SCHEMAS["hmm"] = {
+    "pos": HMMTaggerConfig,
+    "longrange": HMMTaggerConfig,
+    "timeseries": HMMForecasterConfig,
+    "lm": HMMCountedLMConfig,
+}
+MODEL_SCHEMAS["hmm_unsupervised"] = {"pos": HMMUnsupervisedConfig, "lm": HMMLMConfig}
 
 
 def model_schema(model: str, task: str) -> type:
@@ -363,7 +420,70 @@ class LongRangeTaskConfig:
             check_nonnegative(self.seed, "task.seed")
 
 
-TASK_SCHEMAS = {"pos": PosTaskConfig, "timeseries": TimeSeriesTaskConfig, "longrange": LongRangeTaskConfig}
+@dataclass
+class SyntheticTextConfig:
+    """The known HMM process of ``harness.data.text`` (its entropy rate is computed exactly)."""
+
+    n_states: int = 16  # hidden states of the true process
+    n_symbols: int = 20  # letters emitted (a..)
+    stickiness: float = 0.8  # probability a state repeats: higher = longer memory
+    doc_length: int = 250  # symbols per document (documents are independent)
+    n_train: int = 400  # documents
+    n_dev: int = 40
+    n_test: int = 80
+    seed: Optional[int] = None  # None = the run's seed
+
+    def check(self) -> None:
+        for key in ("n_states", "n_symbols", "doc_length", "n_train", "n_dev", "n_test"):
+            check_positive(getattr(self, key), f"task.synthetic.{key}")
+        check_fraction(self.stickiness, "task.synthetic.stickiness")
+        if self.seed is not None:
+            check_nonnegative(self.seed, "task.synthetic.seed")
+
+
+@dataclass
+class LMTaskConfig:
+    """Next-symbol prediction over a stream of documents (harness.tasks.lm)."""
+
+    name: str = "lm"
+    dataset: str = "synthetic"  # synthetic | ud_text (task.path folder or EWT download) | text (task.path file)
+    path: Optional[str] = None
+    unit: str = "char"  # char | word
+    dev_fraction: float = 0.1  # of the documents (text), in contiguous blocks: train | dev | test
+    test_fraction: float = 0.1
+    chunk_length: int = 64  # truncated-BPTT chunk when model.bptt_steps = 0
+    ngram_order: int = 0  # the Kneser-Ney yardstick; 0 = the order in 2..6 best on dev
+    temperature: float = 1.0  # sampling: logits / temperature (HMM: rows ** (1 / temperature))
+    sample_length: int = 300  # symbols in the logged sample
+    prompt: str = ""  # the sample continues this text
+    synthetic: SyntheticTextConfig = field(default_factory=SyntheticTextConfig)
+
+    def check(self) -> None:
+        check_choice(self.dataset, "task.dataset", ("synthetic", "ud_text", "text"))
+        check_choice(self.unit, "task.unit", ("char", "word"))
+        if self.dataset == "text" and not self.path:
+            raise ConfigError("task.dataset=text needs task.path", "set task.path=<a UTF-8 text file>")
+        check_fraction(self.dev_fraction, "task.dev_fraction", closed_low=False)
+        check_fraction(self.test_fraction, "task.test_fraction", closed_low=False)
+        if self.dev_fraction + self.test_fraction >= 1:
+            raise ConfigError("task.dev_fraction + task.test_fraction leaves no training part", "make their sum < 1")
+        check_positive(self.chunk_length, "task.chunk_length")
+        check_nonnegative(self.ngram_order, "task.ngram_order")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ConfigError(
+                f"task.temperature must be > 0, got {self.temperature}",
+                "set task.temperature=1.0 (lower = more conservative)",
+            )
+        check_nonnegative(self.sample_length, "task.sample_length")
+        self.synthetic.check()
+
+
+TASK_SCHEMAS = {
+    "pos": PosTaskConfig,
+    "timeseries": TimeSeriesTaskConfig,
+    "longrange": LongRangeTaskConfig,
+    "lm": LMTaskConfig,
+}
 
 # ----------------------------------------------------------------------------------------------
 # root

@@ -72,6 +72,7 @@ def test_sweep_rejects_range_sweeps():
         ("sample_efficiency", 24),
         ("long_range", 60),
         ("vanishing_gradients", 18),
+        ("lm_synthetic", 15),
     ],
 )
 def test_presets_expand_and_every_job_validates(preset, jobs):

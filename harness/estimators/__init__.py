@@ -26,6 +26,8 @@ ESTIMATORS: dict[tuple[str, str], Any] = {
     ("timeseries", "hmm"): "harness.estimators.timeseries:HMMForecaster",
     ("longrange", "recurrent"): "harness.estimators.longrange:RecurrentClassifier",
     ("longrange", "hmm"): "harness.estimators.longrange:HMMTaggerClassifier",
+    ("lm", "recurrent"): "harness.estimators.lm:RecurrentLM",
+    ("lm", "hmm"): "harness.estimators.lm:HMMLanguageModel",
 }
 
 

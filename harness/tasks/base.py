@@ -57,6 +57,7 @@ TASK_LOADERS: dict[str, str | Callable[[Any, int], TaskData]] = {
     "pos": "harness.tasks.pos:load_pos",
     "timeseries": "harness.tasks.timeseries:load_timeseries",
     "longrange": "harness.tasks.longrange:load_longrange",
+    "lm": "harness.tasks.lm:load",
 }
 
 
