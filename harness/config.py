@@ -464,11 +464,15 @@ def check_config(config: Config) -> None:
     """Values a type cannot express, each checked by its own schema; raises ConfigError naming the key.
 
     Which settings apply to which model and task is not checked here: the schema Hydra composed for
-    the model on the task has exactly those keys (see ``MODEL_SCHEMAS``)."""
+    the model on the task has exactly those keys (see ``MODEL_SCHEMAS``); harness.applicability refuses
+    a key that another setting's value makes idle."""
     check_positive(config.threads, "threads")
     check_nonnegative(config.seed, "seed")
     config.model.check()
     config.task.check()
+    from harness.applicability import check_applicable
+
+    check_applicable(config.model, config.task)  # a key another setting makes idle (task.path with synthetic data)
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
