@@ -157,3 +157,19 @@ def test_run_names_carry_what_differs_from_the_defaults():
     assert name("model=rnn", "model.nonlinearity=relu", "model.optimizer=sgd") == "rnn-relu-sgd-pos-seed0"
     assert name("model=gru", "task=timeseries", "task.dataset=nile") == "gru-timeseries-nile-seed0"
     assert name("model=hmm", "model.order=2", "task.train_size=100") == "hmm-o2-pos-n100-seed0"
+
+
+def test_contributings_python_route_runs_as_written(tmp_path, tracking_store):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    (tmp_path / "coin.py").write_text(text.split("<!-- walkthrough -->\n```python\n")[1].split("```\n")[0])
+    snippet = text.split("The same run from Python")[1].split("```python\n")[1].split("```\n")[0]
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run_id, main_metric, main, baseline = done.stdout.strip().splitlines()[-1].split()
+    (run,) = all_runs(tracking_store)[1]
+    assert run.info.run_id == run_id and run.info.run_name == "majority-coin-seed1"
+    assert main_metric == "test_accuracy" and float(main) == run.data.metrics["test_accuracy"] and baseline == "0.5"
