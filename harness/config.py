@@ -375,9 +375,9 @@ class Config:
     task: Any = MISSING
     seed: int = 0
     experiment_name: Optional[str] = None  # MLflow experiment; None = the task's name
-    run_name: Optional[str] = None  # None = "<model>-<task>-seed<seed>"
+    run_name: Optional[str] = None  # None = what differs from the defaults, e.g. "rnn-bi-pos-seed0" (harness.naming)
     tracking_uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI or sqlite:///<project>/mlflow.db
-    progress: bool = True  # tqdm bar per epoch (shown only on a terminal)
+    progress: bool = True  # a bar per epoch on a terminal, and one line per epoch on stderr
     resume: Optional[str] = None  # an MLflow run id: continue that run from its last checkpoint
     threads: int = (
         1  # BLAS threads; the per-step products are small, so 1 is fastest (and sweeps run jobs side by side)
