@@ -8,15 +8,18 @@ status 2.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 
 import hydra
 from omegaconf import DictConfig
 
+from harness import __version__
 from harness import config as config_module
 from harness.config import compose_config, register_configs, to_config
 from harness.errors import ConfigError, HarnessError, RunFailed
+from harness.help import help_text
 
 register_configs()
 
@@ -60,6 +63,13 @@ def explain_hydra_error(exc: Exception) -> str:
     not_list = re.search(r"Invalid value assigned: (\w+) is not a ListConfig", text)
     if not_list and full_key:
         return f"{full_key.group(1)} must be a list, not {not_list.group(1)}; write it as {full_key.group(1)}=[a,b]"
+    ambiguous = re.search(r"Ambiguous value for argument '([^']+)'", text)
+    if ambiguous:  # Hydra's hint, kept: a comma list outside a sweep
+        key = ambiguous.group(1).split("=", 1)[0]
+        return (
+            f"ambiguous value in {ambiguous.group(1)!r}; to sweep over it add -m (--multirun), "
+            f"for a list write {key}=[a,b], for a string quote it: {key}=\\'a,b\\'"
+        )
     parse = re.search(r"Error parsing override '([^']+)'", text)
     if parse:
         return f"cannot parse override {parse.group(1)!r}; write overrides as key=value (quote lists: 'key=[a,b]')"
@@ -160,15 +170,29 @@ def precheck(argv: list[str]) -> None:
         }
     )
     uris: set[str] = set()
+    downloads: set[str] = set()
 
     def check(combo: list[str]) -> DictConfig:
         cfg = compose_checked(combo)
         uris.add(tracking_uri(cfg.tracking_uri))
+        downloads.update(_datasets_to_fetch(cfg))
         return cfg
 
     expand_sweep(overrides, check, params)
     for uri in sorted(uris):
         _check_reachable(uri)
+    for name in sorted(downloads):  # as a single run does before its work: in the cache, or downloaded now
+        from harness.data.registry import ensure_dataset
+
+        ensure_dataset(name)
+
+
+def _datasets_to_fetch(cfg: DictConfig) -> set[str]:
+    """The download-only data set a job reads (task.dataset in the registry, no task.path), if any."""
+    from harness.data.registry import REGISTRY
+
+    dataset = cfg.task.get("dataset")
+    return {dataset} if dataset in REGISTRY and not cfg.task.get("path") else set()
 
 
 @hydra.main(version_base="1.3", config_path="pkg://harness.conf", config_name="config")
@@ -191,6 +215,7 @@ def sweep_job(cfg: DictConfig, overrides: list[str], sweep_dir: str, run) -> flo
     """One job of a sweep, as a child of the sweep's parent run. A job that fails is reported on stderr
     and recorded (FAILED, with the reason) and the sweep goes on; Ctrl-C still stops everything."""
     from harness.sweep import read_parent, record_failed_job
+    from harness.sweep_outcome import record_failure
 
     parent = read_parent(sweep_dir)
     label = " ".join(overrides)
@@ -202,6 +227,7 @@ def sweep_job(cfg: DictConfig, overrides: list[str], sweep_dir: str, run) -> flo
         return run(config, cfg, parent_run_id=parent.run_id if parent else None)
     except HarnessError as error:
         print(f"harness: job failed [{label}]: {error}", file=sys.stderr, flush=True)
+        record_failure(sweep_dir, overrides, str(error))
         if parent is not None and not isinstance(error, RunFailed):  # it stopped before its own run: record it
             try:
                 record_failed_job(parent, cfg, overrides, error)
@@ -211,11 +237,19 @@ def sweep_job(cfg: DictConfig, overrides: list[str], sweep_dir: str, run) -> flo
         import traceback
 
         print(f"harness: job failed [{label}]:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        record_failure(sweep_dir, overrides, traceback.format_exc())
     return None
 
 
 def main() -> None:
     argv = sys.argv[1:]
+    if "--version" in argv or "-V" in argv:
+        print(f"harness {__version__}")
+        return
+    if "--help" in argv or "-h" in argv:
+        print(help_text())
+        return
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no download bar on resume
     if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion") for a in argv):
         try:
             precheck(argv)
@@ -225,3 +259,11 @@ def main() -> None:
         hydra_main()
     except KeyboardInterrupt:  # the run already said how to resume it
         sys.exit(130)
+    from harness import sweep_outcome
+
+    if sweep_outcome.LAST_SWEEP_FAILURES:  # the report of the others is written; the exit status tells
+        jobs = sweep_outcome.LAST_SWEEP_JOBS[0] if sweep_outcome.LAST_SWEEP_JOBS else None
+        print(
+            f"harness: error: {sweep_outcome.failure_message(sweep_outcome.LAST_SWEEP_FAILURES, jobs)}", file=sys.stderr
+        )
+        sys.exit(1)

@@ -495,9 +495,9 @@ class Config:
     task: Any = MISSING
     seed: int = 0
     experiment_name: Optional[str] = None  # MLflow experiment; None = the task's name
-    run_name: Optional[str] = None  # None = "<model>-<task>-seed<seed>"
+    run_name: Optional[str] = None  # None = what differs from the defaults, e.g. "rnn-bi-pos-seed0" (harness.naming)
     tracking_uri: Optional[str] = None  # None = $MLFLOW_TRACKING_URI or sqlite:///<project>/mlflow.db
-    progress: bool = True  # tqdm bar per epoch (shown only on a terminal)
+    progress: bool = True  # a bar per epoch on a terminal, and one line per epoch on stderr
     resume: Optional[str] = None  # an MLflow run id: continue that run from its last checkpoint
     threads: int = (
         1  # BLAS threads; the per-step products are small, so 1 is fastest (and sweeps run jobs side by side)
@@ -584,11 +584,15 @@ def check_config(config: Config) -> None:
     """Values a type cannot express, each checked by its own schema; raises ConfigError naming the key.
 
     Which settings apply to which model and task is not checked here: the schema Hydra composed for
-    the model on the task has exactly those keys (see ``MODEL_SCHEMAS``)."""
+    the model on the task has exactly those keys (see ``MODEL_SCHEMAS``); harness.applicability refuses
+    a key that another setting's value makes idle."""
     check_positive(config.threads, "threads")
     check_nonnegative(config.seed, "seed")
     config.model.check()
     config.task.check()
+    from harness.applicability import check_applicable
+
+    check_applicable(config.model, config.task)  # a key another setting makes idle (task.path with synthetic data)
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:

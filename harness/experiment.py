@@ -12,13 +12,14 @@ import contextlib
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from harness import estimators, training
+from harness import estimators, naming, training
 from harness.config import Config, flatten, model_family
 from harness.errors import ConfigError, RunFailed
 from harness.interrupts import signals_as_interrupt
@@ -77,15 +78,34 @@ def _check_resumable(uri: str, run_id: str, params: dict[str, Any]) -> dict[str,
     return load_checkpoint(uri, run_id)
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run recorded: its MLflow run id, every final metric, and which one is the main one."""
+
+    run_id: str
+    metrics: dict[str, float]
+    main_metric: str  # e.g. "test_accuracy"
+
+    @property
+    def main(self) -> float:
+        return float(self.metrics[self.main_metric])
+
+
 def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None = None) -> float:
-    """Train and evaluate one model on one task, record it in MLflow, print a summary line."""
+    """Train and evaluate one model on one task, record it in MLflow, print a summary line; returns the
+    main metric (what a Hydra sweeper optimises). ``run_result`` returns the whole record."""
+    return run_result(config, cfg, parent_run_id).main
+
+
+def run_result(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None = None) -> RunResult:
+    """``run``, returning the run id and all final metrics."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=config.threads):
         return _run(config, cfg, parent_run_id)
 
 
-def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> float:
+def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> RunResult:
     resolved = OmegaConf.to_container(cfg, resolve=True) if cfg is not None else _as_dict(config)
     params = flatten(resolved)
     uri = tracking_uri(config.tracking_uri)
@@ -96,7 +116,7 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> f
     rng = np.random.default_rng(config.seed)  # one stream: init, then shuffling and dropout
     data = load_task(config.task, config.seed)
     estimator = estimators.build(config, data, rng)
-    run_name = config.run_name or f"{config.model.name}-{config.task.name}-seed{config.seed}"
+    run_name = config.run_name or naming.run_name(config)
     experiment = config.experiment_name or config.task.name
     tags = {
         "model": config.model.name,
@@ -159,7 +179,7 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> f
             f"run {run_id} diverged ({error}); it ended FAILED",
             "lower model.lr, or clip gradients harder with model.clip_norm",
         ) from None
-    return float(metrics[data.main_metric])
+    return RunResult(run_id, {k: float(v) for k, v in metrics.items()}, data.main_metric)
 
 
 def _as_dict(config: Config) -> dict[str, Any]:

@@ -95,11 +95,17 @@ def fit(
     progress: bool = True,
     checkpoint: Callable[[dict[str, np.ndarray]], None] | None = None,
     resume: dict[str, np.ndarray] | None = None,
+    n_batches: int | None = None,
+    dev_name: str = "dev_score",
 ) -> History:
     """Train ``model`` in place; returns the history with the best dev epoch's weights restored.
 
     ``checkpoint`` receives the packed training state before the first epoch and after every epoch;
     ``resume`` (such a state) continues from there, bit for bit as if never stopped.
+
+    With ``progress``, each epoch shows a bar on a terminal (``n_batches`` gives it a total, so a
+    percentage and an ETA) and ends with one line on stderr, terminal or not:
+    ``epoch 3/10: train_loss=0.0787 dev_accuracy=0.9512 best 4.1s`` (``dev_name`` labels the dev score).
     """
     optimizer = make_optimizer(cfg.optimizer, model.params, cfg.lr, cfg.momentum, cfg.weight_decay)
     history = History()
@@ -120,6 +126,7 @@ def fit(
         bar = tqdm(
             train_batches(rng),
             desc=f"epoch {epoch}/{cfg.epochs}",
+            total=n_batches,
             unit="batch",
             leave=False,
             disable=None if progress else True,
@@ -152,7 +159,14 @@ def fit(
             history.best_epoch = epoch
         else:
             bad_epochs += 1
+        epoch_seconds = time.perf_counter() - start - history.seconds
         history.seconds = time.perf_counter() - start
+        if progress:
+            print(
+                epoch_line(epoch, cfg.epochs, train_loss, dev_name, score, history.best_epoch == epoch, epoch_seconds),
+                file=sys.stderr,
+                flush=True,
+            )
 
         # checkpoint the position, then stop early if dev has not improved for `patience` epochs
         if checkpoint is not None:
@@ -162,3 +176,10 @@ def fit(
     model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start
     return history
+
+
+def epoch_line(
+    epoch: int, epochs: int, train_loss: float, dev_name: str, score: float, best: bool, seconds: float
+) -> str:
+    """The line that ends an epoch: ``epoch 3/10: train_loss=0.0787 dev_accuracy=0.9512 best 4.1s``."""
+    return f"epoch {epoch}/{epochs}: train_loss={train_loss:.4f} {dev_name}={score:.4f}{' best' if best else ''} {seconds:.1f}s"

@@ -33,7 +33,9 @@ def test_rnn_pos_run_is_recorded_completely(tmp_path, run_cli):
     assert len(summary) == 1 and "test_accuracy=" in summary[0] and "oov_accuracy=" in summary[0]
 
     client, run = only_run(f"sqlite:///{store}", "pos")
-    assert run.info.status == "FINISHED" and run.info.run_name == "rnn-pos-seed3"
+    assert (
+        run.info.status == "FINISHED" and run.info.run_name == "rnn-h16-ep3-emb16-pos-seed3"
+    )  # what differs (harness.naming)
     m = run.data.metrics
     for key in (
         "test_accuracy",

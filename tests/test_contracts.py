@@ -5,107 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 from conftest import all_runs
 
 # A whole new task (guess a biased coin) and a whole new model family (predict the training majority),
-# registered in a few lines, as CONTRIBUTING.md's walk-through does it.
-TOY = textwrap.dedent(
-    """
-    from dataclasses import dataclass
-    from typing import ClassVar
-
-    import numpy as np
-    from hydra.core.config_store import ConfigStore
-
-    from harness.config import register_model_schema, register_task_schema
-    from harness.errors import check_positive
-    from harness.estimators import register_estimator
-    from harness.estimators.base import Estimator, timed
-    from harness.tasks.base import register_task
-
-
-    @dataclass
-    class CoinTask:  # the task's schema: task=coin
-        name: str = "coin"
-        dataset: str = "synthetic"
-        n: int = 200
-        p_heads: float = 0.8
-
-        def check(self):
-            check_positive(self.n, "task.n")
-
-
-    @dataclass
-    class CoinData:  # the task contract (harness.tasks.base.TaskData)
-        flips: dict
-        source: str = "synthetic"
-        main_metric = "test_accuracy"
-        higher_is_better = True
-        dev_metric = "dev_accuracy"
-        dev_prefix = "best_dev_"
-        predictions_file = "test_predictions.tsv"
-        items = "flips"
-
-        def n_items(self, split):
-            return len(self.flips[split])
-
-        def score(self, split, prediction):
-            return {"accuracy": float(np.mean(prediction == self.flips[split]))}
-
-        def baselines(self):
-            return {"baseline_test_accuracy": 0.5}
-
-        def reference_metrics(self, test_scores):
-            return {}
-
-        def write_predictions(self, path, prediction):
-            path.write_text("".join(f"{p}\\n" for p in prediction))
-
-        def summary(self, metrics):
-            return [f"test_accuracy={metrics['test_accuracy']:.4f}"]
-
-
-    def load_coin(cfg, seed):
-        rng = np.random.default_rng(seed)
-        return CoinData({s: (rng.random(cfg.n) < cfg.p_heads).astype(int) for s in ("train", "dev", "test")})
-
-
-    @dataclass
-    class MajorityConfig:  # the model family's schema: model=majority
-        family: ClassVar[str] = "constant"
-        name: str = "majority"
-
-        def check(self):
-            pass
-
-
-    class Majority(Estimator):  # the adapter of the family on the task
-        def __init__(self, cfg, data, rng, seed):
-            super().__init__(cfg, data, rng, seed)
-            self.model, self.guess = self, None
-
-        def fit(self, data, hooks):
-            return timed(lambda: setattr(self, "guess", int(np.mean(data.flips["train"]) > 0.5)))
-
-        def predict(self, data, split):
-            return np.full(data.n_items(split), self.guess)
-
-        def state_dict(self):
-            return {"guess": np.array(self.guess)}
-
-        n_params = 1
-
-
-    register_task("coin", load_coin)
-    register_task_schema("coin", CoinTask)
-    register_model_schema("majority", "coin", MajorityConfig)
-    register_estimator("coin", "constant", Majority)
-    ConfigStore.instance().store(group="task", name="coin", node={"defaults": [{"/schema@_here_": "task_coin"}, "_self_"]})
-    ConfigStore.instance().store(group="model", name="majority", node={"defaults": [{"/schema@_here_": "majority_${task}"}, "_self_"]})
-    """
-)
+# registered in a few lines: CONTRIBUTING.md's walk-through, run here exactly as written there.
+CONTRIBUTING = Path(__file__).resolve().parent.parent / "CONTRIBUTING.md"
+TOY = CONTRIBUTING.read_text(encoding="utf-8").split("<!-- walkthrough -->\n```python\n")[1].split("```\n")[0]
 
 
 def run_with_toy(args: list[str], cwd) -> subprocess.CompletedProcess:

@@ -118,7 +118,8 @@ def test_sweep_parent_children_failures_and_report(run_cli, tracking_store, tmp_
     """rnn,hmm x 2 seeds x 2 train sizes; train_size=500 exceeds the 40 sentences, so 4 jobs fail."""
     args = _sweep_args(tmp_path, "model=rnn,hmm", "seed=0,1", "task.train_size=20,500", *TINY_POS)
     out = run_cli(args, cwd=tmp_path, timeout=240)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 1, out.stderr[-3000:]  # any failed job: exit 1, after the report (issue 19)
+    assert out.stderr.strip().splitlines()[-1].startswith("harness: error: 4 of 8 sweep jobs failed: [")
     assert out.stderr.count("harness: job failed [") == 4 and "task.train_size=500 asks for 500 sentences" in out.stderr
     assert "Traceback" not in out.stderr
 
@@ -216,8 +217,14 @@ def test_sigterm_ends_the_sweep_and_its_parent_run_killed(tracking_store, tmp_pa
 def test_a_diverging_job_fails_alone_and_is_reported_once(run_cli, tracking_store, tmp_path):
     args = _sweep_args(tmp_path, "model=rnn", "model.lr=0.003,1e30", "model.clip_norm=0", "model.epochs=3", *TINY_POS)
     out = run_cli(args, cwd=tmp_path, timeout=240)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 1, out.stderr[-3000:]  # a failed job makes the sweep exit 1 (issue 19)
     assert "diverged (training loss became nan" in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert (
+        last.startswith("harness: error: 1 of 2 sweep jobs failed: [")
+        and "model.lr=1e+30 " in last
+        and "diverged" in last
+    )
     _, children = _runs(tracking_store)
     status = {c.data.params["model.lr"]: c.info.status for c in children}
     assert status == {"0.003": "FINISHED", "1e+30": "FAILED"}  # one run each: the failure is not recorded twice

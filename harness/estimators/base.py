@@ -86,6 +86,10 @@ class GradientEstimator(Estimator):
         """How many of the task's items (``data.items``: tokens, windows, ...) ``batch`` holds."""
         raise NotImplementedError
 
+    def n_train_batches(self, data: Any) -> int | None:
+        """How many batches ``train_batches`` yields per epoch (the progress bar's total), if known."""
+        return None
+
     def __init__(self, cfg: Any, data: Any, rng: np.random.Generator, seed: int):
         super().__init__(cfg, data, rng, seed)
         self.rng = rng  # one stream: init (already drawn), then shuffling and dropout
@@ -109,6 +113,8 @@ class GradientEstimator(Estimator):
             progress=hooks.progress,
             checkpoint=hooks.checkpoint,
             resume=hooks.resume,
+            n_batches=self.n_train_batches(data),
+            dev_name=data.dev_metric,
         )
         return {
             "train_seconds": history.seconds,

@@ -26,6 +26,9 @@ class RecurrentClassifier(GradientEstimator):
     def train_batches(self, data: Any, rng: np.random.Generator):
         return data.batches("train", self.cfg.batch_size, rng)
 
+    def n_train_batches(self, data: Any) -> int:
+        return -(-len(data.split("train")) // self.cfg.batch_size)
+
     def batch_size_of(self, batch) -> int:
         return len(batch[1])
 

@@ -28,6 +28,9 @@ class RecurrentTagger(GradientEstimator):
     def train_batches(self, data: Any, rng: np.random.Generator):
         return batches(self.encoded["train"], self.cfg.batch_size, rng)
 
+    def n_train_batches(self, data: Any) -> int:
+        return -(-len(self.encoded["train"].lengths) // self.cfg.batch_size)
+
     def batch_size_of(self, batch) -> int:
         return batch.n_tokens
 

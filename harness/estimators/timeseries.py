@@ -30,6 +30,9 @@ class RecurrentForecaster(GradientEstimator):
             idx = order[s : s + self.cfg.batch_size]
             yield tr.X[idx], tr.y[idx]
 
+    def n_train_batches(self, data: Any) -> int:
+        return -(-len(data.train) // self.cfg.batch_size)
+
     def batch_size_of(self, batch) -> int:
         return len(batch[1])
 
