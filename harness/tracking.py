@@ -62,33 +62,11 @@ def artifact_location(uri: str) -> str | None:
     return (db.parent / "mlruns" / uuid.uuid4().hex).resolve().as_uri()
 
 
-def _check_reachable(uri: str, timeout: float = 10.0) -> None:
-    """Fail fast (instead of MLflow's long retries) when an HTTP tracking server does not answer within
-    ``timeout`` seconds (or $MLFLOW_HTTP_REQUEST_TIMEOUT if that is shorter)."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    import urllib.error
-    import urllib.request
+def _check_reachable(uri: str) -> None:
+    """The store checked and made ready before anything else (see harness.store.prepare_store)."""
+    from harness.store import prepare_store
 
-    try:
-        timeout = min(timeout, float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", timeout)))
-    except ValueError:
-        pass
-    try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code < 500:
-            return  # the server answered (perhaps asking for credentials)
-        problem = f"HTTP {exc.code} {exc.reason}"  # a proxy or gateway in front of a server that is down
-    except (urllib.error.URLError, OSError) as exc:
-        problem = str(getattr(exc, "reason", exc))
-    else:
-        return
-    raise TrackingError(
-        f"MLflow tracking server {uri} cannot be reached ({problem})",
-        "start it (mlflow server --host 127.0.0.1 --port <port>), or unset MLFLOW_TRACKING_URI and tracking_uri "
-        "to use the local mlflow.db",
-    )
+    prepare_store(uri)
 
 
 def run_params(uri: str, run_id: str) -> dict[str, str]:
