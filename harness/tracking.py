@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import TrackingError
+from harness.errors import RunFailed, TrackingError
 from harness.interrupts import shielded
 from harness.paths import project_root
 
@@ -222,17 +222,40 @@ class Tracker:
 
     @_write
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        try:
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+        except OSError as exc:  # a local artifact store on a full or read-only disk
+            where = exc.filename or "the artifact store"
+            raise RunFailed(
+                f"run {self.run_id} could not store artifact {Path(path).name} in {where} ({exc.strerror or exc}); "
+                "it ended FAILED",
+                f"free space there, then continue with the same overrides plus resume={self.run_id}",
+            ) from None
 
     def log_checkpoint(self, state: dict, folder: Path) -> None:
-        """Write ``checkpoint.npz`` atomically in ``folder`` (temp file + rename) and log it as artifact
-        ``checkpoint/checkpoint.npz``, replacing the previous epoch's."""
+        """Write ``checkpoint.npz`` atomically in ``folder`` (a temporary file of its own + rename) and log it
+        as artifact ``checkpoint/checkpoint.npz``, replacing the previous epoch's. A folder that cannot be
+        written (disk full, read-only) ends the run FAILED with one line; the previous checkpoint stays."""
         import numpy as np
 
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "checkpoint.tmp.npz"
-        np.savez(tmp, **state)
-        os.replace(tmp, folder / "checkpoint.npz")
+        tmp = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix="checkpoint.", suffix=".tmp.npz", dir=folder)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **state)
+            os.replace(tmp, folder / "checkpoint.npz")
+            tmp = None
+        except OSError as exc:
+            raise RunFailed(
+                f"run {self.run_id} could not write its checkpoint in {folder} ({exc.strerror or exc}); "
+                "it ended FAILED, its previous checkpoint kept",
+                f"free space there, then continue with the same overrides plus resume={self.run_id}",
+            ) from None
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         self.log_artifact(folder / "checkpoint.npz", "checkpoint")
 
     @_write
