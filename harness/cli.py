@@ -15,6 +15,7 @@ import hydra
 from omegaconf import DictConfig
 
 from harness import config as config_module
+from harness.checks import check_numbers
 from harness.config import compose_config, register_configs, to_config
 from harness.errors import ConfigError, HarnessError, RunFailed
 
@@ -68,6 +69,7 @@ def compose_checked(overrides: list[str]) -> DictConfig:
     except Exception as exc:  # Hydra/OmegaConf raise many types; all mean a bad override
         raise ConfigError(explain_hydra_error(exc)) from None
     to_config(cfg)
+    check_numbers(cfg)  # NaN/inf anywhere, negative per-task seeds (harness.checks)
     return cfg
 
 

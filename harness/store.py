@@ -51,9 +51,13 @@ def check_location(uri: str) -> Path | None:
     """Raise TrackingError for a store location that cannot work; the sqlite file (or None) otherwise."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
     if scheme not in SCHEMES:
-        what = "a plain path" if not scheme or len(scheme) == 1 else f"scheme {scheme!r}"
+        what = (
+            "a plain path (MLflow's file store is retired)"
+            if not scheme or len(scheme) == 1
+            else f"of unknown scheme {scheme!r}"
+        )
         raise TrackingError(
-            f"tracking store {uri!r} is {what}, which the harness cannot use (MLflow's file store is retired)",
+            f"tracking store {uri!r} is {what}, which the harness cannot use",
             "use tracking_uri=sqlite:///<file>.db or http://<host>:<port> of an mlflow server",
         )
     db = sqlite_path(uri)
@@ -94,8 +98,19 @@ def store_lock(db: Path) -> Iterator[None]:
 
 
 def _create(client_class, uri: str) -> None:
-    """Open the store with MLflow (which creates and migrates it): the step that must not run twice at once."""
-    client_class(tracking_uri=uri).search_experiments(max_results=1)
+    """Open the store with MLflow (which creates and migrates it): the step that must not run twice at once.
+    MLflow's and alembic's progress lines are held back (an error stays one line on stderr)."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("mlflow.store.db.utils", "alembic")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        client_class(tracking_uri=uri).search_experiments(max_results=1)
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def prepare_store(uri: str) -> None:

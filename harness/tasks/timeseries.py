@@ -192,8 +192,16 @@ def _n_split(fraction: float, T: int) -> int:
 
 
 def _min_length(t_min: int, dev_fraction: float, test_fraction: float) -> int:
-    """The shortest series with at least one train, dev and test window."""
-    T = t_min + 1
+    """The shortest series with at least one train, dev and test window. The search starts at a lower
+    bound in closed form (n_split(f, T) >= f T - 1/2, and >= 1 needs T >= 1 / (2 f)), so it takes a few
+    steps whatever the window or fractions (a window of 1e12 or a fraction of 1e-12 used to spin for hours)."""
+    rest = 1.0 - dev_fraction - test_fraction  # > 0: checked by check_config
+    T = max(
+        t_min + 1,
+        math.floor((t_min - 1) / rest),
+        math.ceil(0.5 / dev_fraction),
+        math.ceil(0.5 / test_fraction),
+    )
     while True:
         n_dev, n_test = _n_split(dev_fraction, T), _n_split(test_fraction, T)
         if n_dev >= 1 and n_test >= 1 and T - n_dev - n_test > t_min:
