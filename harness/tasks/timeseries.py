@@ -209,6 +209,22 @@ def _min_length(t_min: int, dev_fraction: float, test_fraction: float) -> int:
         T += 1
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the models compute in float32
+
+
+def _check_float32(values: np.ndarray, name: str, after: str) -> None:
+    """A DataError when a value lies beyond what float32 holds (about 3.4e38): such a series would come back
+    from the models and the scores as inf or NaN, and look like a diverging optimiser."""
+    big = np.abs(values) > FLOAT32_MAX  # (T,)
+    if big.any():
+        i = int(np.flatnonzero(big)[0])
+        raise DataError(
+            f"series {name} has the value {values[i]:.3g} at position {i}{after}, beyond what the models' float32 "
+            f"holds (±{FLOAT32_MAX:.3g})",
+            "rescale the values (e.g. divide the column by a power of ten) or use task.transform=log",
+        )
+
+
 def check_config(cfg) -> tuple[int, ...]:
     """Validate the task fields that need no data; return the ARIMA order to use (default filled in)."""
     check_positive(cfg.window, "task.window")
@@ -269,6 +285,7 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
             "use a smaller task.season (0 for none) or a longer series",
         )
 
+    _check_float32(x, s.name, "")
     # g, z, s: the transform chain of the module docstring, each (T,)
     if cfg.transform in ("log", "log_diff"):
         if (x <= 0).any():
@@ -282,6 +299,7 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
         g = x.copy()
     z = np.full(T, np.nan)
     z[d0:] = np.diff(g) if differenced else g
+    _check_float32(z[d0:], s.name, f" after task.transform={cfg.transform}")
     z_train = z[d0:n_train]
     mu, sigma = float(z_train.mean()), float(z_train.std())
     if not sigma > 0:
