@@ -11,13 +11,15 @@ import os
 import subprocess
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import RunFailed, TrackingError
+from harness.errors import DataError, RunFailed, TrackingError
 from harness.interrupts import shielded
 from harness.paths import project_root
+from harness.runs import HEARTBEAT, liveness_tags
 
 
 def tracking_uri(configured: str | None = None) -> str:
@@ -70,12 +72,22 @@ def _check_reachable(uri: str) -> None:
 
 
 def run_params(uri: str, run_id: str) -> dict[str, str]:
+    """The params of ``run_id``, refusing a run whose process is still running (two processes would train it)."""
     from mlflow.tracking import MlflowClient
 
+    from harness.runs import HOST, PID, gone_reason
+
     try:
-        return MlflowClient(tracking_uri=uri).get_run(run_id).data.params
+        run = MlflowClient(tracking_uri=uri).get_run(run_id)
     except Exception:
         raise TrackingError(f"there is no MLflow run {run_id} in {uri}", "copy the run id from mlflow ui") from None
+    tags = run.data.tags
+    if run.info.status == "RUNNING" and tags.get(PID) and gone_reason(tags) is None:
+        raise TrackingError(
+            f"run {run_id} is still running (process {tags.get(PID)} on {tags.get(HOST)})",
+            "wait for it to end, or stop it (Ctrl-C or kill <pid>) and resume then",
+        )
+    return run.data.params
 
 
 def load_checkpoint(uri: str, run_id: str) -> dict:
@@ -91,8 +103,14 @@ def load_checkpoint(uri: str, run_id: str) -> dict:
                 f"run {run_id} has no checkpoint to resume from",
                 "resume a run of a recurrent model that started training",
             ) from None
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise DataError(
+                f"the checkpoint of run {run_id} is corrupt or truncated ({type(exc).__name__}: {exc})",
+                "start the run again without resume=",
+            ) from None
 
 
 def param_value(value: Any) -> str:
@@ -154,11 +172,16 @@ class Tracker:
             self.run = self.client.get_run(resume_run_id)
             self.run_id, self.experiment_id = resume_run_id, self.run.info.experiment_id
             self.client.update_run(resume_run_id, status="RUNNING")
+            for stale in ("failure", "killed"):  # how it ended last time no longer holds
+                if stale in self.run.data.tags:
+                    self.client.delete_tag(resume_run_id, stale)
             self.client.set_tag(resume_run_id, "resumed", "true")
+            for k, v in liveness_tags().items():
+                self.client.set_tag(resume_run_id, k, v)
             return
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self._create_experiment(experiment)
-        all_tags = dict(tags or {})
+        all_tags = {**(tags or {}), **liveness_tags()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         self.run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
@@ -209,11 +232,11 @@ class Tracker:
     @_write
     def _log_points(self, points: list[tuple[str, float, int]]) -> None:
         """(key, value, step) triples (MlflowClient.log_batch splits them into batches of 1000)."""
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step) for k, v, step in points]
-        self.client.log_batch(self.run_id, metrics=items)
+        self.client.log_batch(self.run_id, metrics=items, tags=[RunTag(HEARTBEAT, f"{now / 1000:.0f}")])
 
     @_write
     def set_tags(self, tags: dict[str, str]) -> None:
