@@ -113,12 +113,21 @@ def _create(client_class, uri: str) -> None:
             lg.setLevel(level)
 
 
+def check_store(uri: str) -> Path | None:
+    """The cheap checks, made before any data is loaded: the location can work (sqlite) or the server answers
+    as MLflow. Returns the sqlite file, or None."""
+    db = check_location(uri)
+    if db is None:
+        check_server(uri)
+    return db
+
+
 def prepare_store(uri: str) -> None:
-    """Check the store's location and make it ready (sqlite: created and migrated once, locked and
-    shielded; a server: answering as MLflow). Cheap after the first call in a process."""
+    """Check the store and make it ready (sqlite: created and migrated once, locked and shielded; a server:
+    answering as MLflow). Called as a run opens; cheap after the first call in a process."""
     if uri in _ready:
         return
-    db = check_location(uri)
+    db = check_store(uri)
     if db is not None:
         from mlflow.tracking import MlflowClient  # imported outside the lock: it takes seconds
 
@@ -134,8 +143,6 @@ def prepare_store(uri: str) -> None:
                         f"MLflow could not create tracking store {db} ({_first_line(again)})",
                         "move that file aside and run again",
                     ) from None
-    else:
-        check_server(uri)
     _ready.add(uri)
 
 

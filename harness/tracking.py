@@ -20,6 +20,7 @@ from harness.errors import DataError, RunFailed, TrackingError
 from harness.interrupts import shielded
 from harness.paths import project_root
 from harness.runs import HEARTBEAT, liveness_tags
+from harness.store import prepare_store
 
 
 def tracking_uri(configured: str | None = None) -> str:
@@ -65,10 +66,10 @@ def artifact_location(uri: str) -> str | None:
 
 
 def _check_reachable(uri: str) -> None:
-    """The store checked and made ready before anything else (see harness.store.prepare_store)."""
-    from harness.store import prepare_store
+    """The store's location or server checked before any data is loaded (see harness.store.check_store)."""
+    from harness.store import check_store
 
-    prepare_store(uri)
+    check_store(uri)
 
 
 def run_params(uri: str, run_id: str) -> dict[str, str]:
@@ -77,6 +78,7 @@ def run_params(uri: str, run_id: str) -> dict[str, str]:
 
     from harness.runs import HOST, PID, gone_reason
 
+    prepare_store(uri)
     try:
         run = MlflowClient(tracking_uri=uri).get_run(run_id)
     except Exception:
@@ -95,6 +97,8 @@ def load_checkpoint(uri: str, run_id: str) -> dict:
     import numpy as np
     from mlflow.tracking import MlflowClient
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # the error stays one line
+    prepare_store(uri)
     with tempfile.TemporaryDirectory() as d:
         try:
             path = MlflowClient(tracking_uri=uri).download_artifacts(run_id, "checkpoint/checkpoint.npz", d)
@@ -142,7 +146,7 @@ class Tracker:
         parent_run_id: str | None = None,
         resume_run_id: str | None = None,
     ):
-        _check_reachable(uri)
+        prepare_store(uri)  # created and migrated by one process at a time, shielded from signals
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         from mlflow.tracking import MlflowClient
