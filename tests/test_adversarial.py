@@ -40,6 +40,7 @@ def _statuses(db: Path) -> list[str]:
 # many processes, one store
 
 
+@pytest.mark.slow
 def test_eight_runs_started_at_once_on_a_fresh_store_all_finish_with_their_own_checkpoints(tmp_path):
     db = tmp_path / "fresh.db"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
@@ -64,6 +65,7 @@ def test_eight_runs_started_at_once_on_a_fresh_store_all_finish_with_their_own_c
     assert not list(tmp_path.glob("outputs/**/*.tmp.npz"))
 
 
+@pytest.mark.slow
 def test_two_sweeps_started_at_once_into_one_sweep_folder_keep_their_own_parents(tmp_path):
     db = tmp_path / "m.db"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
