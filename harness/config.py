@@ -586,6 +586,9 @@ def check_config(config: Config) -> None:
     Which settings apply to which model and task is not checked here: the schema Hydra composed for
     the model on the task has exactly those keys (see ``MODEL_SCHEMAS``); harness.applicability refuses
     a key that another setting's value makes idle."""
+    from harness.checks import check_numbers
+
+    check_numbers(dataclasses.asdict(config))  # NaN/inf anywhere, negative seeds at any level
     check_positive(config.threads, "threads")
     check_nonnegative(config.seed, "seed")
     config.model.check()

@@ -6,6 +6,8 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
+import math
+
 
 class HarnessError(Exception):
     """A problem with the user's input: config, data or environment."""
@@ -36,17 +38,27 @@ class TrackingError(HarnessError):
     """The MLflow tracking store cannot be reached or written."""
 
 
-def check_positive(value: int | float, key: str) -> int | float:
-    """Return ``value`` if it is > 0, else raise a ConfigError naming ``key``."""
-    if value <= 0:
-        raise ConfigError(f"{key} must be positive, got {value!r}", f"set {key}=<a number > 0>")
+def check_finite(value: int | float, key: str) -> int | float:
+    """Return ``value`` unless it is NaN or infinite (which pass every comparison check: ``nan <= 0`` is
+    False), else raise a ConfigError naming ``key``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}", f"set {key}=<a finite number>")
     return value
 
 
 def check_nonnegative(value: int | float, key: str) -> int | float:
-    """Return ``value`` if it is a finite number >= 0, else raise a ConfigError naming ``key``."""
-    if not (value >= 0 and value != float("inf")):
+    """Return ``value`` if it is finite and >= 0, else raise a ConfigError naming ``key``."""
+    check_finite(value, key)
+    if value < 0:
         raise ConfigError(f"{key} must be >= 0, got {value!r}", f"set {key}=0 or more")
+    return value
+
+
+def check_positive(value: int | float, key: str) -> int | float:
+    """Return ``value`` if it is finite and > 0, else raise a ConfigError naming ``key``."""
+    check_finite(value, key)
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {value!r}", f"set {key}=<a number > 0>")
     return value
 
 
@@ -57,7 +69,8 @@ def check_choice(value, key: str, choices) -> None:
 
 
 def check_fraction(value: float, key: str, *, closed_low: bool = True, closed_high: bool = False) -> float:
-    """Return ``value`` if it lies in [0, 1) (bounds configurable), else raise a ConfigError."""
+    """Return ``value`` if it lies in [0, 1) (bounds configurable), else raise a ConfigError (NaN lies nowhere)."""
+    check_finite(value, key)
     low_ok = value >= 0 if closed_low else value > 0
     high_ok = value <= 1 if closed_high else value < 1
     if not (low_ok and high_ok):

@@ -53,13 +53,14 @@ def _log_gradient_diagnostic(tracker: Tracker, model, batch, config: Config, fol
         tracker.log_artifact(path, "diagnostics")
 
 
-def _checkpoint_folder(stack: contextlib.ExitStack) -> Path:
-    """Hydra's output folder for this job, or outside Hydra (tests, notebooks) a temporary folder that
-    ``stack`` removes when the run ends (the checkpoint is in MLflow either way)."""
+def _checkpoint_folder(stack: contextlib.ExitStack, run_id: str) -> Path:
+    """``<Hydra's output folder>/<run id>`` for this job (Hydra names its folder to the second, so runs
+    started together share it), or outside Hydra (tests, notebooks) a temporary folder that ``stack``
+    removes when the run ends (the checkpoint is in MLflow either way)."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        return Path(HydraConfig.get().runtime.output_dir)
+        return Path(HydraConfig.get().runtime.output_dir) / run_id
     except Exception:
         return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="harness-")))
 
@@ -137,7 +138,7 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> R
             if resume_state is None:
                 tracker.log_params(params)
                 tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
-            folder = _checkpoint_folder(stack)
+            folder = _checkpoint_folder(stack, tracker.run_id)
             hooks = estimators.Hooks(
                 log=lambda epoch, values: tracker.log_metrics(values, step=epoch),
                 checkpoint=lambda state: tracker.log_checkpoint(state, folder),

@@ -91,19 +91,25 @@ class Parent:
     experiment_id: str
 
     def write(self, sweep_dir: Path) -> Path:
+        """``<sweep dir>/mlflow_parent-<run id>.json``, which this sweep's jobs find through $HARNESS_SWEEP_PARENT
+        (Hydra names the sweep folder to the second: two sweeps started together share it), and a copy as
+        ``mlflow_parent.json`` for people and for jobs started without the variable. Returns the first."""
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        path = sweep_dir / PARENT_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        text = json.dumps(asdict(self), indent=2) + "\n"
+        own = sweep_dir / f"mlflow_parent-{self.run_id}.json"
+        for path in (own, sweep_dir / PARENT_FILE):
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        return own
 
 
 def read_parent(sweep_dir: str | Path | None) -> Parent | None:
-    """The sweep's parent run, from ``<sweep_dir>/mlflow_parent.json`` (or $HARNESS_SWEEP_PARENT)."""
-    candidates = [Path(sweep_dir) / PARENT_FILE] if sweep_dir else []
-    if os.environ.get(PARENT_ENV):
-        candidates.append(Path(os.environ[PARENT_ENV]))
+    """The sweep's parent run: from $HARNESS_SWEEP_PARENT (set by the sweep's own launcher), else from
+    ``<sweep_dir>/mlflow_parent.json``."""
+    candidates = [Path(os.environ[PARENT_ENV])] if os.environ.get(PARENT_ENV) else []
+    if sweep_dir:
+        candidates.append(Path(sweep_dir) / PARENT_FILE)
     for path in candidates:
         if path.is_file():
             return Parent(**json.loads(path.read_text(encoding="utf-8")))

@@ -11,13 +11,16 @@ import os
 import subprocess
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import TrackingError
+from harness.errors import DataError, RunFailed, TrackingError
 from harness.interrupts import shielded
 from harness.paths import project_root
+from harness.runs import HEARTBEAT, liveness_tags
+from harness.store import prepare_store
 
 
 def tracking_uri(configured: str | None = None) -> str:
@@ -62,42 +65,31 @@ def artifact_location(uri: str) -> str | None:
     return (db.parent / "mlruns" / uuid.uuid4().hex).resolve().as_uri()
 
 
-def _check_reachable(uri: str, timeout: float = 10.0) -> None:
-    """Fail fast (instead of MLflow's long retries) when an HTTP tracking server does not answer within
-    ``timeout`` seconds (or $MLFLOW_HTTP_REQUEST_TIMEOUT if that is shorter)."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    import urllib.error
-    import urllib.request
+def _check_reachable(uri: str) -> None:
+    """The store's location or server checked before any data is loaded (see harness.store.check_store)."""
+    from harness.store import check_store
 
-    try:
-        timeout = min(timeout, float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", timeout)))
-    except ValueError:
-        pass
-    try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code < 500:
-            return  # the server answered (perhaps asking for credentials)
-        problem = f"HTTP {exc.code} {exc.reason}"  # a proxy or gateway in front of a server that is down
-    except (urllib.error.URLError, OSError) as exc:
-        problem = str(getattr(exc, "reason", exc))
-    else:
-        return
-    raise TrackingError(
-        f"MLflow tracking server {uri} cannot be reached ({problem})",
-        "start it (mlflow server --host 127.0.0.1 --port <port>), or unset MLFLOW_TRACKING_URI and tracking_uri "
-        "to use the local mlflow.db",
-    )
+    check_store(uri)
 
 
 def run_params(uri: str, run_id: str) -> dict[str, str]:
+    """The params of ``run_id``, refusing a run whose process is still running (two processes would train it)."""
     from mlflow.tracking import MlflowClient
 
+    from harness.runs import HOST, PID, gone_reason
+
+    prepare_store(uri)
     try:
-        return MlflowClient(tracking_uri=uri).get_run(run_id).data.params
+        run = MlflowClient(tracking_uri=uri).get_run(run_id)
     except Exception:
         raise TrackingError(f"there is no MLflow run {run_id} in {uri}", "copy the run id from mlflow ui") from None
+    tags = run.data.tags
+    if run.info.status == "RUNNING" and tags.get(PID) and gone_reason(tags) is None:
+        raise TrackingError(
+            f"run {run_id} is still running (process {tags.get(PID)} on {tags.get(HOST)})",
+            "wait for it to end, or stop it (Ctrl-C or kill <pid>) and resume then",
+        )
+    return run.data.params
 
 
 def load_checkpoint(uri: str, run_id: str) -> dict:
@@ -105,6 +97,8 @@ def load_checkpoint(uri: str, run_id: str) -> dict:
     import numpy as np
     from mlflow.tracking import MlflowClient
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # the error stays one line
+    prepare_store(uri)
     with tempfile.TemporaryDirectory() as d:
         try:
             path = MlflowClient(tracking_uri=uri).download_artifacts(run_id, "checkpoint/checkpoint.npz", d)
@@ -113,8 +107,14 @@ def load_checkpoint(uri: str, run_id: str) -> dict:
                 f"run {run_id} has no checkpoint to resume from",
                 "resume a run of a recurrent model that started training",
             ) from None
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise DataError(
+                f"the checkpoint of run {run_id} is corrupt or truncated ({type(exc).__name__}: {exc})",
+                "start the run again without resume=",
+            ) from None
 
 
 def param_value(value: Any) -> str:
@@ -146,7 +146,7 @@ class Tracker:
         parent_run_id: str | None = None,
         resume_run_id: str | None = None,
     ):
-        _check_reachable(uri)
+        prepare_store(uri)  # created and migrated by one process at a time, shielded from signals
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         from mlflow.tracking import MlflowClient
@@ -176,11 +176,16 @@ class Tracker:
             self.run = self.client.get_run(resume_run_id)
             self.run_id, self.experiment_id = resume_run_id, self.run.info.experiment_id
             self.client.update_run(resume_run_id, status="RUNNING")
+            for stale in ("failure", "killed"):  # how it ended last time no longer holds
+                if stale in self.run.data.tags:
+                    self.client.delete_tag(resume_run_id, stale)
             self.client.set_tag(resume_run_id, "resumed", "true")
+            for k, v in liveness_tags().items():
+                self.client.set_tag(resume_run_id, k, v)
             return
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self._create_experiment(experiment)
-        all_tags = dict(tags or {})
+        all_tags = {**(tags or {}), **liveness_tags()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         self.run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
@@ -231,11 +236,11 @@ class Tracker:
     @_write
     def _log_points(self, points: list[tuple[str, float, int]]) -> None:
         """(key, value, step) triples (MlflowClient.log_batch splits them into batches of 1000)."""
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step) for k, v, step in points]
-        self.client.log_batch(self.run_id, metrics=items)
+        self.client.log_batch(self.run_id, metrics=items, tags=[RunTag(HEARTBEAT, f"{now / 1000:.0f}")])
 
     @_write
     def set_tags(self, tags: dict[str, str]) -> None:
@@ -244,17 +249,40 @@ class Tracker:
 
     @_write
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        try:
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+        except OSError as exc:  # a local artifact store on a full or read-only disk
+            where = exc.filename or "the artifact store"
+            raise RunFailed(
+                f"run {self.run_id} could not store artifact {Path(path).name} in {where} ({exc.strerror or exc}); "
+                "it ended FAILED",
+                f"free space there, then continue with the same overrides plus resume={self.run_id}",
+            ) from None
 
     def log_checkpoint(self, state: dict, folder: Path) -> None:
-        """Write ``checkpoint.npz`` atomically in ``folder`` (temp file + rename) and log it as artifact
-        ``checkpoint/checkpoint.npz``, replacing the previous epoch's."""
+        """Write ``checkpoint.npz`` atomically in ``folder`` (a temporary file of its own + rename) and log it
+        as artifact ``checkpoint/checkpoint.npz``, replacing the previous epoch's. A folder that cannot be
+        written (disk full, read-only) ends the run FAILED with one line; the previous checkpoint stays."""
         import numpy as np
 
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "checkpoint.tmp.npz"
-        np.savez(tmp, **state)
-        os.replace(tmp, folder / "checkpoint.npz")
+        tmp = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix="checkpoint.", suffix=".tmp.npz", dir=folder)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **state)
+            os.replace(tmp, folder / "checkpoint.npz")
+            tmp = None
+        except OSError as exc:
+            raise RunFailed(
+                f"run {self.run_id} could not write its checkpoint in {folder} ({exc.strerror or exc}); "
+                "it ended FAILED, its previous checkpoint kept",
+                f"free space there, then continue with the same overrides plus resume={self.run_id}",
+            ) from None
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         self.log_artifact(folder / "checkpoint.npz", "checkpoint")
 
     @_write

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,20 @@ from typing import Callable
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _default_signal_dispositions():
+    """SIGINT and SIGTERM as in a foreground terminal, whatever the tests were started under: a shell
+    script's background and ``nohup`` start them with SIGINT ignored, which the signal tests (and every
+    subprocess they start, which inherits an ignored signal) depend on not being the case."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for s, handler in previous.items():
+        if handler is not None:
+            signal.signal(s, handler)
 
 
 @pytest.fixture

@@ -43,28 +43,41 @@ def _check_file(path: Path) -> None:
         raise DataError(f"data file {path} is empty", "point task.path at a non-empty file")
 
 
+def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 text file; bytes that are not UTF-8 give one DataError."""
+    lineno = 0
+    try:
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                yield lineno, line
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"data file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} near line {lineno + 1})",
+            "convert it to UTF-8, e.g. iconv -f latin1 -t utf-8",
+        ) from None
+
+
 def _conllu_blocks(path: Path) -> Iterator[tuple[int, str]]:
     """Yield (first line number, text) per sentence block, checking the column count of every token line."""
     lines: list[str] = []
     start = 1
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            stripped = line.rstrip("\n")
-            if not stripped.strip():
-                if lines:
-                    yield start, "\n".join(lines) + "\n\n"
-                    lines = []
-                continue
-            if not lines:
-                start = lineno
-            if not stripped.startswith("#"):
-                n = len(stripped.split("\t"))
-                if n != N_CONLLU_COLUMNS:
-                    raise DataError(
-                        f"{path}:{lineno}: expected {N_CONLLU_COLUMNS} tab-separated CoNLL-U columns, got {n}",
-                        "fix or remove that line",
-                    )
-            lines.append(stripped)
+    for lineno, line in _numbered_lines(path):
+        stripped = line.rstrip("\n")
+        if not stripped.strip():
+            if lines:
+                yield start, "\n".join(lines) + "\n\n"
+                lines = []
+            continue
+        if not lines:
+            start = lineno
+        if not stripped.startswith("#"):
+            n = len(stripped.split("\t"))
+            if n != N_CONLLU_COLUMNS:
+                raise DataError(
+                    f"{path}:{lineno}: expected {N_CONLLU_COLUMNS} tab-separated CoNLL-U columns, got {n}",
+                    "fix or remove that line",
+                )
+        lines.append(stripped)
     if lines:
         yield start, "\n".join(lines) + "\n\n"
 
@@ -111,22 +124,19 @@ def read_two_column(path: str | Path) -> TaggedCorpus:
     tags: list[list[str]] = []
     ws: list[str] = []
     ts: list[str] = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                if ws:
-                    words.append(ws)
-                    tags.append(ts)
-                    ws, ts = [], []
-                continue
-            fields = line.split("\t")
-            if len(fields) != 2 or not fields[0] or not fields[1]:
-                raise DataError(
-                    f"{path}:{lineno}: expected 'word<TAB>tag', got {len(fields)} column(s)", "fix that line"
-                )
-            ws.append(fields[0])
-            ts.append(fields[1])
+    for lineno, line in _numbered_lines(path):
+        line = line.rstrip("\n")
+        if not line.strip():
+            if ws:
+                words.append(ws)
+                tags.append(ts)
+                ws, ts = [], []
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2 or not fields[0] or not fields[1]:
+            raise DataError(f"{path}:{lineno}: expected 'word<TAB>tag', got {len(fields)} column(s)", "fix that line")
+        ws.append(fields[0])
+        ts.append(fields[1])
     if ws:
         words.append(ws)
         tags.append(ts)

@@ -124,6 +124,11 @@ def runs_table(runs: list) -> pd.DataFrame:
             "start_time": pd.to_datetime(r.info.start_time, unit="ms"),
             "seconds_wall": ((r.info.end_time or r.info.start_time) - r.info.start_time) / 1000.0,
         }
+        if r.info.status == "RUNNING":  # never counted; the report says why it was left out
+            from harness.runs import gone_reason
+
+            gone = gone_reason(t)
+            row["failure"] = f"left out: {gone}" if gone else "left out: still running"
         row.update({f"param.{k}": v for k, v in r.data.params.items()})
         row.update({f"metric.{k}": v for k, v in r.data.metrics.items()})
         rows.append(row)

@@ -226,13 +226,37 @@ def _n_split(fraction: float, T: int) -> int:
 
 
 def _min_length(t_min: int, dev_fraction: float, test_fraction: float) -> int:
-    """The shortest series with at least one train, dev and test window."""
-    T = t_min + 1
+    """The shortest series with at least one train, dev and test window. The search starts at a lower
+    bound in closed form (n_split(f, T) >= f T - 1/2, and >= 1 needs T >= 1 / (2 f)), so it takes a few
+    steps whatever the window or fractions (a window of 1e12 or a fraction of 1e-12 used to spin for hours)."""
+    rest = 1.0 - dev_fraction - test_fraction  # > 0: checked by check_config
+    T = max(
+        t_min + 1,
+        math.floor((t_min - 1) / rest),
+        math.ceil(0.5 / dev_fraction),
+        math.ceil(0.5 / test_fraction),
+    )
     while True:
         n_dev, n_test = _n_split(dev_fraction, T), _n_split(test_fraction, T)
         if n_dev >= 1 and n_test >= 1 and T - n_dev - n_test > t_min:
             return T
         T += 1
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the models compute in float32
+
+
+def _check_float32(values: np.ndarray, name: str, after: str) -> None:
+    """A DataError when a value lies beyond what float32 holds (about 3.4e38): such a series would come back
+    from the models and the scores as inf or NaN, and look like a diverging optimiser."""
+    big = np.abs(values) > FLOAT32_MAX  # (T,)
+    if big.any():
+        i = int(np.flatnonzero(big)[0])
+        raise DataError(
+            f"series {name} has the value {values[i]:.3g} at position {i}{after}, beyond what the models' float32 "
+            f"holds (±{FLOAT32_MAX:.3g})",
+            "rescale the values (e.g. divide the column by a power of ten) or use task.transform=log",
+        )
 
 
 def check_config(cfg) -> tuple[int, ...]:
@@ -295,6 +319,7 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
             "use a smaller task.season (0 for none) or a longer series",
         )
 
+    _check_float32(x, s.name, "")
     # g, z, s: the transform chain of the module docstring, each (T,)
     if cfg.transform in ("log", "log_diff"):
         if (x <= 0).any():
@@ -308,6 +333,7 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
         g = x.copy()
     z = np.full(T, np.nan)
     z[d0:] = np.diff(g) if differenced else g
+    _check_float32(z[d0:], s.name, f" after task.transform={cfg.transform}")
     z_train = z[d0:n_train]
     mu, sigma = float(z_train.mean()), float(z_train.std())
     if not sigma > 0:
