@@ -52,7 +52,11 @@ chunks (their state passes through unchanged). Only unidirectional layers make s
 bidirectional layer's reverse direction would see only its own chunk.
 
 Vanishing gradients. ``hidden_grad_norms`` gives ||dL_T/dh_t|| for every step t of layer 0 when
-only each sequence's last real output carries a gradient.
+only each sequence's last real output carries a gradient (read off ``reference.py``, which keeps
+every step's dL/dh_t; ``backward`` keeps only the running one).
+
+The same equations written plainly, one step at a time, are in ``reference.py``: read the maths
+there; the tests hold this layer to it.
 """
 
 from __future__ import annotations
@@ -62,26 +66,26 @@ import functools
 import numpy as np
 
 from harness.errors import ConfigError, DataError
+from harness.models.nn import reference
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 NONLINEARITIES = ("tanh", "relu")
 
 # OpenBLAS's AVX-512 (SkylakeX) kernel set runs a "small" product, M x N x K <= 10^6, through a
 # kernel that reads both operands where they lie; a larger one first copies them into packed panels.
-# A recurrent step's product is just above that size (lstm, pos benchmark: 512 x 229 x 32, a quarter
-# of its time spent copying the weights), so the steps split the weight rows into blocks below the
-# limit, multiplied in one batched matmul call (each output entry is the same sum). Measured with
-# OpenBLAS 0.3.31, 1 thread: that lstm step 99 -> 74 us, its backward step 55 -> 39 us, the ts-shaped
-# lstm step 25 -> 15 us; one product got slower, the ts-shaped backward step (64 x 256 x 64), 25 -> 30 us.
+# A recurrent step's product is often just above that size (the pos benchmark's lstm step is
+# 512 x 229 x 32), and for a product that small the copy is a large share of its time. So the steps
+# split the weight rows into blocks below the limit, multiplied in one batched matmul call: each
+# output entry is the same sum, so the numbers do not change (tests/test_recurrent.py checks it).
 SMALL_GEMM = 1_000_000
 
 
 def row_blocks(m: int, k: int, n: int) -> int:
-    """The fewest row blocks p (a power of two dividing m) with (m / p) k n <= SMALL_GEMM."""
-    p = 1
-    while (m // p) * k * n > SMALL_GEMM and (m // p) % 2 == 0:
-        p *= 2
-    return p
+    """The fewest row blocks nb (a power of two dividing m) with (m / nb) k n <= SMALL_GEMM."""
+    nb = 1
+    while (m // nb) * k * n > SMALL_GEMM and (m // nb) % 2 == 0:
+        nb *= 2
+    return nb
 
 
 def dropout_mask(shape, p: float, rng: np.random.Generator, dtype) -> np.ndarray | None:
@@ -301,8 +305,8 @@ class Recurrent:
                 inp = inp * keep
             inits = [[None if s is None else s[layer * dirs + d] for s in s0] for d in range(dirs)]
             outs, dcaches = self._layer_forward(inp, layer, lengths, bs, inits, grad)
-            for d, dc in enumerate(dcaches):
-                for j, s in enumerate(dc["final"]):
+            for d, dcache in enumerate(dcaches):
+                for j, s in enumerate(dcache["final"]):
                     h_n[j][layer * dirs + d] = s
             if dirs == 1:
                 y = np.ascontiguousarray(outs[0]) if grad else outs[0]  # (T, N, H); a strided view (no grad)
@@ -324,7 +328,7 @@ class Recurrent:
         stateT = tuple(h_n) if self.cell == "lstm" else h_n[0]
         return y, stateT, cache
 
-    def backward(self, dy, cache, dstateT=None, _record=None):
+    def backward(self, dy, cache, dstateT=None):
         """Backpropagate through time.
 
         Inputs: dy (T, N, H*dirs) gradient of the loss w.r.t. y (ignored at padding); cache from
@@ -355,8 +359,7 @@ class Recurrent:
         for layer in reversed(range(self.num_layers)):
             lc = cache["layers"][layer]
             dsT_l = [[s[layer * dirs + d] for s in dsT] for d in range(dirs)]
-            rec = [_record] + [None] * (dirs - 1) if layer == 0 else [None] * dirs
-            dx, lgrads, ds0_l = self._layer_backward(dy, lc, layer, bs, dsT_l, rec)
+            dx, lgrads, ds0_l = self._layer_backward(dy, lc, layer, bs, dsT_l)
             grads.update(lgrads)
             for d in range(dirs):
                 for j, s in enumerate(ds0_l[d]):
@@ -377,13 +380,16 @@ class Recurrent:
     # LSTM gates are kept internally in the order o, i, f, g: the three sigmoids adjacent (one pass
     # each forward step) and the three blocks the cell gradient multiplies (i, f, g) adjacent too (one
     # pass each backward step).
+    # Names: ``dcache`` is one direction's forward cache (a dict of its buffers); ``dh`` and ``dc`` are
+    # the running dL/dh and dL/dc of the backward; ``nb`` is a number of row blocks (``row_blocks``)
+    # and ``*_blk`` an array viewed as those blocks; ``p`` is only ever a dropout probability.
 
     def _internal(self, layer, reverse):
         """(W_ih, W_hh, b_ih, b_hh) with LSTM rows in the internal order o i f g."""
         ps = [self.params[n] for n in param_names(layer, reverse)]
         if self.cell == "lstm":
             perm = _lstm_perm(self.hidden_size)
-            ps = [p[perm] for p in ps]
+            ps = [a[perm] for a in ps]
         return ps
 
     def _step_matrix(self, layer, reverse):
@@ -418,14 +424,14 @@ class Recurrent:
             # no padding: the reverse direction is the forward recurrence over the time-reversed
             # batch, so both directions run in one loop, stacked
             return self._directions_forward([inp, inp[::-1]], np.stack(ws), False, lengths, bs, inits, grad)
-        outs, dcs = [], []
+        outs, dcaches = [], []
         for d, w in enumerate(ws):
-            (out,), (dc,) = self._directions_forward([inp], w[None], bool(d), lengths, bs, inits[d : d + 1], grad)
+            (out,), (dcache,) = self._directions_forward([inp], w[None], bool(d), lengths, bs, inits[d : d + 1], grad)
             outs.append(out)
-            dcs.append(dc)
-        return outs, dcs
+            dcaches.append(dcache)
+        return outs, dcaches
 
-    def _layer_backward(self, dy, lc, layer, bs, dfinals, records):
+    def _layer_backward(self, dy, lc, layer, bs, dfinals):
         """Both directions of one layer: (dx (T, N, D_k), {name: grad}, [dstate0 per direction]).
 
         The input and weight gradients are GEMMs over all steps at once: dx_t = W_ih^T da_t and
@@ -440,9 +446,7 @@ class Recurrent:
         for d in range(dirs):
             rows = slice(d * G * H, (d + 1) * G * H)
             dyd = dy[:, :, d * H : (d + 1) * H]  # (T, N, H)
-            hidden.append(
-                self._direction_backward(dyd, lc["dirs"][d], ws[d][1], da[:, rows], bool(d), bs, dfinals[d], records[d])
-            )
+            hidden.append(self._direction_backward(dyd, lc["dirs"][d], ws[d][1], da[:, rows], bool(d), bs, dfinals[d]))
         da2 = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(dirs * G * H, T * N)
         dx = (da2.T @ np.concatenate([w[0] for w in ws])).reshape(T, N, D)  # (T, N, D_k)
         grads, ds0 = {}, []
@@ -505,25 +509,26 @@ class Recurrent:
         steps = range(T - 1, -1, -1) if reverse else range(T)
         if cell == "rnn":
             act = np.tanh if self.nonlinearity == "tanh" else _relu
-            p = row_blocks(H, D + 1 + H, N)
-            wp, hbp = w.reshape(S, p, H // p, D + 1 + H), hb.reshape(S, T + 2, p, H // p, N)  # row blocks
+            nb = row_blocks(H, D + 1 + H, N)
+            w_blk, hb_blk = w.reshape(S, nb, H // nb, D + 1 + H), hb.reshape(S, T + 2, nb, H // nb, N)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
-                np.matmul(wp, hx[:, t + off, None, :, :b], out=hbp[:, t + 1, :, :, :b])  # (S, H, b)
+                np.matmul(w_blk, hx[:, t + off, None, :, :b], out=hb_blk[:, t + 1, :, :, :b])  # (S, H, b)
                 hw = hb[:, t + 1, :, :b]
                 act(hw, out=hw)
         elif cell == "lstm":
             ig = np.empty((S, H, N), self.dtype)
-            p = row_blocks(4 * H, D + 1 + H, N)
-            wp, ap = w.reshape(S, p, 4 * H // p, D + 1 + H), acts.reshape(S, acts.shape[1], p, 4 * H // p, N)
+            nb = row_blocks(4 * H, D + 1 + H, N)
+            w_blk = w.reshape(S, nb, 4 * H // nb, D + 1 + H)
+            acts_blk = acts.reshape(S, acts.shape[1], nb, 4 * H // nb, N)
             for t in steps:
                 b = bs[t]
                 if b == 0:
                     continue
                 k, cp, cn = (t, t + off, t + 1) if grad else (0, 0, 0)  # slots: activations, c_prev, c
-                np.matmul(wp, hx[:, t + off, None, :, :b], out=ap[:, k, :, :, :b])
+                np.matmul(w_blk, hx[:, t + off, None, :, :b], out=acts_blk[:, k, :, :, :b])
                 a = acts[:, k, :, :b]  # (S, 4H, b) pre-activations o i f g
                 np.tanh(a, out=a)
                 sg = a[:, : 3 * H]
@@ -534,9 +539,9 @@ class Recurrent:
                 np.multiply(a[:, :H], np.tanh(c, out=tc[:, k, :, :b]), out=hb[:, t + 1, :, :b])  # h = o tanh(c)
         else:  # gru
             w_rz, w_nh = w[:, : 2 * H], w[:, 2 * H : 3 * H, D:]  # on [x; 1; h] and on [1; h]
-            p = row_blocks(2 * H, D + 1 + H, N)
-            w_rz = w_rz.reshape(S, p, 2 * H // p, D + 1 + H)
-            ap = acts.reshape(S, acts.shape[1], 2 * p, 2 * H // p, N)  # the r z rows are the first p blocks
+            nb = row_blocks(2 * H, D + 1 + H, N)
+            w_rz = w_rz.reshape(S, nb, 2 * H // nb, D + 1 + H)
+            acts_blk = acts.reshape(S, acts.shape[1], 2 * nb, 2 * H // nb, N)  # the r z rows: the first nb blocks
             nx = np.matmul(w[:, None, 3 * H :, : D + 1], hx[:, off : off + T, : D + 1])  # W_in x + b_in, (S, T, H, N)
             tmp = np.empty((S, H, N), self.dtype)
             for t in steps:
@@ -545,7 +550,7 @@ class Recurrent:
                     continue
                 hp = hb[:, t + off, :, :b]
                 a = acts[:, t if grad else 0, :, :b]  # (S, 4H, b) r z n_h n
-                np.matmul(w_rz, hx[:, t + off, None, :, :b], out=ap[:, t if grad else 0, :p, :, :b])
+                np.matmul(w_rz, hx[:, t + off, None, :, :b], out=acts_blk[:, t if grad else 0, :nb, :, :b])
                 rz = a[:, : 2 * H]
                 np.matmul(w_nh, hx[:, t + off, D:, :b], out=a[:, 2 * H : 3 * H])  # n_h
                 np.tanh(rz, out=rz)
@@ -557,38 +562,38 @@ class Recurrent:
                 hw = np.subtract(hp, n, out=hb[:, t + 1, :, :b])  # h = n + z (h_prev - n)
                 hw *= rz[:, H:]
                 hw += n
-        outs, dcs = [], []
+        outs, dcaches = [], []
         for s in range(S):
-            dc = {k: v[s] for k, v in bufs.items()}
+            dcache = {k: v[s] for k, v in bufs.items()}
             if s > 0:  # ran over reversed time: real-time views, laid out like a reverse direction's
-                dc = {k: v[::-1] for k, v in dc.items()}
-            hbs, cbs = dc["hb"], dc.get("cb")
+                dcache = {k: v[::-1] for k, v in dcache.items()}
+            hbs, cbs = dcache["hb"], dcache.get("cb")
             if reverse or s > 0:  # after step 0
                 final = [hbs[1].T] + ([cbs[1 if grad else 0].T] if cell == "lstm" else [])
             else:  # after each sequence's own last step
                 final = [hbs[lengths, :, cols]]
                 if cell == "lstm":
                     final.append(cbs[lengths, :, cols] if grad else cbs[0].T)
-            dc["final"] = [np.array(f) for f in final]  # (N, H) each
+            dcache["final"] = [np.array(f) for f in final]  # (N, H) each
             outs.append(hbs[1 : T + 1].transpose(0, 2, 1))
-            dcs.append(dc)
-        return outs, dcs
+            dcaches.append(dcache)
+        return outs, dcaches
 
-    def _direction_backward(self, dyd, dc, w_hh, da, reverse, bs, dfinal, record):
+    def _direction_backward(self, dyd, dcache, w_hh, da, reverse, bs, dfinal):
         """Backward through the steps of one direction, writing dL/d(pre-activations) into da (T, G*H, N).
 
         Returns (hidden-side gate gradients (G*H, T*N) or None when equal to da, dstate0 [(N, H)]).
         """
         T, N, H = dyd.shape
         G, cell = GATES[self.cell], self.cell
-        p = row_blocks(H, G * H, N)
-        w_hh_t = np.ascontiguousarray(w_hh.T).reshape(p, H // p, G * H)  # W_hh^T in p row blocks
-        acts, hb = dc["acts"], dc["hb"]  # gate activations, h slots
+        nb = row_blocks(H, G * H, N)
+        w_hh_t = np.ascontiguousarray(w_hh.T).reshape(nb, H // nb, G * H)  # W_hh^T in nb row blocks
+        acts, hb = dcache["acts"], dcache["hb"]  # gate activations, h slots
         off = 2 if reverse else 0
         steps = range(T) if reverse else range(T - 1, -1, -1)
         dyt = np.ascontiguousarray(dyd.transpose(0, 2, 1))  # (T, H, N)
         dh = np.array(dfinal[0].T, dtype=self.dtype, order="C")  # (H, N) running dL/dh
-        dhp = dh.reshape(p, H // p, N)  # its row blocks, for the W_hh^T products
+        dh_blk = dh.reshape(nb, H // nb, N)  # its row blocks, for the W_hh^T products
         dah = None  # gru only: the hidden side's gate gradients differ from da
         if cell == "rnn":
             h = hb[1 : T + 1]  # h_t (T, H, N), in either direction
@@ -604,23 +609,21 @@ class Recurrent:
                     continue
                 dhb = dh[:, :b]
                 dhb += dyt[t, :, :b]
-                if record is not None:
-                    record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
                 dat = da[t, :, :b]
                 dat *= dhb
-                np.matmul(w_hh_t, dat, out=dhp[:, :, :b])
+                np.matmul(w_hh_t, dat, out=dh_blk[:, :, :b])
             ds = [dh]
         elif cell == "lstm":
             # The factors of each gate gradient known from the forward (activation derivative times
             # partner value) for all steps at once, into da: [tanh(c) o', g i', c_prev f', i g']; each
             # step then multiplies the o block by dL/dh and the i f g blocks by dL/dc.
-            tc = dc["tc"]  # (T, H, N) tanh(c_t), zero at padding
+            tc = dcache["tc"]  # (T, H, N) tanh(c_t), zero at padding
             o, i, f, g = (acts[:, k * H : (k + 1) * H] for k in range(4))  # (T, H, N) each, zero at padding
             sd = np.subtract(1.0, acts[:, : 3 * H], out=da[:, : 3 * H])  # sigmoid' = s (1 - s)
             sd *= acts[:, : 3 * H]
             da[:, :H] *= tc
             da[:, H : 2 * H] *= g
-            da[:, 2 * H : 3 * H] *= dc["cb"][off : off + T]  # c_{t-1}
+            da[:, 2 * H : 3 * H] *= dcache["cb"][off : off + T]  # c_{t-1}
             gd = np.multiply(g, g, out=da[:, 3 * H :])  # tanh' = 1 - g^2
             np.subtract(1.0, gd, out=gd)
             gd *= i  # da is now zero at padding (the gates are)
@@ -628,7 +631,7 @@ class Recurrent:
             np.subtract(1.0, dhc, out=dhc)
             dhc *= o
             da4 = da.reshape(T, 4, H, N)
-            dcs = np.array(dfinal[1].T, dtype=self.dtype, order="C")  # (H, N) running dL/dc
+            dc = np.array(dfinal[1].T, dtype=self.dtype, order="C")  # (H, N) running dL/dc
             tmp = np.empty((H, N), self.dtype)
             for t in steps:
                 b = bs[t]
@@ -636,15 +639,13 @@ class Recurrent:
                     continue
                 dhb = dh[:, :b]
                 dhb += dyt[t, :, :b]
-                if record is not None:
-                    record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
-                dcb = dcs[:, :b]
+                dcb = dc[:, :b]
                 dcb += np.multiply(dhb, dhc[t, :, :b], out=tmp[:, :b])  # dc += dh o (1 - tanh(c)^2)
                 da4[t, 0, :, :b] *= dhb  # into o
                 da4[t, 1:, :, :b] *= dcb  # into i f g
                 dcb *= f[t, :, :b]  # dc_{t-1} = dc f
-                np.matmul(w_hh_t, da[t, :, :b], out=dhp[:, :, :b])
-            ds = [dh, dcs]
+                np.matmul(w_hh_t, da[t, :, :b], out=dh_blk[:, :, :b])
+            ds = [dh, dc]
         else:  # gru
             _zero_padding(da, bs)  # the steps write the active columns only
             dah = _empty_padded((T, G * H, N), bs, self.dtype)  # hidden-side pre-activation grads (n block * r)
@@ -659,8 +660,6 @@ class Recurrent:
                 hp = hb[t + off, :, :b]
                 dhb = dh[:, :b]
                 dhb += dyt[t, :, :b]
-                if record is not None:
-                    record[t, :b] = np.sqrt(np.einsum("hn,hn->n", dhb, dhb))
                 dat = da[t, :, :b]
                 dan = np.multiply(n, n, out=dat[2 * H :])  # dL/d(n pre-act) = dh (1 - z)(1 - n^2)
                 np.subtract(1.0, dan, out=dan)
@@ -676,7 +675,7 @@ class Recurrent:
                 daht[: 2 * H] = dat[: 2 * H]
                 np.multiply(dan, r, out=daht[2 * H :])
                 direct = np.multiply(dhb, z, out=tmp[:, :b])
-                np.matmul(w_hh_t, daht, out=dhp[:, :, :b])
+                np.matmul(w_hh_t, daht, out=dh_blk[:, :, :b])
                 dhb += direct
             ds = [dh]
         dah2 = None if dah is None else np.ascontiguousarray(dah.transpose(1, 0, 2)).reshape(G * H, T * N)
@@ -716,20 +715,19 @@ def hidden_grad_norms(layer: Recurrent, x, mask, dy_last, state0=None) -> np.nda
     """Vanishing-gradient diagnostic: ||dL/dh_t|| for every step t of layer 0 (forward direction).
 
     Only each sequence's last real output carries a gradient: dy_last (N, H*dirs) is placed at step
-    L_n - 1. Returns (T, N) norms of the total gradient reaching h_t, zero at padding; the value for
-    sequence n at step L_n - 1 - k is the norm k steps back from the end (see ``steps_back``).
+    L_n - 1 (no dropout). Returns (T, N) norms of the total gradient reaching h_t, zero at padding;
+    the value for sequence n at step L_n - 1 - k is the norm k steps back from the end (see
+    ``steps_back``). Computed by the reference implementation, outside the training path.
     """
-    y, _, cache = layer.forward(x, mask, state0=state0, train=False)
-    T, N, _ = y.shape
-    lengths = np.asarray(mask, dtype=bool).sum(0)
-    dy = np.zeros(y.shape, layer.dtype)
-    dy[lengths - 1, np.arange(N)] = dy_last
-    record = np.zeros((T, N), layer.dtype)
-    order = cache["order"]
-    layer.backward(dy, cache, _record=record)
-    if order is not None:
-        record = record[:, np.argsort(order)]
-    return record
+    mask = np.asarray(mask, dtype=bool)
+    T, N = mask.shape
+    dy = np.zeros((T, N, layer.output_size))
+    dy[mask.sum(0) - 1, np.arange(N)] = dy_last
+    # read off the plain step-by-step backward (reference.py), which keeps every step's dL/dh_t; the
+    # fast backward keeps only the running one
+    _, _, cache = reference.forward(layer.cell, layer.params, x, mask, state0, layer.nonlinearity)
+    dh = reference.backward(dy, cache)[3][0, 0]  # (T, N, H): layer 0, forward direction
+    return np.linalg.norm(dh, axis=-1).astype(layer.dtype)
 
 
 def steps_back(values: np.ndarray, mask) -> np.ndarray:
