@@ -138,14 +138,25 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     )
 
 
+def median_pruner(startup_trials: int, warmup_epochs: int):
+    """Optuna's median pruner: a trial is stopped at an epoch when its dev score there is worse than the
+    median of the finished trials' at the same epoch; never in the first ``warmup_epochs`` epochs (the
+    step of a report is the 1-based epoch) nor before ``startup_trials`` trials have finished."""
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_epochs + 1)
+
+
 class JobTrial:
     """The Optuna trial a sweep job runs as (see the module docstring)."""
 
-    def __init__(self, storage_url: str, study_name: str, number: int, prune: bool):
+    def __init__(self, storage_url: str, study_name: str, number: int, prune: bool, startup: int, warmup: int):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+        # the pruner is not stored with the study: the job builds the sweeper's (hydra.sweeper.pruner_*)
+        pruner = median_pruner(startup, warmup)
+        self.study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url), pruner=pruner)
         storage = self.study._storage
         trial_id = storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
         self.trial = optuna.trial.Trial(self.study, trial_id)
@@ -164,7 +175,14 @@ class JobTrial:
         if sweeper.get("trial") is None:
             return None
         url = storage_url(sweeper.get("storage"), tracker.uri)
-        job = cls(url, str(sweeper.study_name), int(sweeper.trial), bool(sweeper.get("prune", True)))
+        job = cls(
+            url,
+            str(sweeper.study_name),
+            int(sweeper.trial),
+            bool(sweeper.prune),
+            int(sweeper.pruner_startup_trials),
+            int(sweeper.pruner_warmup_epochs),
+        )
         maximize = job.study.direction.name == "MAXIMIZE"
         if maximize != data.higher_is_better:
             want = "maximize" if data.higher_is_better else "minimize"

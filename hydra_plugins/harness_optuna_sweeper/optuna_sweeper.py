@@ -41,7 +41,7 @@ class HarnessOptunaSweeperConf:
     n_startup_trials: int = 5  # TPE: random trials before the model takes over
     prune: bool = True  # median pruner on the per-epoch dev score
     pruner_startup_trials: int = 3  # no pruning before this many trials have finished
-    pruner_warmup_epochs: int = 2  # no pruning of a trial before this many epochs
+    pruner_warmup_epochs: int = 2  # the first epochs of a trial, never pruned
     heartbeat_interval: int = 30  # seconds between a running trial's heartbeats
     grace_period: int = 300  # a RUNNING trial without a heartbeat this long is failed (a crashed sweeper)
     params: Dict[str, str] = field(default_factory=dict)  # the search space: key -> override value
@@ -91,13 +91,12 @@ class HarnessOptunaSweeper(Sweeper):
             storage=storage,
             direction=s.direction,
             sampler=optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.n_startup_trials),
-            pruner=optuna.pruners.MedianPruner(
-                n_startup_trials=s.pruner_startup_trials, n_warmup_steps=s.pruner_warmup_epochs
-            ),
+            pruner=tuning.median_pruner(s.pruner_startup_trials, s.pruner_warmup_epochs),
             load_if_exists=True,
         )
         hydra_overrides = [f"hydra.sweeper.study_name='{name}'", f"hydra.sweeper.storage='{url}'"]
         print(f"harness: study {name!r} in {url}", file=sys.stderr, flush=True)
+        _tag_run(_parent_run_id(), {"optuna.study": name, "optuna.storage": url})
         returns: List[Any] = []
         while True:
             optuna.storages.fail_stale_trials(study)  # RUNNING trials of a crashed sweeper
@@ -127,6 +126,8 @@ class HarnessOptunaSweeper(Sweeper):
                 beat.stop()
                 for t in trials:  # interrupted (Ctrl-C) or a launcher error: never left RUNNING
                     if t.number not in told:
+                        run_id = study._storage.get_trial(t._trial_id).user_attrs.get(tuning.RUN_ID)
+                        _tag_run(run_id, {"optuna.state": TrialState.FAIL.name})
                         study.tell(t, state=TrialState.FAIL)
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if done:
@@ -154,25 +155,33 @@ class HarnessOptunaSweeper(Sweeper):
         else:
             state = TrialState.FAIL
         value = attrs.get(tuning.OBJECTIVE) if state == TrialState.COMPLETE else None
+        _tag_run(attrs.get(tuning.RUN_ID), {"optuna.state": state.name})  # first: a told trial has its tag
         study.tell(trial, value, state=state)
-        _tag_run(attrs.get(tuning.RUN_ID), state.name)
 
 
-def _tag_run(run_id: str | None, state: str) -> None:
-    """``optuna.state`` on the trial's MLflow run (the job tagged it with the study and trial number)."""
-    if not run_id:
+def _parent_run_id() -> str | None:
+    from harness.sweep import read_parent
+
+    parent = read_parent(None)  # written by harness.callbacks.SweepCallback before the sweep starts
+    return parent.run_id if parent else None
+
+
+def _tag_run(run_id: str | None, tags: dict[str, str]) -> None:
+    """Tags on a run of this sweep: the parent (study name) or a trial's run (its state; the job itself
+    tagged it with the study and trial number)."""
+    from harness.sweep import read_parent
+
+    parent = read_parent(None)
+    if not run_id or parent is None:
         return
     try:
-        from harness.sweep import read_parent
-
-        parent = read_parent(None)
-        if parent is None:
-            return
         from mlflow.tracking import MlflowClient
 
-        MlflowClient(tracking_uri=parent.tracking_uri).set_tag(run_id, "optuna.state", state)
+        client = MlflowClient(tracking_uri=parent.tracking_uri)
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
     except Exception as exc:  # the study holds the state either way
-        print(f"harness: could not tag run {run_id} with optuna.state={state}: {exc}", file=sys.stderr)
+        print(f"harness: could not tag MLflow run {run_id} ({exc})", file=sys.stderr)
 
 
 class _Heartbeat:
