@@ -5,6 +5,7 @@ trial is an MLflow child run tagged with its number and state."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sqlite3
@@ -196,3 +197,35 @@ def test_study_with_two_workers_resumes_after_ctrl_c(tmp_path, tracking_store, r
         assert run.info.status == "FINISHED"
         if t.state == TrialState.COMPLETE:  # the study's objective is the run's dev score, not test
             assert t.value == pytest.approx(run.data.metrics["best_dev_accuracy"])
+
+
+def _study(direction: str, outcomes: list[float | None]):
+    """An in-memory study: one trial per outcome, a dev score or None (pruned)."""
+    study = optuna.create_study(direction=direction)
+    for value in outcomes:
+        trial = study.ask({"model.lr": FloatDistribution(0.0, 1.0), "model.noise": FloatDistribution(0.0, 1.0)})
+        study.tell(trial, value, state=TrialState.PRUNED if value is None else TrialState.COMPLETE)
+    return study
+
+
+def test_search_history_is_the_best_dev_score_so_far(tmp_path):
+    from harness.report.search import best_so_far, search_section
+
+    up = _study("maximize", [0.5, None, 0.7, 0.6])
+    assert [r[2] for r in best_so_far(up)] == [0.5, 0.5, 0.7, 0.7]
+    assert math.isnan(best_so_far(up)[1][1])  # the pruned trial has no score
+    down = _study("minimize", [3.0, 2.0, 4.0])
+    assert [r[2] for r in best_so_far(down)] == [3.0, 2.0, 2.0]
+    text = search_section({"rnn": up, "hmm": down}, tmp_path, "4 trials")
+    assert "| rnn | 3 | 1 | 0 |" in text and "| 0.7000 |" in text and "| hmm | 3 | 0 | 0 |" in text
+    assert (tmp_path / "search_history.png").stat().st_size > 0
+
+
+def test_importances_single_out_the_parameter_that_matters():
+    from harness.report.search import importances
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: (t.suggest_float("lr", 0, 1) - 0.3) ** 2 + 1e-3 * t.suggest_float("noise", 0, 1), 30)
+    ranked = importances(study)
+    assert ranked["lr"] > 0.9 and ranked["noise"] < 0.1
+    assert importances(optuna.create_study()) == {}  # no complete trial: nothing to rank
