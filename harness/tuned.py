@@ -39,7 +39,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     budget.add_argument("--budget-seconds", type=float, help="CPU seconds per study, instead of a trial count")
     p.add_argument("--seeds", default="0,1,2", help="seeds of the final default and tuned runs (default 0,1,2)")
     p.add_argument("--jobs", type=int, default=2, help="parallel workers (joblib) for the searches and reruns")
-    p.add_argument("overrides", nargs="*", help="overrides for every run, e.g. task.dataset=ud_english_ewt")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        help="overrides for every run, e.g. task.dataset=ud_english_ewt; <preset>:key=value for one preset's runs",
+    )
     return p.parse_args(argv)
 
 
@@ -54,8 +58,8 @@ def preset_model(preset: str) -> list[str]:
         path = Path(harness.conf.__file__).parent / "tune" / f"{preset}.yaml"
     if not path.is_file():
         raise ConfigError(f"no tune preset {preset!r}", "choose from conf/tune/*.yaml, e.g. --presets hmm,lstm")
-    cfg = OmegaConf.load(path)
-    model = next(d["override /model"] for d in cfg.defaults if isinstance(d, dict) and "override /model" in d)
+    cfg = OmegaConf.to_container(OmegaConf.load(path))
+    model = next(d["override /model"] for d in cfg["defaults"] if isinstance(d, dict) and "override /model" in d)
     extra = [f"model.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in (cfg.get("model") or {}).items()]
     return [f"model={model}", *[o for o in extra if not o.startswith("model.name=")]]
 
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     presets = [p for p in a.presets.split(",") if p]
     try:
         models = {p: preset_model(p) for p in presets}
-        uri = tracking_uri(compose_config(list(a.overrides)).tracking_uri)
+        uri = tracking_uri(compose_config([o for o in a.overrides if ":" not in o.split("=", 1)[0]]).tracking_uri)
     except HarnessError as error:
         print(f"harness: error: {error}", file=sys.stderr)
         return error.exit_status
@@ -94,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         budget = [f"hydra.sweeper.n_trials={a.trials}"]
     launcher = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={a.jobs}", f"hydra.sweeper.n_jobs={a.jobs}"]
     start = _children_cpu(), time.perf_counter()
+    shared = [o for o in a.overrides if ":" not in o.split("=", 1)[0]]
+    own = {p: [o.split(":", 1)[1] for o in a.overrides if o.startswith(f"{p}:")] for p in presets}
     for preset in presets:  # 1. the same budget for every family
         harness(
-            ["-m", f"+tune={preset}", *a.overrides, *budget, *launcher, f"experiment_name={a.name}-search"]
+            ["-m", f"+tune={preset}", *shared, *own[preset], *budget, *launcher, f"experiment_name={a.name}-search"]
             + [f"hydra.sweeper.study_name={a.name}-{preset}", "hydra.callbacks.sweep.report=false", "progress=false"]
         )
     import optuna
@@ -106,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         best = [tuning.as_override(k, v) for k, v in studies[preset].best_trial.params.items()]
         for label, params in ((preset, []), (f"{preset}_tuned", best)):
             harness(
-                ["-m", *models[preset], *a.overrides, *params, f"model.name={label}", f"seed={a.seeds}"]
+                ["-m", *models[preset], *shared, *own[preset], *params, f"model.name={label}", f"seed={a.seeds}"]
                 + ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={a.jobs}", f"experiment_name={a.name}"]
                 + ["hydra.callbacks.sweep.report=false", "progress=false"]
             )

@@ -232,9 +232,11 @@ def precheck_study(argv: list[str], compose_checked: Callable[[list[str]], Any])
     plain, space = search_space([a for a in words if a not in hydra_args])
     try:
         cfg = compose_config(plain + hydra_args, return_hydra_config=True)
-    except Exception:  # the plain overrides are wrong: compose_checked below names the problem
-        compose_checked(plain)
-        raise
+    except Exception:  # plain overrides that need a swept choice (task.window with task=timeseries,pos)
+        try:  # the sweeper is chosen by hydra/sweeper=... or a +preset
+            cfg = compose_config([o for o in plain if o.startswith("+")] + hydra_args, return_hydra_config=True)
+        except Exception:
+            return None  # not composable without the sweep: the basic sweep's precheck names the problem
     if not str(cfg.hydra.sweeper.get("_target_", "")).endswith("HarnessOptunaSweeper"):
         return None
     params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
