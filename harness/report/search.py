@@ -84,7 +84,7 @@ def search_section(studies: dict, out: Path, budget: str) -> str:
         imp = ", ".join(f"{k.split('.')[-1]} {v:.2f}" for k, v in ranked[:4]) or "—"
         value = f"{best.value:.4f}" if best else "—"
         lines.append(
-            f"| {label} | {count[TrialState.COMPLETE]} | {count[TrialState.PRUNED]} | {failed} | {cpu:.0f} "
+            f"| {label} | {count[TrialState.COMPLETE]} | {count[TrialState.PRUNED]} | {failed} | {cpu:.1f} "
             f"| {value} | {config} | {imp} |"
         )
     lines += ["", f"![search history]({history_plot(studies, out)})", ""]
