@@ -72,6 +72,7 @@ class HarnessOptunaSweeper(Sweeper):
         from optuna.trial import TrialState
 
         from harness import tuning
+        from harness.interrupts import shielded
         from harness.tracking import tracking_uri
 
         s = self.settings
@@ -105,30 +106,36 @@ class HarnessOptunaSweeper(Sweeper):
             left = s.n_trials - len(finished)
             if left <= 0 or (s.budget_seconds is not None and spent >= s.budget_seconds):
                 break
-            trials = [study.ask(space) for _ in range(min(s.n_jobs, left))]
-            batch = [
-                plain
-                + [tuning.as_override(k, v) for k, v in t.params.items()]
-                + hydra_overrides
-                + [f"hydra.sweeper.trial={t.number}"]
-                for t in trials
-            ]
+            trials: list = []
             told: set[int] = set()
-            beat = _Heartbeat(storage, [t._trial_id for t in trials], s.heartbeat_interval)
+            beat = None
             try:
+                with shielded():  # Ctrl-C waits until the batch is asked, so no asked trial goes unrecorded
+                    trials += [study.ask(space) for _ in range(min(s.n_jobs, left))]
+                    beat = _Heartbeat(storage, [t._trial_id for t in trials], s.heartbeat_interval)
+                batch = [
+                    plain
+                    + [tuning.as_override(k, v) for k, v in t.params.items()]
+                    + hydra_overrides
+                    + [f"hydra.sweeper.trial={t.number}"]
+                    for t in trials
+                ]
                 results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
                 self.job_idx += len(batch)
                 for t, result in zip(trials, results):
-                    self._tell(study, t, result)
-                    told.add(t.number)
+                    with shielded():  # the run's tag and the study's record of a trial go together
+                        self._tell(study, t, result)
+                        told.add(t.number)
                 returns.extend(results)
             finally:
-                beat.stop()
-                for t in trials:  # interrupted (Ctrl-C) or a launcher error: never left RUNNING
-                    if t.number not in told:
-                        run_id = study._storage.get_trial(t._trial_id).user_attrs.get(tuning.RUN_ID)
-                        _tag_run(run_id, {"optuna.state": TrialState.FAIL.name})
-                        study.tell(t, state=TrialState.FAIL)
+                with shielded():  # interrupted (Ctrl-C) or a launcher error: no trial is left RUNNING
+                    if beat is not None:
+                        beat.stop()
+                    for t in trials:
+                        if t.number not in told:
+                            run_id = study._storage.get_trial(t._trial_id).user_attrs.get(tuning.RUN_ID)
+                            _tag_run(run_id, {"optuna.state": TrialState.FAIL.name})
+                            study.tell(t, state=TrialState.FAIL)
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if done:
             best = study.best_trial
