@@ -20,8 +20,10 @@ from harness import config as config_module
 from harness.config import compose_config, register_configs, to_config
 from harness.errors import ConfigError, HarnessError, RunFailed
 from harness.help import help_text
+from harness.tuning import register_sweeper
 
 register_configs()
+register_sweeper()  # hydra/sweeper=harness_optuna (Optuna studies), also from an editable install
 
 
 def fail(error: HarnessError) -> NoReturn:  # noqa: F821
@@ -156,7 +158,12 @@ def precheck(argv: list[str]) -> None:
         )  # a dead server: fail before loading data
         return
     from harness.sweep import expand_sweep, split_overrides
+    from harness.tuning import precheck_study
 
+    study = precheck_study(argv, compose_checked)  # an Optuna study: both ends of its search space
+    if study is not None:
+        _check_reachable(tracking_uri(study.tracking_uri))
+        return
     if any(a.startswith("hydra/sweeper=") and a != "hydra/sweeper=basic" for a in argv):
         plain = compose_checked(split_overrides(overrides)[0])  # another sweeper's search space: jobs check themselves
         _check_reachable(tracking_uri(plain.tracking_uri))

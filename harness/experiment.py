@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from harness import estimators, naming, training
+from harness import estimators, naming, training, tuning
 from harness.config import Config, flatten, model_family
 from harness.errors import ConfigError, RunFailed
 from harness.interrupts import signals_as_interrupt
@@ -89,7 +89,8 @@ class RunResult:
 
     @property
     def main(self) -> float:
-        return float(self.metrics[self.main_metric])
+        """The main metric; NaN for a run that recorded none (an Optuna trial pruned before its test)."""
+        return float(self.metrics.get(self.main_metric, float("nan")))
 
 
 def run(config: Config, cfg: DictConfig | None = None, parent_run_id: str | None = None) -> float:
@@ -139,15 +140,23 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> R
                 tracker.log_params(params)
                 tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
             folder = _checkpoint_folder(stack, tracker.run_id)
+            log = lambda epoch, values: tracker.log_metrics(values, step=epoch)  # noqa: E731
+            trial = tuning.JobTrial.current(tracker, data)  # the Optuna trial this job is, in a study
             hooks = estimators.Hooks(
-                log=lambda epoch, values: tracker.log_metrics(values, step=epoch),
+                log=trial.wrap(log) if trial else log,
                 checkpoint=lambda state: tracker.log_checkpoint(state, folder),
                 resume=resume_state,
                 progress=config.progress,
             )
-            metrics = estimator.fit(data, hooks)
+            try:
+                metrics = estimator.fit(data, hooks)
+            except tuning.Pruned as pruned:  # a finished run with its epochs so far, tagged PRUNED
+                print(f"harness: {pruned}", file=sys.stderr, flush=True)
+                return RunResult(tracker.run_id, {}, data.main_metric)
             scores, test_prediction = evaluate(estimator, data)
             metrics |= scores
+            if trial:
+                trial.finish(metrics, data)
             tracker.log_metrics(metrics)
             with tempfile.TemporaryDirectory() as tmp:
                 writers = {data.predictions_file: lambda path: data.write_predictions(path, test_prediction)}

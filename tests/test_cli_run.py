@@ -88,7 +88,8 @@ def test_config_errors_are_one_line_with_exit_status_2(tmp_path, run_cli):
 def test_pyproject_lists_every_package():
     """conf/ installs as harness.conf through package-dir, so packages are listed by hand: keep them complete."""
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(p.relative_to(ROOT).parent.parts) for p in (ROOT / "harness").rglob("__init__.py")}
+    inits = [*(ROOT / "harness").rglob("__init__.py"), *(ROOT / "hydra_plugins").rglob("__init__.py")]
+    found = {".".join(p.relative_to(ROOT).parent.parts) for p in inits}
     assert found | {"harness.conf"} == listed
 
 
