@@ -32,13 +32,17 @@ MODEL_NAME = "model"  # runs:/<run id>/model
 
 
 def record_dataset(tracker: Any, data: Any) -> None:
-    """The run's dataset as an MLflow input (context ``training``), and the experiment's kind if unset."""
+    """The run's dataset as an MLflow input (context ``training``), and the experiment's kind if unset. A task
+    without ``dataset_info`` (one registered before it joined the contract) records no dataset."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    client, info = tracker.client, data.dataset_info()
+    client = tracker.client
     key, kind = EXPERIMENT_KIND
     if key not in client.get_experiment(tracker.experiment_id).tags:
         client.set_experiment_tag(tracker.experiment_id, key, kind)
+    if not hasattr(data, "dataset_info"):
+        return
+    info = data.dataset_info()
     dataset = Dataset(
         name=info.name,
         digest=info.digest,
