@@ -69,6 +69,21 @@ def test_rebuilt_forecaster_reads_only_the_past_and_matches_the_test_forecasts(t
         assert predictor.forecast(data.series, horizon=5)["horizon"].tolist() == [1, 2, 3, 4, 5]
 
 
+def test_a_predictor_from_another_format_or_not_a_predictor_is_one_clear_error(tmp_path):
+    from harness.errors import DataError
+
+    config, data, estimator = fitted("hmm", synthetic_pos_task())
+    arrays = bundle(config, estimator, data) | {"meta.format": np.array(99), "meta.harness_version": np.array("9.9")}
+    np.savez(tmp_path / "future.npz", **arrays)
+    with pytest.raises(
+        DataError, match=r"run x: its predictor.npz has format 99 \(harness 9.9\); this harness .* reads"
+    ):
+        Predictor.load(tmp_path / "future.npz", "run x")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    with pytest.raises(DataError, match="cannot read its predictor.npz"):
+        Predictor.load(tmp_path / "junk.npz")
+
+
 def test_dataset_digest_tells_two_versions_of_a_file_apart(tmp_path):
     values = np.linspace(1.0, 50.0, 80) + np.sin(np.arange(80))
     infos = []
