@@ -56,20 +56,20 @@ def record_dataset(tracker: Any, data: Any) -> None:
 @contextlib.contextmanager
 def _fluent_target(uri: str, experiment_id: str):
     """MLflow's fluent API (which ``Model.log`` uses) pointed at the run's store and experiment for the block,
-    without its artifact progress bars; everything restored afterwards."""
+    without its artifact progress bars. Through environment variables, restored afterwards, so no process-wide
+    tracking URI is left pinned (the harness never calls mlflow.set_tracking_uri, which would take precedence)."""
     import os
 
-    import mlflow
-
-    before = mlflow.get_tracking_uri()
-    env = {"MLFLOW_EXPERIMENT_ID": experiment_id, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    env = {
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_EXPERIMENT_ID": experiment_id,
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
