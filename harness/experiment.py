@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from harness import estimators, naming, training, tuning
+from harness import estimators, naming, serving, training, tuning
 from harness.config import Config, flatten, model_family
 from harness.errors import ConfigError, RunFailed
 from harness.interrupts import signals_as_interrupt
@@ -139,6 +139,7 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> R
             if resume_state is None:
                 tracker.log_params(params)
                 tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
+                serving.record_dataset(tracker, data)  # the Datasets panel: name, source, digest, split sizes
             folder = _checkpoint_folder(stack, tracker.run_id)
             log = lambda epoch, values: tracker.log_metrics(values, step=epoch)  # noqa: E731
             trial = tuning.JobTrial.current(tracker, data)  # the Optuna trial this job is, in a study
@@ -166,6 +167,7 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> R
                     tracker.log_artifact(path)
                 np.savez(Path(tmp) / "model.npz", **estimator.state_dict())
                 tracker.log_artifact(Path(tmp) / "model.npz")
+                serving.log_model(tracker, config, estimator, data, Path(tmp))  # runs:/<id>/model (pyfunc)
                 batch = estimator.diagnostic_batch(data)
                 if batch is not None:
                     _log_gradient_diagnostic(tracker, estimator.model, batch, config, Path(tmp))

@@ -6,6 +6,15 @@ model's config, the task's data and the run's generator, ``fit`` trains it on th
 the task scores. It is the only place where a model meets a task, so models never learn what a
 task is and tasks never learn what a model is.
 
+Using a fitted estimator on NEW input (harness.predict, the MLflow model of harness.serving) is a
+second, small contract: ``export(data)`` returns everything prediction needs beyond the model's
+config, as a flat dict of arrays (weights, and what the task data taught: vocabularies and the tag
+list, a forecaster's transform and scale; text as ``np.str_`` arrays), saved with ``np.savez`` and
+read back with ``allow_pickle=False``; ``from_export(cfg, arrays)`` rebuilds the estimator from it
+without any task data; ``predict_new(inputs, **options)`` answers in the task's own terms (POS:
+token lists -> tag lists; time series: recent values in original units -> a table of forecasts).
+An estimator whose ``export`` returns None cannot be used on new input (e.g. long-range recall).
+
 ``GradientEstimator`` is the shared shape of every gradient-trained (recurrent) estimator: the
 training loop of harness.training over the task's batches with dev early stopping; a subclass
 says how batches are made, how big each is, and how a split is predicted.
@@ -63,6 +72,19 @@ class Estimator:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return self.model.state_dict()
+
+    def export(self, data: Any) -> dict[str, np.ndarray] | None:
+        """Weights and what ``data`` taught, as arrays for ``from_export`` (None: no use on new input)."""
+        return None
+
+    @classmethod
+    def from_export(cls, cfg: Any, arrays: dict[str, np.ndarray]) -> Estimator:
+        """The fitted estimator rebuilt from ``export``'s arrays and the model's config (no task data)."""
+        raise NotImplementedError
+
+    def predict_new(self, inputs: Any, **options: Any) -> Any:
+        """The prediction for new input, in the task's terms (see the module docstring)."""
+        raise NotImplementedError
 
     @property
     def n_params(self) -> int:

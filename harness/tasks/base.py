@@ -11,9 +11,39 @@ Tasks never import models.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
+
+import numpy as np
+
+
+@dataclass
+class DatasetInfo:
+    """What a run's data was, for the tracking store's dataset records (MLflow ``log_input``).
+
+    ``digest`` is a content digest of the loaded splits (not of the file name), so two runs on two
+    versions of one file are told apart and a regenerated synthetic corpus matches its twin."""
+
+    name: str  # e.g. "synthetic", "ud_english_ewt", "sunspots"
+    source: str  # a path, a URL, or "harness:<generator>" for data made in process
+    digest: str  # hex sha256 of the splits' content, shortened to 16 characters
+    splits: dict[str, int] = field(default_factory=dict)  # split -> size in the task's items
+
+
+def content_digest(parts: Iterable[Any]) -> str:
+    """sha256 over arrays and strings, in order: the digest of ``DatasetInfo``."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(str((part.dtype.str, part.shape)).encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(str(part).encode("utf-8"))
+        h.update(b"\x1f")
+    return h.hexdigest()[:16]
 
 
 class TaskData(Protocol):
@@ -49,6 +79,10 @@ class TaskData(Protocol):
 
     def summary(self, metrics: dict[str, float]) -> list[str]:
         """The fields of the run's one-line summary, e.g. ``["test_accuracy=0.9631", ...]``."""
+        ...
+
+    def dataset_info(self) -> DatasetInfo:
+        """Name, source, content digest and split sizes of the data, for the run's dataset record."""
         ...
 
 

@@ -25,6 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from harness.data.longrange import CueSequences, alphabet, generate
+from harness.tasks.base import DatasetInfo, content_digest
 
 OTHER = "O"  # the HMM view's tag of a distractor
 
@@ -116,6 +117,12 @@ class LongRangeData:
             f.write("sequence\tlabel\tpredicted\n")
             for i, (y, p) in enumerate(zip(self.test.labels.tolist(), predicted.tolist())):
                 f.write(f"{i}\t{y}\t{p}\n")
+
+    def dataset_info(self) -> DatasetInfo:
+        """The generated sequences: a digest of every split's symbols and labels, split sizes in sequences."""
+        parts = (a for c in (self.train, self.dev, self.test) for a in (c.symbols, c.labels))
+        splits = {s: len(self.split(s)) for s in ("train", "dev", "test")}
+        return DatasetInfo(f"longrange_d{self.distance}", "harness:longrange", content_digest(parts), splits)
 
     def summary(self, metrics: dict[str, float]) -> list[str]:
         return [

@@ -17,6 +17,7 @@ import numpy as np
 
 from harness.data.readers import TaggedCorpus, find_split, read_conllu, read_two_column
 from harness.errors import DataError
+from harness.tasks.base import DatasetInfo, content_digest
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -89,6 +90,13 @@ class Encoded:
     lengths: np.ndarray  # (n_sentences,)
 
 
+def encode_words(sentences: list[list[str]], vocabs: dict[str, Vocab]) -> Encoded:
+    """Untagged sentences as id arrays for the features of ``vocabs`` (tags all padding): new input to a tagger."""
+    inputs = {name: [v.encode([FEATURES[name](w) for w in s]) for s in sentences] for name, v in vocabs.items()}
+    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+    return Encoded(inputs, [np.zeros(n, dtype=np.int64) for n in lengths], lengths)
+
+
 @dataclass
 class PosData:
     """Train/dev/test corpora, tag vocabulary and train-only word statistics."""
@@ -159,6 +167,17 @@ class PosData:
             f"oov_accuracy={metrics['test_oov_accuracy']:.4f}",
             f"baseline={metrics['baseline_test_accuracy']:.4f}",
         ]
+
+    def dataset_info(self) -> DatasetInfo:
+        """The corpus's name and folder (``source`` = "<dataset>:<folder>", or "synthetic"), a digest of every
+        split's words and tags, and the split sizes in tokens."""
+        name, _, folder = self.source.partition(":")
+        text = (
+            "\n".join(" ".join(f"{w}\t{t}" for w, t in zip(ws, ts)) for ws, ts in zip(c.words, c.tags))
+            for c in (self.train, self.dev, self.test)
+        )
+        splits = {s: self.n_items(s) for s in ("train", "dev", "test")}
+        return DatasetInfo(name, folder or f"harness:{name}", content_digest(text), splits)
 
     def majority_baseline(self) -> Callable[[list[list[str]]], list[list[str]]]:
         """Tag each known word with its most frequent training tag, unknown words with the most frequent tag."""

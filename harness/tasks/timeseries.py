@@ -42,11 +42,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from harness.data.series import Series, load_series
 from harness.errors import ConfigError, DataError, check_fraction, check_positive
+from harness.tasks.base import DatasetInfo, content_digest
 
 TRANSFORMS = ("none", "log", "diff", "log_diff")
 DEFAULT_ARIMA_ORDERS = {  # [p, d, q] or [p, d, q, P, D, Q]; see the module docstring
@@ -71,6 +73,60 @@ class Windows:
 
     def __len__(self) -> int:
         return len(self.y)
+
+
+@dataclass
+class Scaling:
+    """The transform chain of the module docstring with the training part's mu and sigma: new values in
+    original units -> a model's input window, and its scaled forecast -> original units."""
+
+    transform: str
+    mu: float
+    sigma: float
+    window: int  # W
+    horizon: int  # h: the model's target is h steps after the window's last value
+
+    @property
+    def cumulative(self) -> bool:
+        return self.transform in ("diff", "log_diff")
+
+    @property
+    def needs(self) -> int:
+        """How many recent values make one window (one more for the differencing transforms)."""
+        return self.window + int(self.cumulative)
+
+    def window_of(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """The last ``needs`` values of x (T,) -> (s (W,) the scaled window, g_o the transformed last value)."""
+        x = np.asarray(x, dtype=np.float64)[-self.needs :]  # (W or W+1,)
+        if self.transform in ("log", "log_diff"):
+            if (x <= 0).any():
+                raise DataError(
+                    f"the model was trained with task.transform={self.transform} and needs positive values, got {x.min():g}",
+                    "give the series in the units the model was trained on",
+                )
+            g = np.log(x)
+        else:
+            g = x
+        z = np.diff(g) if self.cumulative else g  # (W,)
+        return (z - self.mu) / self.sigma, float(g[-1])
+
+    def to_original(self, y: np.ndarray, g_o: float, h: int | np.ndarray) -> np.ndarray:
+        """Scaled targets y at horizons h (the h-step sum for differencing transforms) -> original units."""
+        y = np.asarray(y, dtype=np.float64)
+        g = g_o + self.sigma * y + np.asarray(h) * self.mu if self.cumulative else self.sigma * y + self.mu
+        return np.exp(g) if self.transform in ("log", "log_diff") else g
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "scaling.transform": np.array(self.transform),
+            "scaling.mu_sigma": np.array([self.mu, self.sigma]),
+            "scaling.window_horizon": np.array([self.window, self.horizon]),
+        }
+
+    @classmethod
+    def from_arrays(cls, a) -> Scaling:
+        (mu, sigma), (W, h) = a["scaling.mu_sigma"].tolist(), a["scaling.window_horizon"].tolist()
+        return cls(str(a["scaling.transform"]), mu, sigma, int(W), int(h))
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, mase_scale: float) -> dict[str, float]:
@@ -111,6 +167,7 @@ class TimeSeriesData:
     n_dev: int
     _g: np.ndarray = field(repr=False)  # (T,) log x or x
     source: str = ""  # the data set's name (task.dataset)
+    origin: str = ""  # where the values came from: the CSV's path, or "harness:<dataset>" (embedded, generated)
     _baselines: tuple[dict, dict] | None = field(default=None, repr=False)
 
     # the task contract (harness.tasks.base.TaskData); a prediction is one scaled target per window
@@ -145,6 +202,15 @@ class TimeSeriesData:
             f"naive={metrics.get('baseline_naive_test_rmse', float('nan')):.4g}",
             f"arima={metrics.get('baseline_arima_test_rmse', float('nan')):.4g}",
         ]
+
+    def dataset_info(self) -> DatasetInfo:
+        """The series' name and origin, a digest of its values, split sizes in windows."""
+        splits = {s: len(self.split(s)) for s in SPLITS}
+        return DatasetInfo(self.source or self.name, self.origin, content_digest([self.series]), splits)
+
+    def scaling(self) -> Scaling:
+        """The training part's transform and scale, to apply the model to new values."""
+        return Scaling(self.transform, self.mu, self.sigma, self.window, self.horizon)
 
     def split(self, split: str) -> Windows:
         if split not in SPLITS:
@@ -374,6 +440,9 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
         n_dev=n_dev,
         _g=g,
         source=getattr(cfg, "dataset", s.name),
+        origin=str(Path(cfg.path).resolve())
+        if getattr(cfg, "path", None)
+        else f"harness:{getattr(cfg, 'dataset', s.name)}",
     )
 
 
