@@ -7,6 +7,8 @@
     time series  a CSV of recent values, oldest first (the last column; a header line is skipped)
                  -> ``horizon,forecast[,lower,upper]`` for the next steps (horizon=H: the Gaussian HMM
                  forecasts 1..H; a recurrent forecaster answers the horizon it was trained for)
+    language     a prompt (the whole input; may be empty) -> the prompt continued by ``length=N``
+                 symbols (default 300) at ``temperature=T`` (default 1), reproducible under ``seed=S``
 
 Input is read from ``input=<file>`` or stdin. The model is the run's ``predictor.npz`` artifact
 (harness.predictor), from ``tracking_uri=`` or $MLFLOW_TRACKING_URI or the project's mlflow.db.
@@ -27,9 +29,9 @@ import numpy as np
 from harness.errors import ConfigError, DataError, HarnessError, TrackingError
 from harness.predictor import FILE, TASKS, Predictor
 
-KEYS = ("run", "input", "format", "horizon", "tracking_uri")
+KEYS = ("run", "input", "format", "horizon", "length", "temperature", "seed", "tracking_uri")
 FORMATS = ("slash", "conllu")
-USAGE = "usage: python -m harness.predict run=<run id> [input=<file>] [format=slash|conllu] [horizon=H]"
+USAGE = "usage: python -m harness.predict run=<run id> [input=<file>] [format=slash|conllu] [horizon=H] [length=N temperature=T seed=S]"
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
@@ -173,6 +175,11 @@ def main(argv: list[str] | None = None) -> None:
         predictor, params = load_run(tracking_uri(args.get("tracking_uri")), args["run"])
         if predictor.task == "pos":
             tag_text(predictor, text, sys.stdout, args.get("format"), params.get("task.tagset", "upos"))
+        elif predictor.task == "lm":
+            options = {"length": int(args.get("length", 300)), "seed": int(args.get("seed", 0))}
+            print(
+                predictor.continue_text(text.rstrip("\n"), temperature=float(args.get("temperature", 1.0)), **options)
+            )
         else:
             forecast_text(predictor, text, sys.stdout, int(args["horizon"]) if "horizon" in args else None)
     except HarnessError as error:

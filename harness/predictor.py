@@ -25,7 +25,7 @@ from harness.errors import ConfigError, DataError
 
 FORMAT = 1  # bump when the meta.* layout or an export's keys change incompatibly
 FILE = "predictor.npz"
-TASKS = ("pos", "timeseries")  # tasks whose models take new input (long-range recall is a probe, not a tool)
+TASKS = ("pos", "timeseries", "lm")  # tasks whose models take new input (long-range recall is a probe, not a tool)
 
 
 def bundle(config: Any, estimator: Any, data: Any) -> dict[str, np.ndarray] | None:
@@ -98,6 +98,11 @@ class Predictor:
         """``{"horizon", "forecast"[, "lower", "upper"]}`` after the last of ``values`` (time-series models)."""
         self._expect("timeseries")
         return self.estimator.predict_new(values, horizon=horizon)
+
+    def continue_text(self, prompt: str, length: int = 300, temperature: float = 1.0, seed: int = 0) -> str:
+        """``prompt`` continued by ``length`` symbols (language models)."""
+        self._expect("lm")
+        return self.estimator.predict_new(prompt, length=length, temperature=temperature, seed=seed)
 
     def _expect(self, task: str) -> None:
         if self.task != task:

@@ -83,6 +83,11 @@ def _signature(task: str):
 
     if task == "pos":
         return ModelSignature(Schema([ColSpec("string", "sentence")]), Schema([ColSpec("string", "tags")]))
+    if task == "lm":
+        params = ParamSchema(
+            [ParamSpec("length", "long", 300), ParamSpec("temperature", "double", 1.0), ParamSpec("seed", "long", 0)]
+        )
+        return ModelSignature(Schema([ColSpec("string", "prompt")]), Schema([ColSpec("string", "text")]), params)
     outputs = Schema([ColSpec("long", "horizon")] + [ColSpec("double", c) for c in ("forecast", "lower", "upper")])
     params = ParamSchema([ParamSpec("horizon", "long", 0)])  # 0 = the horizon the model was trained for
     return ModelSignature(Schema([ColSpec("double", "value")]), outputs, params)
@@ -139,6 +144,13 @@ class HarnessModel:
         if p.task == "pos":
             sentences = [str(s).split() for s in model_input["sentence"]]
             return pd.DataFrame({"tags": [" ".join(tags) for tags in p.tag(sentences)]})
+        if p.task == "lm":
+            o = params or {}
+            options = {"length": int(o.get("length", 300)), "temperature": float(o.get("temperature", 1.0))}
+            seed = int(o.get("seed", 0))
+            return pd.DataFrame(
+                {"text": [p.continue_text(str(t), seed=seed, **options) for t in model_input["prompt"]]}
+            )
         horizon = int((params or {}).get("horizon") or 0) or None
         out = p.forecast(np.asarray(model_input["value"], dtype=np.float64), horizon)
         nan = np.full(len(out["horizon"]), np.nan)

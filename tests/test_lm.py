@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -234,6 +236,32 @@ def test_tiny_gru_lm_run_records_bits_entropy_rate_and_a_sample(tmp_path, tracki
     lines = open(curve, encoding="utf-8").read().splitlines()
     assert lines[0] == "position,bits_per_char" and lines[1].startswith("0,") and len(lines) == 1 + 250
     assert float(lines[1].split(",")[1]) == pytest.approx(m["test_bits_per_char_pos0"], rel=1e-5)
+
+
+def test_a_trained_language_model_continues_a_prompt_from_its_run(tmp_path, tracking_store, run_cli):
+    """harness.predict on an LM run: the prompt continued by the model rebuilt from predictor.npz alone,
+    reproducible under a seed, equal to the estimator's own continuation, and scoring like the run did."""
+    from harness.predictor import Predictor
+
+    small = ["task.synthetic.n_train=8", "task.synthetic.n_dev=2", "task.synthetic.n_test=2", "task.ngram_order=3"]
+    out = run_cli(["model=hmm", "task=lm", *small], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    client, (run,) = all_runs(tracking_store)
+    path = client.download_artifacts(run.info.run_id, "predictor.npz", str(tmp_path))
+    predictor = Predictor.load(path)
+    first = predictor.continue_text("abc", length=30, seed=4)
+    assert first.startswith("abc") and len(first) == 33 and first == predictor.continue_text("abc", length=30, seed=4)
+    assert first != predictor.continue_text("abc", length=30, seed=5)
+
+    def predict(*args):
+        command = [sys.executable, "-m", "harness.predict", f"run={run.info.run_id}", *args]
+        return subprocess.run(command, input="abc\n", capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    cli = predict("length=30", "seed=4")
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.strip() == first
+    bad = predict("temperature=0")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "temperature" in bad.stderr
 
 
 def test_bad_temperature_on_the_command_line_is_one_line_and_records_nothing(tmp_path, tracking_store, run_cli):

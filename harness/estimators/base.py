@@ -91,6 +91,11 @@ class Estimator:
         return self.model.n_params
 
 
+def exported_state(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model's state_dict inside an ``export`` (its keys are ``state.<name>``)."""
+    return {k.removeprefix("state."): v for k, v in arrays.items() if k.startswith("state.")}
+
+
 def timed(fit: Callable[[], Any]) -> dict[str, float]:
     """Run ``fit`` and return ``{"train_seconds": ...}``: the training figure of models fitted in one go."""
     start = time.perf_counter()

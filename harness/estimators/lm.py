@@ -16,29 +16,60 @@ import numpy as np
 
 from harness.data.text import END
 from harness.errors import ConfigError
-from harness.estimators.base import Estimator, GradientEstimator, Hooks, timed
+from harness.estimators.base import Estimator, GradientEstimator, Hooks, exported_state, timed
 
 SAMPLE_SEED_OFFSET = 7919  # the logged sample draws from its own stream: same seed, same sample
 
 
 class _LanguageModel(Estimator):
-    """What both language models share: scoring a split and sampling a continuation."""
+    """What both language models share: scoring a split, and continuing a prompt with the training
+    vocabulary (``vocab``, ``unit``), which is all a trained model needs to generate (``export``)."""
 
     def __init__(self, cfg: Any, data: Any, rng: np.random.Generator, seed: int):
         super().__init__(cfg, data, rng, seed)
         self.seed = int(seed)
+        if data is not None:
+            self.vocab, self.unit = list(data.vocab), data.unit
 
     def predict(self, data: Any, split: str) -> np.ndarray:
         s = data.split(split)
         return self.model.log2probs(s.ids, s.starts)  # (T,)
 
+    def continue_text(self, prompt: str, length: int, temperature: float, seed: int) -> str:
+        """``prompt`` continued by ``length`` symbols drawn at ``temperature``; unknown prompt symbols read as <unk>."""
+        from harness.data.text import check_temperature
+
+        check_temperature(temperature)
+        index = {s: i for i, s in enumerate(self.vocab)}
+        ids = np.array([index.get(t, 0) for t in (list(prompt) if self.unit == "char" else prompt.split())], np.int64)
+        out = self.model.sample(ids, length, temperature, np.random.default_rng(seed), index.get(END[self.unit]))
+        sep = "" if self.unit == "char" else " "
+        return prompt + ("" if self.unit == "char" or not prompt else " ") + sep.join(self.vocab[i] for i in out)
+
     def sample_text(self, data: Any, temperature: float | None = None, seed: int | None = None) -> str:
-        """``data.prompt`` continued by the model for ``data.sample_length`` symbols."""
-        rng = np.random.default_rng(self.seed + SAMPLE_SEED_OFFSET if seed is None else seed)
-        end = data.vocab.index(END[data.unit]) if END[data.unit] in data.vocab else None
+        """``task.prompt`` continued for ``task.sample_length`` symbols: the run's fixed sample."""
         tau = data.temperature if temperature is None else temperature
-        ids = self.model.sample(data.encode_prompt(data.prompt), data.sample_length, tau, rng, end)
-        return data.prompt + ("" if data.unit == "char" or not data.prompt else " ") + data.decode(ids)
+        return self.continue_text(
+            data.prompt, data.sample_length, tau, self.seed + SAMPLE_SEED_OFFSET if seed is None else seed
+        )
+
+    # -- using the trained model on new input (harness.predict) -------------------------------------
+    def export(self, data: Any) -> dict[str, np.ndarray]:
+        state = {f"state.{k}": v for k, v in self.model.state_dict().items()}
+        return {"vocab": np.array(self.vocab), "unit": np.array(self.unit), **state}
+
+    @classmethod
+    def from_export(cls, cfg: Any, arrays: dict[str, np.ndarray]) -> _LanguageModel:
+        self = cls.__new__(cls)
+        Estimator.__init__(self, cfg, None, np.random.default_rng(0), 0)
+        self.seed, self.vocab, self.unit = 0, arrays["vocab"].tolist(), str(arrays["unit"])
+        self.model = self._empty_model(cfg, len(self.vocab))
+        self.model.load_state_dict(exported_state(arrays))
+        return self
+
+    def predict_new(self, prompt: str, length: int = 300, temperature: float = 1.0, seed: int = 0, **options) -> str:
+        """The continuation of ``prompt`` (``length`` symbols at ``temperature``, reproducible under ``seed``)."""
+        return self.continue_text(prompt, length, temperature, seed)
 
     def artifacts(self, data: Any) -> dict[str, Callable[[Path], None]]:
         return {"samples.txt": lambda path: Path(path).write_text(self.sample_text(data), encoding="utf-8")}
@@ -54,6 +85,12 @@ class RecurrentLM(GradientEstimator, _LanguageModel):
         super().__init__(cfg, data, rng, seed)
         self.model = RNNLM(data.vocab_size, cfg, rng)
         self.steps = int(cfg.bptt_steps or data.chunk_length)
+
+    @staticmethod
+    def _empty_model(cfg: Any, vocab_size: int):
+        from harness.models.rnn_lm import RNNLM
+
+        return RNNLM(vocab_size, cfg, np.random.default_rng(0))
 
     def train_batches(self, data: Any, rng: np.random.Generator):
         t = data.train
@@ -80,6 +117,12 @@ class HMMLanguageModel(_LanguageModel):
             self.model = HMMLM(len(data.process.startprob))
         else:
             self.model = HMMLM(cfg.n_states, cfg.n_iter, cfg.tol, self.seed)
+
+    @staticmethod
+    def _empty_model(cfg: Any, vocab_size: int):
+        from harness.models.hmm.lm import HMMLM
+
+        return HMMLM(getattr(cfg, "n_states", 1))
 
     def fit(self, data: Any, hooks: Hooks) -> dict[str, float]:
         t = data.train

@@ -9,13 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.estimators.base import Estimator, GradientEstimator, Hooks, timed
+from harness.estimators.base import Estimator, GradientEstimator, Hooks, exported_state, timed
 from harness.tasks.pos import Encoded, Vocab, batches, encode_words
-
-
-def _state(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The model's state_dict inside an export (keys ``state.<name>``)."""
-    return {k.removeprefix("state."): v for k, v in arrays.items() if k.startswith("state.")}
 
 
 class RecurrentTagger(GradientEstimator):
@@ -68,7 +63,7 @@ class RecurrentTagger(GradientEstimator):
         self.tag_names = arrays["tags"].tolist()
         sizes = {f: len(v) for f, v in self.vocabs.items()}
         self.model = RNNTagger(sizes, len(self.tag_names), cfg, np.random.default_rng(0))
-        self.model.load_state_dict(_state(arrays))
+        self.model.load_state_dict(exported_state(arrays))
         return self
 
     def predict_new(self, sentences: list[list[str]], **options: Any) -> list[list[str]]:
@@ -104,7 +99,7 @@ class HMMTagger(Estimator):
 
         self = cls.__new__(cls)
         Estimator.__init__(self, cfg, None, np.random.default_rng(0), 0)
-        self.model = Model.from_state_dict(_state(arrays))
+        self.model = Model.from_state_dict(exported_state(arrays))
         return self
 
     def predict_new(self, sentences: list[list[str]], **options: Any) -> list[list[str]]:
