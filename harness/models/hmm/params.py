@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from harness.errors import ConfigError, check_choice, check_positive
+from harness.errors import ConfigError, check_choice, check_finite, check_positive
 
 TRAININGS = ("supervised", "unsupervised")
 INITS = ("frequency", "random")
@@ -60,6 +60,8 @@ def check_tagger_params(p: Mapping[str, Any]) -> None:
         raise ConfigError(f"model.unknown_c must be > 0, got {p['unknown_c']}", "set model.unknown_c=0.3")
     for key in ("smoothing", "case_weight", "lexicalize", "tol", "rare_threshold", "max_suffix"):
         value = p.get(key, 0)
+        if key != "tol":
+            check_finite(value, f"model.{key}")  # the message the config check gives NaN/inf anywhere
         if not value >= 0 or (key != "tol" and not math.isfinite(value)):  # tol=inf: stop after one iteration
             raise ConfigError(f"model.{key} must be >= 0, got {value}", f"set model.{key}=0 or more")
     if training == "unsupervised" and order != 1:
