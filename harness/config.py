@@ -147,6 +147,7 @@ def _with_cell(base: type, cell: str) -> type:
     role = base.__name__.removeprefix("Recurrent")
     cls = dataclasses.make_dataclass(f"{cell.upper()}{role}", fields, bases=(base,), namespace={"cell": cell})
     cls.__module__ = __name__
+    globals()[cls.__name__] = cls  # importable by name, so a config pickled to a worker process is the same class
     if cell == "rnn":
         check = cls.check
 

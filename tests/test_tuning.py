@@ -194,7 +194,7 @@ def test_study_with_two_workers_resumes_after_ctrl_c(tmp_path, tracking_store, r
             assert run.data.tags["optuna.state"] == t.state.name, (t.number, run.data.tags)
     for t in done:
         run = by_number[str(t.number)]
-        assert run.info.status == "FINISHED"
+        assert run.info.status == "FINISHED", (t.state, run.data.tags.get("failure"), run.data.tags.get("optuna.state"))
         if t.state == TrialState.COMPLETE:  # the study's objective is the run's dev score, not test
             assert t.value == pytest.approx(run.data.metrics["best_dev_accuracy"])
 
