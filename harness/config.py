@@ -159,11 +159,24 @@ def _with_cell(base: type, cell: str) -> type:
     return cls
 
 
-@dataclass
-class HMMTaggerConfig:
-    """The supervised HMM tagger (TnT-style counts; harness.models.hmm.HMMTagger)."""
+class _HMMTaggerSchema:
+    """What the HMM tagger's schemas share: the family, and HMMTagger's own checks (harness.models.hmm.params)."""
 
     family: ClassVar[str] = "hmm"
+
+    def check(self) -> None:
+        from harness.models.hmm.params import check_tagger_params
+
+        check_tagger_params(hmm_tagger_params(self))
+
+    def estimator_params(self) -> dict[str, Any]:
+        return hmm_tagger_params(self)
+
+
+@dataclass
+class HMMTaggerConfig(_HMMTaggerSchema):
+    """The supervised HMM tagger (TnT-style counts; harness.models.hmm.HMMTagger)."""
+
     training: ClassVar[str] = "supervised"
 
     name: str = "hmm"
@@ -177,20 +190,11 @@ class HMMTaggerConfig:
     capitalization: bool = False  # TnT's capitalisation flags (states = (tag, capitalised?))
     lexicalize: int = 0  # the N most ambiguous words get their own states (more accurate, slower)
 
-    def check(self) -> None:
-        from harness.models.hmm.params import check_tagger_params
-
-        check_tagger_params(hmm_tagger_params(self))
-
-    def estimator_params(self) -> dict[str, Any]:
-        return hmm_tagger_params(self)
-
 
 @dataclass
-class HMMUnsupervisedConfig:
+class HMMUnsupervisedConfig(_HMMTaggerSchema):
     """The HMM tagger trained by Baum-Welch on the words alone; its states are mapped to tags afterwards."""
 
-    family: ClassVar[str] = "hmm"
     training: ClassVar[str] = "unsupervised"
 
     name: str = "hmm_unsupervised"
@@ -199,14 +203,6 @@ class HMMUnsupervisedConfig:
     init: str = "frequency"  # initial emissions: frequency | random
     n_iter: int = 100  # Baum-Welch iterations
     tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood)
-
-    def check(self) -> None:
-        from harness.models.hmm.params import check_tagger_params
-
-        check_tagger_params(hmm_tagger_params(self))
-
-    def estimator_params(self) -> dict[str, Any]:
-        return hmm_tagger_params(self)
 
 
 @dataclass
