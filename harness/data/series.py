@@ -12,7 +12,8 @@ Data sets (``task.dataset``):
 - ``nile``      annual Nile flow at Aswan 1871-1970, 100 points; no season.
 - ``elnino``    monthly sea-surface temperature 1950-2010 (61 years x 12 months read row by row
   into one series of 732 points); season 12.
-- ``csv``       ``task.path`` with ``task.value_column`` (and optionally ``task.time_column``).
+- ``csv``       ``task.path`` with ``task.value_column`` (and optionally ``task.time_column``, from
+  which the frequency and season are inferred: see below).
 - ``synthetic_ar``     AR(2): x_t = 0.6 x_{t-1} - 0.3 x_{t-2} + e_t, e_t ~ N(0, 1) (so the
   best possible one-step RMSE is 1).
 - ``synthetic_sine``   sin(2 pi t / 20) + N(0, 0.1^2) noise; season 20.
@@ -28,12 +29,30 @@ Missing values (``task.missing``), never propagated as NaN:
 
 An empty cell or NA/NaN/null in a CSV is a missing value; any other text that is not a number
 raises DataError naming ``file:line``. Infinite values always raise.
+
+A CSV's time column (``infer_frequency``) holds numbers or ISO 8601 dates (2020-01-31, 2020-01,
+2020-01-31 13:00); any other label raises DataError naming ``file:line``. The frequency and season
+follow from the median spacing, and every step must be that spacing, else DataError at the first
+row that breaks it (times that repeat or go back included):
+
+- dates: hourly (season 24), daily (7), weekly (52), monthly (12; one calendar month a step, so
+  month-start and month-end dates both qualify), quarterly (4; three calendar months), annual (no
+  season); another regular spacing (every 15 minutes) is kept with no season.
+- numbers: steps of 1 are ``annual`` when the times are whole numbers in 1000..3000 (years), else
+  ``index``; decimal years in steps of 1/12 are monthly (12), 1/4 quarterly (4); another regular
+  step is ``index``. A number step may be off by 10 % (decimal years rounded to 4 places, or counted
+  in days / 365).
+
+The spacing is read on every row of the file, before the missing-value policy: a row with an empty
+value cell is a step of the series (kept by ``interpolate``), and ``drop`` closes the series up over
+it as above without changing the frequency. ``task.season`` overrides the inferred season.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +82,7 @@ class Series:
     time: np.ndarray | None  # (T,) years, datetimes or labels; None when there is no time axis
     season: int | None  # the known seasonal period, if any
     true_states: np.ndarray | None = None  # (T,) int, synthetic_regime only
+    frequency: str | None = None  # hourly, daily, weekly, monthly, quarterly, annual, index, ...; None if unknown
 
 
 def handle_missing(values: np.ndarray, time: np.ndarray | None, policy: str, source: str):
@@ -106,7 +126,7 @@ def _sunspots(missing: str) -> Series:
 
     df = sunspots.load_pandas().data
     values, time = handle_missing(df["SUNACTIVITY"].to_numpy(), df["YEAR"].to_numpy().astype(int), missing, "sunspots")
-    return Series("sunspots", values, time, season=None)
+    return Series("sunspots", values, time, season=None, frequency="annual")
 
 
 def _co2(missing: str) -> Series:
@@ -116,7 +136,7 @@ def _co2(missing: str) -> Series:
     weekly = co2.load_pandas().data["co2"]
     values, time = handle_missing(weekly.to_numpy(), weekly.index.to_numpy(), missing, "co2 (weekly)")
     monthly = pd.Series(values, index=pd.DatetimeIndex(time)).resample("MS").mean().dropna()  # (526,)
-    return Series("co2", monthly.to_numpy(), monthly.index.to_numpy(), season=12)
+    return Series("co2", monthly.to_numpy(), monthly.index.to_numpy(), season=12, frequency="monthly")
 
 
 def _nile(missing: str) -> Series:
@@ -124,7 +144,7 @@ def _nile(missing: str) -> Series:
 
     df = nile.load_pandas().data
     values, time = handle_missing(df["volume"].to_numpy(), df["year"].to_numpy().astype(int), missing, "nile")
-    return Series("nile", values, time, season=None)
+    return Series("nile", values, time, season=None, frequency="annual")
 
 
 def _elnino(missing: str) -> Series:
@@ -135,7 +155,7 @@ def _elnino(missing: str) -> Series:
     grid = df.drop(columns="YEAR").to_numpy()  # (n_years, 12), Jan..Dec
     months = np.array([np.datetime64(f"{y}-{m:02d}") for y in years for m in range(1, 13)])
     values, time = handle_missing(grid.reshape(-1), months, missing, "elnino")
-    return Series("elnino", values, time, season=12)
+    return Series("elnino", values, time, season=12, frequency="monthly")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,8 +173,11 @@ def _parse_number(text: str) -> float | None:
         return None
 
 
-def _read_csv_rows(path: Path, value_column: str | None, time_column: str | None) -> tuple[list[float], list[str], str]:
-    """(values with NaN for missing cells, time labels, the value column's name); DataError on bad rows."""
+def _read_csv_rows(
+    path: Path, value_column: str | None, time_column: str | None
+) -> tuple[list[float], list[str], list[int], str]:
+    """(values with NaN for missing cells, time labels, each row's line number, the value column's name);
+    DataError on bad rows."""
     with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: tolerate a byte-order mark
         reader = csv.reader(f)
         header = next(reader, None)
@@ -177,6 +200,7 @@ def _read_csv_rows(path: Path, value_column: str | None, time_column: str | None
         ti = None if time_column is None else header.index(time_column)
         values: list[float] = []
         times: list[str] = []
+        lines: list[int] = []
         for row in reader:
             if not row or not any(c.strip() for c in row):
                 continue  # blank line
@@ -190,13 +214,15 @@ def _read_csv_rows(path: Path, value_column: str | None, time_column: str | None
                     "fix that value or leave the cell empty to mark it missing",
                 )
             values.append(v)
+            lines.append(line)
             if ti is not None:
                 times.append(row[ti].strip())
-    return values, times, value_column
+    return values, times, lines, value_column
 
 
 def read_csv_series(path: str | Path, value_column: str | None, time_column: str | None, missing: str) -> Series:
-    """Read one numeric column (and optionally a time column) from a CSV file with a header."""
+    """Read one numeric column (and optionally a time column, which sets the frequency and season) from a
+    CSV file with a header."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"CSV file {path} does not exist", "check task.path")
@@ -205,7 +231,7 @@ def read_csv_series(path: str | Path, value_column: str | None, time_column: str
     if path.stat().st_size == 0:
         raise DataError(f"CSV file {path} is empty", "point task.path at a CSV file with a header and rows")
     try:
-        values, times, value_column = _read_csv_rows(path, value_column, time_column)
+        values, times, lines, value_column = _read_csv_rows(path, value_column, time_column)
     except UnicodeDecodeError as exc:
         raise DataError(
             f"CSV file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", "save it as UTF-8"
@@ -214,21 +240,150 @@ def read_csv_series(path: str | Path, value_column: str | None, time_column: str
         raise DataError(f"CSV file {path} is malformed ({exc})", "fix the file") from None
     if not values:
         raise DataError(f"CSV file {path} has a header but no data rows", "add rows below the header")
-    time = _parse_time(times) if time_column is not None else None
+    time, frequency, season = None, None, None
+    if time_column is not None:
+        time = _parse_time(times, lines, str(path))
+        # on every row, before the missing-value policy: a row with a missing value is still a step
+        frequency, season = infer_frequency(time, str(path), lines)
     vals, time = handle_missing(np.array(values), time, missing, f"column {value_column!r} of {path}")
-    return Series(path.stem, vals, time, season=None)
+    return Series(path.stem, vals, time, season=season, frequency=frequency)
 
 
-def _parse_time(labels: list[str]) -> np.ndarray:
-    """Numbers if every label is one, else datetimes if every label parses, else the labels."""
+TIME_FORMATS = "write times as numbers (1950, 1950.25) or ISO 8601 dates (2020-01-31, 2020-01, 2020-01-31 13:00)"
+
+
+def _time_number(label: str) -> float | None:
+    """The label as a finite number, else None."""
     try:
-        return np.array([float(t) for t in labels])
+        v = float(label)
     except ValueError:
-        pass
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _time_date(label: str) -> np.datetime64 | None:
+    """The label as an ISO 8601 date or date-time, else None (NaT and empty labels included)."""
     try:
-        return np.array(labels, dtype="datetime64")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns on a time-zone suffix, then reads the time in UTC
+            d = np.datetime64(label)
     except ValueError:
-        return np.array(labels, dtype=object)
+        return None
+    return None if np.isnat(d) else d
+
+
+def _parse_time(labels: list[str], lines: list[int], source: str) -> np.ndarray:
+    """Numbers if every label is one, else datetimes if every label is one; DataError naming source:line at
+    the first label that is neither (or of the other kind than the first label)."""
+    numbers = [_time_number(t) for t in labels]
+    if all(v is not None for v in numbers):
+        return np.array(numbers, dtype=np.float64)
+    dates = [_time_date(t) for t in labels]
+    if all(d is not None for d in dates):
+        return np.array(dates)  # the finest unit among them (2020-01 and 2020-01-15 -> days)
+    # the first label that is neither; failing that, the first of the other kind than the first label
+    i = next((i for i, (v, d) in enumerate(zip(numbers, dates)) if v is None and d is None), None)
+    if i is not None:
+        raise DataError(
+            f"{source}:{lines[i]}: time value {labels[i]!r} is not a date or a number",
+            f"{TIME_FORMATS}, or drop task.time_column",
+        )
+    first, other, same = ("number", "date", numbers) if numbers[0] is not None else ("date", "number", dates)
+    i = next(i for i, x in enumerate(same) if x is None)
+    raise DataError(
+        f"{source}:{lines[i]}: time value {labels[i]!r} is a {other}, but the first time {labels[0]!r} is a {first}",
+        "write every time the same way: all numbers or all dates",
+    )
+
+
+# the frequencies of date times: name, season, numpy unit and how many of them make one step, range of the
+# median spacing in days, and the step in words
+CALENDAR = (
+    ("hourly", 24, "h", 1, (0.9 / 24, 1.1 / 24), "one hour"),
+    ("daily", 7, "D", 1, (0.9, 1.1), "one day"),
+    ("weekly", 52, "D", 7, (6.5, 7.5), "one week"),
+    ("monthly", 12, "M", 1, (28, 31), "one calendar month"),
+    ("quarterly", 4, "M", 3, (89, 92), "three calendar months"),
+    ("annual", None, "Y", 1, (365, 366), "one calendar year"),
+)
+# the steps of number times with a meaning: step, name, season, the step in words (a step of 1 is annual
+# for whole numbers in YEARS, else index)
+NUMBER_STEPS = ((1.0, "index", None, "1"), (1 / 4, "quarterly", 4, "1/4"), (1 / 12, "monthly", 12, "1/12"))
+STEP_TOLERANCE = 0.1  # a number step may be this fraction of the step off (rounded decimal years)
+YEARS = (1000, 3000)
+IRREGULAR_FIX = (
+    "fill the gap (add its rows: an empty value cell is a missing value, see task.missing) or give a regular"
+    " series, or drop task.time_column"
+)
+
+
+def _where(source: str, lines, i: int) -> str:
+    return f"{source}:{lines[i]}" if lines is not None else f"{source} row {i + 1}"
+
+
+def _label(t) -> str:
+    return str(t) if isinstance(t, np.datetime64) else f"{float(t):.10g}"
+
+
+def _spacing_words(seconds: int) -> str:
+    """900 -> '15 minutes'."""
+    unit, size = next(
+        (u, n) for u, n in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)) if seconds % n == 0
+    )
+    return f"{seconds // size} {unit}{'s' if seconds != size else ''}"
+
+
+def _median(steps: np.ndarray):
+    """The lower median: one of the steps, and the regular one when a gap makes half of them (1, 2 -> 1)."""
+    return np.percentile(steps, 50, method="lower")
+
+
+def infer_frequency(time: np.ndarray, source: str, lines=None) -> tuple[str | None, int | None]:
+    """(frequency name, season) of a time axis (T,) of numbers or datetime64 (see the module docstring);
+    (None, None) for fewer than two times. DataError at the first time that repeats, goes back or breaks
+    the regular step, named ``source:line`` from ``lines`` (each time's line in the file) when given, else
+    by its row."""
+    if len(time) < 2:
+        return None, None
+    is_date = time.dtype.kind == "M"
+    steps = np.diff(time)  # (T - 1,) timedelta64 or numbers
+    back = steps <= (np.timedelta64(0) if is_date else 0)
+    if back.any():
+        i = int(np.flatnonzero(back)[0]) + 1
+        how = "repeats" if time[i] == time[i - 1] else "comes before"
+        raise DataError(
+            f"{_where(source, lines, i)}: time {_label(time[i])} {how} the previous time {_label(time[i - 1])}",
+            "sort the rows by time and remove repeated times, or drop task.time_column",
+        )
+    if is_date:
+        seconds = np.diff(time.astype("datetime64[s]")).astype(np.int64)  # (T - 1,)
+        median_days = float(_median(seconds)) / 86400
+        kind = next((k for k in CALENDAR if k[4][0] <= median_days <= k[4][1]), None)
+        if kind is not None:  # whole calendar units: months of 28 to 31 days are all one step
+            name, season, unit, per_step, _, words = kind
+            bad = np.diff(time.astype(f"datetime64[{unit}]")).astype(np.int64) != per_step
+        else:  # another spacing (every 15 minutes): every step the same
+            regular = int(_median(seconds))
+            words = _spacing_words(regular)
+            name, season, bad = f"every {words}", None, seconds != regular
+    else:
+        median = float(_median(steps))
+        step, name, season, words = next(
+            (k for k in NUMBER_STEPS if abs(median - k[0]) <= STEP_TOLERANCE * k[0]),
+            (median, "index", None, f"{median:.6g}"),
+        )
+        bad = np.abs(steps - step) > STEP_TOLERANCE * step
+        if step == 1.0 and (time == np.round(time)).all() and YEARS[0] <= time.min() and time.max() <= YEARS[1]:
+            name = "annual"
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0]) + 1
+        rest = "series" if name == "index" or name.startswith("every") else f"{name} series"
+        raise DataError(
+            f"{_where(source, lines, i)}: time {_label(time[i])} is not {words} after the previous time"
+            f" {_label(time[i - 1])}, the step of this {rest}",
+            IRREGULAR_FIX,
+        )
+    return name, season
 
 
 # ---------------------------------------------------------------------------------------------
