@@ -16,8 +16,15 @@ from harness.errors import ConfigError
 from harness.report import plots, tables
 from harness.report.collect import RunStore, Selection, command, history_table, job_overrides, runs_table, sweep_axes
 from harness.report.render import render_html, render_markdown
-from harness.report.significance import classification_tests, forecast_tests
-from harness.report.stats import Table, comparison_table
+from harness.report.significance import (
+    classification_tests,
+    forecast_frame,
+    forecast_tests,
+    forecaster_columns,
+    horizon_tests,
+    yardstick_label,
+)
+from harness.report.stats import Table, comparison_table, higher_is_better
 from harness.report.verdict import verdict_sentence
 
 # columns after the main metric, in this order when present
@@ -27,6 +34,7 @@ METRIC_ORDER = [
     "test_mae",
     "test_mase",
     "test_rmse",
+    "test_smape",
     "train_seconds",
     "train_tokens_per_second",
     "train_windows_per_second",
@@ -99,6 +107,81 @@ def _deduplicate(finished: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return finished[finished.index.isin(keep.index)], notes
 
 
+def _mase_scale(runs: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """variant -> seed -> the run's MASE denominator, test_mae / test_mase (both averaged over the same horizons)."""
+    if not {"metric.test_mae", "metric.test_mase"} <= set(runs.columns):
+        return {}
+    d = runs[runs.seed.notna()].assign(s=runs["metric.test_mae"] / runs["metric.test_mase"])
+    d = d[d.s.notna() & (d.s > 0) & d.s.abs().lt(float("inf"))]
+    return {v: {int(k): float(x) for k, x in zip(g.seed, g.s)} for v, g in d.groupby("variant", sort=False)}
+
+
+def _fan_panels(
+    frames: dict[str, pd.DataFrame], intervals: dict[str, pd.DataFrame], runs: pd.DataFrame, table: Table
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame | None]]:
+    """The fan charts' forecasters: the best variant of each model (by the main metric) at its lowest seed, and the
+    best yardstick (from the first of those runs)."""
+    sign = 1 if higher_is_better(table.main) is False else -1
+    score = {r.label: sign * r.cells[table.main].mean for r in table.rows if table.main in r.cells}
+    chosen = []
+    for _, g in runs.groupby("model", sort=False):
+        variants = [v for v in g.variant.unique() if v in frames]
+        if variants:
+            chosen.append(min(variants, key=lambda v: score.get(v, math.inf)))
+    panels = {}
+    for variant in chosen:
+        f = frames[variant]
+        seed = f.seed.min()
+        iv = intervals.get(variant)
+        iv = iv[(iv.seed == seed) & (iv.forecaster == "model")] if iv is not None and "forecaster" in iv else None
+        panels[variant] = (f[f.seed == seed].assign(forecast=f.model), iv)
+    if chosen:
+        f = frames[chosen[0]]
+        f = f[f.seed == f.seed.min()]
+        columns = {yardstick_label(c): c for c in forecaster_columns(f)[1:]}
+        yardsticks = [r.label for r in table.rows if r.kind == "baseline" and r.label in columns]
+        if yardsticks:
+            best = min(yardsticks, key=lambda y: score.get(y, math.inf))
+            iv = intervals.get(chosen[0])
+            if iv is not None and "forecaster" in iv:
+                iv = iv[(iv.seed == f.seed.min()) & (iv.forecaster == columns[best])]
+            panels[f"{best} (yardstick)"] = (f.assign(forecast=f[columns[best]]), iv)
+    return panels
+
+
+def _forecasting(
+    section: TaskSection, store: RunStore, runs: pd.DataFrame, task: str, out: Path
+) -> tuple[list[int], list[plots.Figure | None]]:
+    """A time-series section's tests, tables and figures from ``test_forecasts.csv`` and ``test_intervals.csv``:
+    forecasts against truth, RMSE/MASE by horizon, Diebold–Mariano by horizon, probabilistic scores, fan charts.
+    Sets ``section.tests`` (the verdict's, averaged over horizons) and adds to ``section.tables``; returns the
+    horizons of the forecast files and the figures."""
+    table = section.table
+    param = pd.to_numeric(runs.get("param.task.horizon", pd.Series(dtype=str)), errors="coerce").dropna()
+    horizon = int(param.iloc[0]) if len(param) else 1
+    fc_all = _read_predictions(store, runs, "test_forecasts.csv", pd.read_csv)
+    frames = {k: f for k, raw in fc_all.items() if (f := forecast_frame(raw, horizon)) is not None}
+    horizons = sorted({int(h) for f in frames.values() for h in f.horizon.unique()})
+    section.tests = forecast_tests(frames, table, horizon)
+    errors = tables.errors_by_horizon(frames, _mase_scale(runs), horizon)
+    section.tables += [
+        t
+        for t in (
+            tables.horizon_table(errors, "rmse", table),
+            tables.horizon_table(errors, "mase", table),
+            tables.dm_table(horizon_tests(frames, horizon), section.tests, table),
+            tables.probabilistic_table(runs, table),
+        )
+        if t
+    ]
+    fan = None
+    intervals = _read_predictions(store, runs, "test_intervals.csv", pd.read_csv) if frames else {}
+    if intervals:
+        fan = plots.fan_charts(_fan_panels(frames, intervals, runs, table), task, out)
+    one_seed = {k: f[f.seed == f.seed.min()] for k, f in frames.items()}  # the plot: one seed per model
+    return horizons, [plots.forecasts(one_seed, task, out), plots.horizon_curves(errors, task, out), fan]
+
+
 def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: dict) -> TaskSection:
     finished, duplicates = _deduplicate(g[g.status == "FINISHED"])
     table = comparison_table(finished, METRIC_ORDER)
@@ -140,16 +223,14 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
             plots.confusion_matrices(preds, task, out),
             plots.accuracy_by_length(preds, task, out),
         ]
+    horizons: list[int] = []
     if table.task == "timeseries":
-        fc_all = _read_predictions(store, finished, "test_forecasts.csv", pd.read_csv)
-        horizon = pd.to_numeric(finished.get("param.task.horizon", pd.Series(dtype=str)), errors="coerce").dropna()
-        section.tests = forecast_tests(fc_all, table, int(horizon.iloc[0]) if len(horizon) else 1)
-        fc = {k: f[f.seed == f.seed.min()] for k, f in fc_all.items()}  # the plot: one seed per model
-        figs.append(plots.forecasts(fc, task, out))
+        horizons, more = _forecasting(section, store, finished, task, out)
+        figs += more
     norms = _read_predictions(store, finished, "diagnostics/gradient_norms.csv", pd.read_csv)
     figs.append(plots.gradient_by_steps_back(norms, task, out))
     section.figures = [f for f in figs if f is not None]
-    section.verdict = verdict_sentence(table, section.tests)
+    section.verdict = verdict_sentence(table, section.tests, horizons)
 
     # how to reproduce each row
     for variant, v in g.groupby("variant", sort=False):

@@ -1,6 +1,6 @@
 """Matplotlib figures for a report, each written as a PNG: learning curves, POS confusion matrices,
 per-tag accuracy, OOV vs in-vocabulary accuracy, accuracy vs sentence length, forecasts against
-truth and baselines, metric vs a swept parameter (train size, distance), gradient norm vs step.
+truth and baselines, forecast error by horizon, fan charts (prediction intervals), metric vs a swept parameter (train size, distance), gradient norm vs step.
 """
 
 from __future__ import annotations
@@ -301,9 +301,13 @@ def oov_vs_invocab(g: pd.DataFrame, task: str, out: Path) -> Figure | None:
 
 
 def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
+    """Every model's and yardstick's test forecasts against the truth; with several horizons, the 1-step ones."""
     if not fc:
         return None
     first = next(iter(fc.values()))
+    multi = "horizon" in first.columns and first.horizon.nunique() > 1
+    if "horizon" in first.columns:  # one forecast per target: the shortest horizon's
+        fc = {k: f[f.horizon == f.horizon.min()] for k, f in fc.items()}
     fig, ax = plt.subplots(figsize=(9, 4))
     when = "date" if "date" in first.columns else "target_index"
     fc = {k: f.assign(target_index=pd.to_datetime(f.date)) if when == "date" else f for k, f in fc.items()}
@@ -331,7 +335,109 @@ def forecasts(fc: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | Non
     return Figure(
         name,
         f"Test forecasts against truth ({task})",
-        "One seed per model (the lowest); grey dashed and dotted lines are the baselines; coloured dots, if present, are HMM regimes.",
+        ("The 1-step-ahead forecasts (the horizon-1 rows). " if multi else "")
+        + "One seed per model (the lowest); grey dashed and dotted lines are the baselines; coloured dots, if present, are HMM regimes.",
+    )
+
+
+def horizon_curves(errors: pd.DataFrame, task: str, out: Path) -> Figure | None:
+    """RMSE and MASE against the horizon h for every model (mean over seeds) and yardstick (grey)."""
+    if errors.empty or errors.horizon.nunique() < 2:
+        return None
+    metrics = [m for m in ("rmse", "mase") if errors[m].notna().any()]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.6 * len(metrics), 3.9), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        n_model = n_base = 0
+        groups = list(errors.groupby("forecaster", sort=False))
+        for label, e in sorted(groups, key=lambda g: g[1].kind.iloc[0] != "model"):  # models first
+            e = e.sort_values("horizon")
+            if e.kind.iloc[0] == "model":
+                style = {"color": COLORS[n_model % 10], "marker": "o", "lw": 1.6}
+                n_model += 1
+            else:
+                style = {"color": "0.45", "ls": ("--", ":", "-.")[n_base % 3], "marker": "s", "ms": 4, "lw": 1.1}
+                label = f"{label} (yardstick)"
+                n_base += 1
+            ax.plot(e.horizon, e[m], label=label, **style)
+        ax.set_xticks(sorted(errors.horizon.unique()))
+        ax.set_xlabel("horizon h (steps ahead)")
+        ax.set_ylabel({"rmse": "RMSE (series units)", "mase": "MASE"}[m])
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    name = _save(fig, out, f"horizon_errors_{_slug(task)}.png")
+    return Figure(
+        name,
+        f"Error by horizon ({task})",
+        "RMSE and MASE of the h-step-ahead test forecasts at each horizon h; models: mean over seeds, grey: the "
+        "yardsticks. The numbers are in the tables RMSE by horizon and MASE by horizon.",
+    )
+
+
+def _x(f: pd.DataFrame, dates: bool):
+    return pd.to_datetime(f.date) if dates else f.target_index
+
+
+def _bands(ax, x, iv: pd.DataFrame, color) -> None:
+    for level, alpha in (("95", 0.14), ("80", 0.28)):
+        ax.fill_between(x, iv[f"lower{level}"], iv[f"upper{level}"], color=color, alpha=alpha, lw=0)
+
+
+def fan_charts(panels: dict[str, tuple[pd.DataFrame, pd.DataFrame | None]], task: str, out: Path) -> Figure | None:
+    """One row per forecaster: the test period with the 1-step-ahead forecasts and their 80% and 95% bands (left),
+    the last origin's path 1..H with its bands after the truth just before it (right).
+
+    panels: label -> (forecasts: origin, horizon, target_index, truth, forecast, optional date; intervals at the
+    same (origin, horizon): lower80, upper80, lower95, upper95, or None). None when no forecaster has intervals.
+    """
+    panels = {k: (f, iv) for k, (f, iv) in panels.items() if len(f)}
+    if not any(iv is not None and len(iv) for _, iv in panels.values()):
+        return None
+    fig, axes = plt.subplots(
+        len(panels), 2, figsize=(11, 2.7 * len(panels) + 0.3), squeeze=False, gridspec_kw={"width_ratios": [2.3, 1]}
+    )
+    levels = ["lower80", "upper80", "lower95", "upper95"]
+    for (left, right), (label, (f, iv)) in zip(axes, panels.items()):
+        dates = "date" in f.columns and f.date.notna().all()
+        if iv is not None:
+            f = f.merge(iv[["origin", "horizon", *levels]], on=["origin", "horizon"], how="left")
+        truth = f.drop_duplicates("target_index").sort_values("target_index")
+        one = f[f.horizon == f.horizon.min()].sort_values("target_index")  # the 1-step-ahead forecasts
+        counts = f.groupby("origin").horizon.nunique()
+        last = counts[counts == counts.max()].index.max()  # the last origin with a full path
+        path = f[f.origin == last].sort_values("horizon")
+        H = int(path.horizon.max())
+        before = truth[(truth.target_index > last - 3 * H) & (truth.target_index <= last + H)]
+        left.plot(_x(truth, dates), truth.truth, color="black", lw=1.2, label="truth")
+        right.plot(_x(before, dates), before.truth, color="black", lw=1.2, marker=".", ms=4)
+        if iv is not None and one[levels].notna().all(axis=None):
+            _bands(left, _x(one, dates), one, COLORS[0])
+        left.plot(_x(one, dates), one.forecast, color=COLORS[0], lw=1.0, label="1-step forecast, 80%/95% bands")
+        for ax in (left, right):
+            if iv is not None and path[levels].notna().all(axis=None):
+                _bands(ax, _x(path, dates), path, COLORS[1])
+            ax.plot(_x(path, dates), path.forecast, color=COLORS[1], lw=1.4, marker="o", ms=3)
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=7)
+        left.plot([], [], color=COLORS[1], marker="o", ms=3, label=f"path h=1..{H} from the last origin")
+        at = truth[truth.target_index == last]
+        where = f"position {int(last)}"
+        if not dates or len(at):
+            x0 = _x(at, dates).iloc[0] if dates else last
+            right.axvline(x0, color="0.4", ls=":", lw=1)
+            where = f"{x0:%Y-%m-%d}" if dates else where
+        note = "" if iv is not None and len(iv) else " (no intervals logged)"
+        left.set_title(f"{label}{note}", fontsize=9, loc="left")
+        right.set_title(f"from the last origin ({where}, dotted)", fontsize=8)
+    axes[0][0].legend(fontsize=7, loc="upper left", ncols=3)
+    axes[-1][0].set_xlabel("date" if dates else "time index")
+    name = _save(fig, out, f"fan_charts_{_slug(task)}.png")
+    return Figure(
+        name,
+        f"Fan charts ({task})",
+        "Left: the test period's truth (black) and each forecaster's 1-step-ahead forecasts (blue) with their 80% "
+        "(darker) and 95% bands, from test_intervals.csv at horizon 1; right: the truth up to the last origin "
+        "(dotted line) and after it, with the forecast path h=1..H from that origin (orange) and its bands. One "
+        "seed per model (the lowest), the best variant of each model, and the best yardstick.",
     )
 
 

@@ -20,6 +20,7 @@ NAMES = {
     "test_rmse": "test RMSE",
     "test_mae": "MAE",
     "test_mase": "MASE",
+    "test_smape": "sMAPE",
     "train_seconds": "train s",
     "train_tokens_per_second": "train tok/s",
     "train_windows_per_second": "train windows/s",
@@ -122,8 +123,18 @@ SIGNIFICANCE_NOTE = (
     "on a test set shared by all seeds a token's correctness is averaged over seeds (bootstrap) or taken as "
     "correct in at least half of them (McNemar); on a test set drawn per seed the items are (seed, sentence) "
     "pairs. Forecasts: Diebold–Mariano test with the Harvey–Leybourne–Newbold correction on per-origin squared "
-    "errors averaged over seeds, difference = mean squared-error difference."
+    "errors averaged over seeds (and, for a multi-horizon forecast, over the horizons 1..H, as the table's metrics "
+    "are; HAC lag H − 1), difference = mean squared-error difference; the tests at each horizon are in the table "
+    "Diebold–Mariano p values by horizon."
 )
+
+
+def extra_cells(t: dict) -> list[tuple[str, list[tuple[str, bool]]]]:
+    """An extra table's rows as (kind, [(text, is_best)]): the best cells from ``t['best']`` ((row, column)
+    pairs), a row's kind from ``t['kinds']`` (``model`` when absent)."""
+    best = {tuple(b) for b in t.get("best", ())}
+    kinds = t.get("kinds") or ["model"] * len(t["rows"])
+    return [(k, [(c, (i, j) in best) for j, c in enumerate(r)]) for i, (k, r) in enumerate(zip(kinds, t["rows"]))]
 
 
 def _md_escape(text: str) -> str:
@@ -161,7 +172,10 @@ def render_markdown(report) -> str:
             out += ["", f"### {t['title']} ({s.task})", "", t["note"], ""]
             out += ["| " + " | ".join(_md_escape(h) for h in t["header"]) + " |"]
             out += ["|" + "|".join(["---"] + ["---:"] * (len(t["header"]) - 1)) + "|"]
-            out += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in t["rows"]]
+            for kind, cells in extra_cells(t):
+                texts = [f"**{_md_escape(c)}**" if best else _md_escape(c) for c, best in cells]
+                texts[0] += " *(baseline)*" if kind == "baseline" else ""
+                out.append("| " + " | ".join(texts) + " |")
         for f in s.figures:
             out += ["", f"### {f.title}", "", f"![{f.title}]({f.file})", "", f"*{f.caption}*"]
         out += ["", f"### Reproduce ({s.task})", ""]
@@ -237,7 +251,7 @@ row against the best row on the main metric, shown only with at least 2 shared s
 {% for row in s.sig_rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
 {% for t in s.tables %}<h3>{{ t.title }} ({{ s.task }})</h3><p class="note">{{ t.note }}</p>
 <table><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr>
-{% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}
+{% for kind, cells in t.rows %}<tr class="{{ kind }}">{% for text, best in cells %}<td{% if best %} class="best"{% endif %}>{{ text }}{% if loop.first and kind == "baseline" %} (baseline){% endif %}</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}
 {% for f in s.figures %}<figure><h3>{{ f.title }}</h3><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.data }}">
 <figcaption>{{ f.caption }}</figcaption></figure>
 {% endfor %}
@@ -281,7 +295,7 @@ def render_html(report, folder: Path) -> str:
                 "duplicates": s.duplicates,
                 "sig_header": sig_header,
                 "sig_rows": sig_rows,
-                "tables": s.tables,
+                "tables": [{**t, "rows": extra_cells(t)} for t in s.tables],
                 "task": s.task,
                 "dataset": s.dataset,
                 "n_runs": s.n_runs,

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 MAJORITY = {"pos": "majority tag per word", "longrange": "majority class"}  # label of baseline_test_<metric>
-LOWER_IS_BETTER = ("rmse", "mae", "mase", "loss", "seconds", "bic")
+LOWER_IS_BETTER = ("rmse", "mae", "mase", "smape", "crps", "loss", "seconds", "bic")
 
 
 def higher_is_better(metric: str) -> bool | None:

@@ -3,7 +3,9 @@
 
 The margin's test is, in order of preference: the per-item test of harness.report.significance (paired
 bootstrap for accuracy, Diebold–Mariano for forecasts), else a paired t test over seeds when it means
-something (harness.report.stats.seed_test_meaningful), else none (the sentence says so).
+something (harness.report.stats.seed_test_meaningful), else none (the sentence says so). For a multi-horizon
+forecast both the ranking (the main metric, averaged over horizons 1..H) and the Diebold–Mariano test (on each
+origin's squared error averaged over 1..H) are over all horizons; the per-horizon tests are the report's table.
 """
 
 from __future__ import annotations
@@ -39,10 +41,16 @@ def _seed_test(table: Table, runner) -> ItemTest | None:
     return ItemTest(float(d.mean()), d.mean() - half, d.mean() + half, p, f"paired t test over {len(d)} seeds")
 
 
-def verdict_sentence(table: Table, tests: dict[str, ItemTest]) -> str:
-    """One sentence for one table; ``tests`` maps row labels to their test against the best row."""
+def verdict_sentence(table: Table, tests: dict[str, ItemTest], horizons: list[int] | None = None) -> str:
+    """One sentence for one table; ``tests`` maps row labels to their test against the best row.
+
+    ``horizons``: the forecast horizons the main metric averages (a multi-horizon forecast); the sentence names
+    them, and the forecast test averages its squared errors over the same horizons (significance.forecast_tests).
+    """
     m = table.main
     name = NAMES.get(m, m)
+    if horizons and len(horizons) > 1:
+        name += f" averaged over horizons {min(horizons)}..{max(horizons)}"
     where = f"{table.task} — {table.dataset}" if table.dataset else table.task
     up = higher_is_better(m) is not False
     rows = [r for r in table.rows if r.kind in ("model", "baseline") and m in r.cells and r.cells[m].n]
