@@ -48,7 +48,7 @@ def explain_hydra_error(exc: Exception) -> str:
         name = full_key.group(1) if full_key else key.group(1)
         schema = _schema_named(key.group(2))
         if name in MOVED:
-            return f"model.{key.group(1)} is no longer a setting; {MOVED[name]}"
+            return f"{name} is no longer a setting; {MOVED[name]}"
         if schema is None:
             return f"unknown config key {name!r}; check the spelling (python -m harness --cfg job lists every key)"
         valid = ", ".join(f.name for f in dataclasses.fields(schema))
@@ -83,6 +83,10 @@ def explain_hydra_error(exc: Exception) -> str:
 MOVED = {
     "model.cell": "the cell is the model choice: model=rnn, model=lstm or model=gru",
     "model.training": "Baum-Welch training is its own model: model=hmm_unsupervised",
+    "task.arima_order": "the ARIMA, ETS and Theta yardsticks choose their orders on each history; "
+    "pick yardsticks with task.yardsticks",
+    "model.covariance_type": "the HMM forecaster is univariate now (a regime model with AR means): "
+    "set model.n_states, model.max_states or model.autoregressive",
 }
 
 

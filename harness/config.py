@@ -103,7 +103,46 @@ class RecurrentTaggerConfig(RecurrentConfig):
 
 @dataclass
 class RecurrentForecasterConfig(RecurrentConfig):
-    """The recurrent forecaster: a window of values -> recurrent stack -> the forecast."""
+    """The recurrent forecaster: a window of values -> recurrent stack -> horizons 1..H at once.
+
+    Defaults measured across 13 public and synthetic series (scripts/measure_forecasters.py; README):
+    a Gaussian head (a predictive distribution, trained by its negative log-likelihood), each window
+    minus its last value (the network forecasts the change from the origin, so a level outside the
+    training range is reachable), a small network, and a budget in optimiser steps with early stopping
+    in steps (``epochs``/``patience`` left null are derived from them, whatever the series' length)."""
+
+    hidden_size: int = 32
+    likelihood: str = "gaussian"  # gaussian (mean and log-variance, NLL) | mse (the mean only)
+    normalise: str = "last"  # per-window normalisation: last | revin | none (harness.models.rnn.RNNForecaster)
+    max_steps: int = 1000  # optimiser steps when epochs is null
+    patience_steps: int = 150  # early stopping after this many steps without a better dev RMSE (patience null)
+    epochs: Optional[int] = None  # null = from max_steps
+    patience: Optional[int] = None  # null = from patience_steps; 0 = no early stopping
+
+    def check(self) -> None:
+        from harness.models.rnn import LIKELIHOODS, NORMALISATIONS
+
+        check_choice(self.likelihood, "model.likelihood", LIKELIHOODS)
+        check_choice(self.normalise, "model.normalise", NORMALISATIONS)
+        check_positive(self.max_steps, "model.max_steps")
+        check_nonnegative(self.patience_steps, "model.patience_steps")
+        # the shared checks read epochs and patience: check them as the budget will set them
+        filled = {k: 1 if getattr(self, k) is None else getattr(self, k) for k in ("epochs", "patience")}
+        dataclasses.replace(self, **filled).check_recurrent()
+
+    def check_recurrent(self) -> None:
+        RecurrentConfig.check(self)
+
+    def budget(self, n_windows: int) -> RecurrentForecasterConfig:
+        """This config with epochs and patience filled in for ``n_windows`` training windows."""
+        from harness.models.rnn import forecaster_budget
+
+        epochs, patience = forecaster_budget(n_windows, self.batch_size, self.max_steps, self.patience_steps)
+        return dataclasses.replace(
+            self,
+            epochs=self.epochs or epochs,
+            patience=self.patience if self.patience is not None else (patience if self.patience_steps else 0),
+        )
 
 
 @dataclass
@@ -207,25 +246,29 @@ class HMMUnsupervisedConfig(_HMMTaggerSchema):
 
 @dataclass
 class HMMForecasterConfig:
-    """The Gaussian-HMM forecaster (harness.models.hmm.GaussianHMMForecaster), fitted by Baum-Welch."""
+    """The regime forecaster (harness.models.hmm.regimes.RegimeForecaster): a Gaussian HMM on the task's
+    stationary series z with regime-dependent AR(1) means, its number of states chosen by BIC on the
+    training part, forecasting a Gaussian mixture from the filtered state (never smoothed)."""
 
     family: ClassVar[str] = "hmm"
 
     name: str = "hmm"
-    n_states: int = 3
-    covariance_type: str = "diag"  # spherical | diag | full | tied
-    n_iter: int = 100  # Baum-Welch iterations
-    tol: float = 1e-3  # Baum-Welch convergence tolerance (log-likelihood)
+    n_states: Optional[int] = None  # null = chosen by BIC over 1..max_states
+    max_states: int = 4
+    autoregressive: bool = True  # AR(1) emission means; false = a plain Gaussian HMM
+    n_iter: int = 200  # EM iterations
+    tol: float = 1e-6  # EM convergence tolerance (log-likelihood)
 
     def check(self) -> None:
-        from harness.models.hmm.params import check_forecaster_params
+        from harness.models.hmm.params import check_regime_params
 
-        check_forecaster_params(self.estimator_params())
+        check_regime_params(self.estimator_params())
 
     def estimator_params(self) -> dict[str, Any]:
         return {
             "n_states": self.n_states,
-            "covariance_type": self.covariance_type,
+            "max_states": self.max_states,
+            "autoregressive": self.autoregressive,
             "n_iter": self.n_iter,
             "tol": self.tol,
         }
@@ -359,16 +402,17 @@ class TimeSeriesTaskConfig:
     path: Optional[str] = None  # csv only
     time_column: Optional[str] = None
     value_column: Optional[str] = None
-    window: int = 24
-    horizon: int = 1
+    window: Optional[int] = None  # past values a recurrent forecaster reads; null = two seasons, at least 12
+    horizon: int = 1  # forecasts of horizons 1..horizon from every origin
     dev_fraction: float = 0.15
     test_fraction: float = 0.15
-    transform: str = "none"  # none | log | diff | log_diff
+    transform: str = "auto"  # auto | none | log | diff | log_diff (auto: decided on the training part)
     missing: str = "interpolate"  # interpolate | drop | error
-    season: Optional[int] = None  # None = the data set's known season
-    arima_order: Optional[List[int]] = (
-        None  # [p,d,q] or [p,d,q,P,D,Q]; None = the data set's default (AIC on train+dev)
-    )
+    season: Optional[int] = None  # None = the data set's known season, or the CSV's time column's
+    yardsticks: List[str] = field(
+        default_factory=lambda: ["naive", "seasonal_naive", "auto_arima", "auto_ets", "auto_theta"]
+    )  # harness.forecasting.yardsticks; naive is always kept, seasonal_naive needs a season
+    refit_every: int = 12  # the yardsticks are refitted every this many test origins
     n_points: int = 600  # synthetic series length
 
     def check(self) -> None:
@@ -382,7 +426,7 @@ class TimeSeriesTaskConfig:
                 "task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>"
             )
         check_positive(self.n_points, "task.n_points")
-        check_config(self)  # window, horizon, fractions, transform, season, ARIMA order
+        check_config(self)  # window, horizon, fractions, transform, season, yardsticks
 
 
 @dataclass

@@ -40,10 +40,14 @@ def gradient_by_steps_back(model, batch, rng: np.random.Generator) -> np.ndarray
 
 def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
     """A CSV of equal-length ``columns``: a header of their names, then one row per index, every
-    value written as ``{:.6g}`` (the format of all the run artifacts' CSVs)."""
+    number written as ``{:.6g}`` (the format of all the run artifacts' CSVs), any other value as text."""
+
+    def cell(v) -> str:
+        return str(v) if isinstance(v, str) else f"{v:.6g}"
+
     rows = zip(*columns.values())
     path.write_text(
-        ",".join(columns) + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in rows), encoding="utf-8"
+        ",".join(columns) + "\n" + "".join(",".join(map(cell, row)) + "\n" for row in rows), encoding="utf-8"
     )
 
 

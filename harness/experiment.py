@@ -159,6 +159,7 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> R
             if trial:
                 trial.finish(metrics, data)
             tracker.log_metrics(metrics)
+            tracker.set_tags(getattr(data, "run_tags", dict)())  # what the task decided from the data, if anything
             with tempfile.TemporaryDirectory() as tmp:
                 writers = {data.predictions_file: lambda path: data.write_predictions(path, test_prediction)}
                 for name, write in (writers | estimator.artifacts(data)).items():

@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hmmlearn import hmm as hmmlearn_hmm  # noqa: E402
 
-import harness.models.hmm.forecaster as forecaster_module  # noqa: E402
+import harness.models.hmm.regimes as regimes_module  # noqa: E402
 import harness.models.hmm.tagger as tagger_module  # noqa: E402
-from harness.models.hmm import GaussianHMMForecaster, HMMTagger  # noqa: E402
+from harness.models.hmm import HMMTagger  # noqa: E402
+from harness.models.hmm.regimes import RegimeForecaster  # noqa: E402
 
 
 def with_implementation(cls, implementation: str):
@@ -98,16 +99,16 @@ def main(argv=None) -> None:
     fits = {}
     for implementation in ("log", "scaling"):
         model, seconds = timed_fit(
-            lambda: GaussianHMMForecaster(n_states=3, n_iter=args.n_iter * 10, tol=0.0).fit(series),
-            forecaster_module,
+            lambda: RegimeForecaster(n_states=3, autoregressive=False, n_iter=args.n_iter * 10, tol=0.0).fit(series),
+            regimes_module,
             "GaussianHMM",
             hmmlearn_hmm.GaussianHMM,
             implementation,
         )
         fits[implementation] = model
         print(
-            f"  {implementation:<8} {1000 * seconds / model.n_iter_:7.2f} ms/iteration  "
-            f"log-likelihood {model.log_likelihood(series):.6f}"
+            f"  {implementation:<8} {1000 * seconds / len(model.history_):7.2f} ms/iteration  "
+            f"log-likelihood {model.loglik_:.6f}"
         )
     gap = np.abs(fits["log"].transmat_ - fits["scaling"].transmat_).max()
     print(f"  largest transition difference {gap:.2e}")

@@ -28,7 +28,8 @@ from threadpoolctl import threadpool_limits
 
 from harness.forecasting.transform import choose_transform
 from harness.models.hmm.regimes import RegimeForecaster
-from harness.models.rnn import RNNForecaster, forecaster_budget, forecaster_window
+from harness.models.rnn import RNNForecaster, forecaster_budget
+from harness.tasks.timeseries import default_window
 from harness.training import fit
 
 
@@ -87,7 +88,7 @@ def rnn_forecasts(cell, g, n_train, H, season, args, seed=0):
     test origin, and the training seconds."""
     d = np.diff(g[:n_train]).std() or 1.0
     u = g / d
-    W = forecaster_window(season, n_train)
+    W = default_window(season, n_train)
     o_train = np.arange(W - 1, n_train - H)  # windows whose targets stay inside the training part
     idx = o_train[:, None] + np.arange(-W + 1, 1)  # (N, W)
     X, Y = u[idx][..., None], u[o_train[:, None] + np.arange(1, H + 1)]  # (N, W, 1), (N, H)

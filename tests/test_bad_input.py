@@ -39,8 +39,8 @@ ROWS = [
     ("wrong-type-bool", ["model.bidirectional=maybe"], ["model.bidirectional='maybe' is not a valid bool"]),
     (
         "wrong-type-list",
-        ["task=timeseries", "task.arima_order=2"],
-        ["task.arima_order must be a list, not int", "task.arima_order=[a,b]"],
+        ["task=timeseries", "task.yardsticks=2"],
+        ["task.yardsticks must be a list, not int", "task.yardsticks=[a,b]"],
     ),
     (
         "incompatible-hmm-order-timeseries",
@@ -99,7 +99,22 @@ ROWS = [
     (
         "series-too-short",
         ["task=timeseries", "task.dataset=csv", "task.path={d}/short.csv", "task.value_column=v", "task.window=24"],
-        ["has 5 points, but task.window=24 + task.horizon=1", "needs at least", "use a smaller task.window"],
+        ["series short has 5 points: a training part of 3", "needs at least 12 training", "use a longer series"],
+    ),
+    (
+        "horizon-longer-than-test",
+        ["task=timeseries", "task.dataset=csv", "task.path={d}/forty.csv", "task.value_column=v", "task.horizon=10"],
+        ["series forty has a test part of 6 points, shorter than task.horizon=10", "use a smaller task.horizon"],
+    ),
+    (
+        "irregular-times",
+        ["task=timeseries", "task.dataset=csv", "task.path={d}/gap.csv", "task.value_column=v", "task.time_column=t"],
+        ["{d}/gap.csv:5: time 2020-05 is not one calendar month after the previous time 2020-03", "fill the gap"],
+    ),
+    (
+        "log-of-non-positive",
+        ["task=timeseries", "task.dataset=csv", "task.path={d}/forty.csv", "task.value_column=v", "task.transform=log"],
+        ["task.transform=log needs positive values, but forty has 0 at position 0", "use task.transform=none"],
     ),
     (
         "non-numeric",
@@ -167,6 +182,11 @@ ROWS = [
     ),
     ("inapplicable-cell", ["model=lstm", "model.cell=gru"], ["model.cell is no longer a setting", "model=gru"]),
     (
+        "moved-arima-order",
+        ["task=timeseries", "task.arima_order=[1,0,0]"],
+        ["task.arima_order is no longer a setting", "task.yardsticks"],
+    ),
+    (
         "inapplicable-features-timeseries",
         ["model=gru", "task=timeseries", "model.features=[word]"],
         ["model.features does not apply to model=gru on task=timeseries"],
@@ -209,6 +229,8 @@ def bad_data(tmp_path_factory) -> Path:
     (d / "empty.csv").write_text("")
     (d / "other_columns.csv").write_text("a,b\n1,2\n3,4\n")
     (d / "short.csv").write_text("t,v\n" + "".join(f"{i},{i % 3}\n" for i in range(5)))
+    (d / "forty.csv").write_text("v\n" + "".join(f"{i % 7}\n" for i in range(40)))
+    (d / "gap.csv").write_text("t,v\n" + "".join(f"2020-{m:02d},{m}\n" for m in (1, 2, 3, 5, 6)))
     (d / "text.csv").write_text("t,v\n1,1.5\n2,abc\n3,2.5\n")
     (d / "all_nan.csv").write_text("t,v\n1,\n2,NaN\n3,NA\n4,null\n")
     return d

@@ -98,11 +98,13 @@ def test_hmm_forecaster_logs_bic_and_regimes_and_recurrent_runs_log_the_gradient
     from harness.experiment import run
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    task = TimeSeriesTaskConfig(dataset="synthetic_regime", n_points=300, window=12)
+    task = TimeSeriesTaskConfig(
+        dataset="synthetic_regime", n_points=300, window=12, horizon=3, yardsticks=["naive", "auto_arima"]
+    )
     run(Config(model=HMMForecasterConfig(n_states=3), task=task, tracking_uri=uri, progress=False))
     run(
         Config(
-            model=model_schema("gru", "timeseries")(hidden_size=8, epochs=2),
+            model=model_schema("gru", "timeseries")(hidden_size=8, max_steps=20),
             task=task,
             tracking_uri=uri,
             progress=False,
@@ -113,8 +115,13 @@ def test_hmm_forecaster_logs_bic_and_regimes_and_recurrent_runs_log_the_gradient
         r.data.tags["model"]: r for r in client.search_runs([client.get_experiment_by_name("timeseries").experiment_id])
     }
     hmm, gru = runs["hmm"], runs["gru"]
-    assert np.isfinite(hmm.data.metrics["bic"]) and "baseline_arima_test_rmse" in hmm.data.metrics
-    assert {"regimes.csv", "regimes.png", "test_forecasts.csv"} <= {
+    assert np.isfinite(hmm.data.metrics["bic"]) and "baseline_auto_arima_test_rmse" in hmm.data.metrics
+    for r in (hmm, gru):  # scored as a distribution at every horizon, beside the yardsticks
+        m = r.data.metrics
+        assert {"test_crps", "test_coverage80", "test_rmse_h3", "baseline_auto_arima_test_crps"} <= set(m)
+        assert 0 <= m["test_coverage95"] <= 1 and m["test_crps"] > 0
+        assert r.data.tags["transform"] in ("none", "diff") and r.data.tags["yardstick_auto_arima"].startswith("ARIMA")
+    assert {"regimes.csv", "regimes.png", "regimes_summary.csv", "test_forecasts.csv", "test_intervals.csv"} <= {
         a.path for a in client.list_artifacts(hmm.info.run_id)
     }
     curve = sorted(client.get_metric_history(gru.info.run_id, "grad_norm_steps_back"), key=lambda m: m.step)

@@ -11,7 +11,8 @@ from harness.config import model_schema
 from harness.forecasting.transform import choose_transform
 from harness.models.hmm.regimes import RegimeForecaster
 from harness.models.nn.gradcheck import numerical_gradient, rel_error
-from harness.models.rnn import RNNForecaster, forecaster_budget, forecaster_window, gaussian_nll
+from harness.models.rnn import RNNForecaster, forecaster_budget, gaussian_nll
+from harness.tasks.timeseries import default_window
 
 TOL = 1e-6
 EPS = 1e-3  # five-point stencil, as in test_rnn_models.py
@@ -38,7 +39,7 @@ def test_gaussian_head_gradients_match_finite_differences(cell, normalise):
 def test_multi_horizon_head_gradients_match_finite_differences(cell):
     rng = np.random.default_rng(12)
     cfg = model_schema(cell, "timeseries")(hidden_size=3)
-    model = RNNForecaster(2, cfg, rng, dtype=np.float64, horizons=4, normalise="last")
+    model = RNNForecaster(2, cfg, rng, dtype=np.float64, horizons=4, normalise="last", likelihood="mse")
     assert model.params["out.weight"].shape == (4, 3)
     X, Y = rng.standard_normal((3, 6, 2)), rng.standard_normal((3, 4))
     _, grads = model.loss_and_grads((X, Y))
@@ -76,7 +77,8 @@ def test_normalisation_round_trip_and_level_shift(normalise):
 def test_historical_one_step_forecaster_is_unchanged():
     """Without the new arguments the forecaster is the old one: (N, D) outputs, loss on the first."""
     rng = np.random.default_rng(4)
-    model = RNNForecaster(2, model_schema("rnn", "timeseries")(hidden_size=3), rng, dtype=np.float64)
+    cfg = model_schema("rnn", "timeseries")(hidden_size=3, likelihood="mse", normalise="none")
+    model = RNNForecaster(2, cfg, rng, dtype=np.float64)
     assert model.params["out.weight"].shape == (2, 3)
     X, y = rng.standard_normal((4, 5, 2)), rng.standard_normal(4)
     x = np.ascontiguousarray(X.transpose(1, 0, 2))
@@ -105,9 +107,9 @@ def test_recurrent_forecast_reads_no_value_after_its_origin():
 def test_training_budget_and_window():
     assert forecaster_budget(100, 32, max_steps=1000, patience_steps=150) == (250, 38)  # 4 steps per epoch
     assert forecaster_budget(3200, 32, max_steps=1000, patience_steps=150) == (10, 2)
-    assert forecaster_window(12, 500) == 24  # two seasons
-    assert forecaster_window(None, 500) == 12
-    assert forecaster_window(12, 45) == 15  # a third of a short training part
+    assert default_window(12, 500) == 24  # two seasons
+    assert default_window(None, 500) == 12
+    assert default_window(12, 45) == 15  # a third of a short training part
 
 
 def two_state_model(autoregressive=False):

@@ -15,7 +15,8 @@ from hmmlearn.hmm import CategoricalHMM, GaussianHMM
 
 import harness.models.hmm.tagger as hmm_module
 from harness.errors import ConfigError, DataError
-from harness.models.hmm import GaussianHMMForecaster, HMMTagger
+from harness.models.hmm import HMMTagger
+from harness.models.hmm.regimes import RegimeForecaster
 from harness.models.hmm.signatures import class_and_form, signature, suffix_keys, word_class
 from harness.models.hmm.tagger import UNIGRAM_PSEUDOCOUNT
 
@@ -550,7 +551,7 @@ def test_config_check_of_hmm_configs_imports_neither_hmmlearn_nor_sklearn():
         from harness.errors import ConfigError
         for task in (PosTaskConfig(), TimeSeriesTaskConfig()):
             check_config(Config(model=model_schema("hmm", task.name)(), task=task))
-        for bad in (model_schema("hmm", "pos")(order=3), model_schema("hmm", "timeseries")(covariance_type="diagonal")):
+        for bad in (model_schema("hmm", "pos")(order=3), model_schema("hmm", "timeseries")(max_states=0)):
             try:
                 check_config(Config(model=bad, task=PosTaskConfig()))
             except ConfigError as e:
@@ -560,7 +561,9 @@ def test_config_check_of_hmm_configs_imports_neither_hmmlearn_nor_sklearn():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("model.order must be 1 or 2") and lines[1].startswith("model.covariance_type")
+    assert lines[0].startswith("model.order must be 1 or 2") and lines[1].startswith(
+        "model.max_states must be positive"
+    )
     assert lines[2] == "[]"  # validation alone stays light (hmmlearn and scikit-learn take ~2 s to import)
 
 
@@ -634,7 +637,7 @@ def test_signatures():
 
 
 # ----------------------------------------------------------------------------------------------
-# Gaussian-HMM forecaster
+# the regime forecaster (harness.models.hmm.regimes); its mixtures and BIC are tested in test_forecast_models.py
 
 TRUE_MEANS = np.array([[-2.0], [2.0]])
 
@@ -650,171 +653,97 @@ def two_regime_series(T: int = 600, seed: int = 0):
     return X[:, 0], Z, hmm
 
 
-def windows_of(x: np.ndarray, W: int) -> np.ndarray:
-    return np.lib.stride_tricks.sliding_window_view(x, W)[:-1]  # (T-W, W): each predicts x[t+W]
-
-
-def test_forecaster_has_no_look_ahead():
-    x, _, _ = two_regime_series(300)
-    model = GaussianHMMForecaster(n_states=2).fit(x[:200])
-    t = 150
-    changed = x.copy()
-    changed[t + 1 :] = changed[t + 1 :][::-1] + 5.0  # rewrite everything after t
-    # filtered distributions up to t do not move ...
-    f0, f1 = model.filtered_state_probs(x), model.filtered_state_probs(changed)
-    np.testing.assert_array_equal(f0[: t + 1], f1[: t + 1])
-    assert not np.allclose(f0[t + 1 :], f1[t + 1 :])
-    # ... nor do the forecasts for t+1 from windows ending at or before t
-    W = 20
-    p0, p1 = model.predict(windows_of(x, W)), model.predict(windows_of(changed, W))
-    last_unchanged = t - W + 1  # window i covers x[i : i+W], ends at i+W-1 <= t
-    np.testing.assert_array_equal(p0[: last_unchanged + 1], p1[: last_unchanged + 1])
-    # whereas hmmlearn's smoothed posteriors at t do change: they use the future
-    assert not np.allclose(model.hmm_.predict_proba(x[:, None])[t], model.hmm_.predict_proba(changed[:, None])[t])
-
-
-def test_forecasts_never_touch_hmmlearn_smoothing(monkeypatch):
+def test_regime_forecasts_never_touch_hmmlearn_smoothing(monkeypatch):
     x, _, _ = two_regime_series(200, seed=5)
-    model = GaussianHMMForecaster(n_states=2).fit(x)
+    model = RegimeForecaster(n_states=2).fit(x)
 
     def forbidden(*args, **kwargs):
         raise AssertionError("forward-backward smoothing uses the future")
 
-    for name in ("predict_proba", "score_samples"):
+    for name in ("predict", "predict_proba", "score_samples", "decode"):
         monkeypatch.setattr(GaussianHMM, name, forbidden)
-    assert np.isfinite(model.predict(windows_of(x, 12), horizon=2)).all()
-    assert np.isfinite(model.filtered_state_probs(x)).all()
+    W, M, S = model.predict_distribution(x, 3)
+    assert np.isfinite(M).all() and np.isfinite(model.filter(x)).all()
 
 
-def test_filtered_probabilities_are_normalised_and_match_hmmlearn_at_the_last_step():
+def test_plain_regime_filter_matches_hmmlearn_at_the_last_step_of_each_prefix():
+    """Without AR emissions the model is hmmlearn's GaussianHMM: smoothing at a prefix's last step is filtering."""
     x, _, _ = two_regime_series(200, seed=1)
-    model = GaussianHMMForecaster(n_states=3, random_state=0).fit(x)
-    f = model.filtered_state_probs(x)
+    model = RegimeForecaster(n_states=2, autoregressive=False, random_state=0).fit(x)
+    ref = GaussianHMM(n_components=2, covariance_type="diag", init_params="", params="")
+    ref.startprob_, ref.transmat_ = model.startprob_, model.transmat_
+    ref.means_, ref.covars_ = model.c_[:, None], (model.sigma_**2)[:, None]
+    f = model.filter(x)  # (T, K)
     np.testing.assert_allclose(f.sum(axis=1), 1.0)
-    for t in (0, 10, 57, 199):  # smoothing at the final step of a prefix is filtering
-        np.testing.assert_allclose(f[t], model.hmm_.predict_proba(x[: t + 1, None])[-1], atol=1e-10)
-    # emission log-densities equal hmmlearn's
-    np.testing.assert_allclose(
-        model._log_emission(x[:, None]), model.hmm_._compute_log_likelihood(x[:, None]), atol=1e-10
-    )
+    for t in (0, 10, 57, 199):
+        np.testing.assert_allclose(f[t], ref.predict_proba(x[: t + 1, None])[-1], atol=1e-10)
 
 
-def test_forecast_on_a_two_regime_series_is_close_to_the_oracle():
+def test_regime_forecast_on_a_two_regime_series_is_close_to_the_oracle():
     x, _, true_hmm = two_regime_series(1500, seed=2)
-    train, test = x[:1000], x[1000 - 30 :]
-    model = GaussianHMMForecaster(n_states=2, random_state=0).fit(train)
-    np.testing.assert_allclose(np.sort(model.means_[:, 0]), [-2, 2], atol=0.2)
-    oracle = GaussianHMMForecaster(n_states=2).load_state_dict(
+    model = RegimeForecaster(autoregressive=False, random_state=0).fit(x[:1000])
+    assert len(model.c_) == 2  # BIC finds the two regimes
+    np.testing.assert_allclose(np.sort(model.c_), [-2, 2], atol=0.2)
+    oracle = RegimeForecaster.from_state_dict(
         {
-            "series_dim_": np.array(0),
-            "startprob_": true_hmm.startprob_,
-            "transmat_": true_hmm.transmat_,
-            "means_": true_hmm.means_,
-            "covars_": true_hmm.covars_,
+            "startprob": true_hmm.startprob_,
+            "transmat": true_hmm.transmat_,
+            "c": true_hmm.means_[:, 0],
+            "phi": np.zeros(2),
+            "sigma": np.sqrt(true_hmm.covars_[:, 0, 0]),
+            "autoregressive": np.array(False),
+            "loglik": np.array(0.0),
         }
     )
-    X, y = windows_of(test, 30), test[30:]
+    origins = np.arange(999, 1499)
+    y = x[origins + 1]
 
-    def rmse(p):
-        return float(np.sqrt(np.mean((p - y) ** 2)))
+    def rmse(m):
+        return float(np.sqrt(np.mean((m.predict(x, 1, origins)[:, 0] - y) ** 2)))
 
-    fitted, best = rmse(model.predict(X)), rmse(oracle.predict(X))
-    assert fitted <= 1.05 * best
-    assert fitted < 0.8 * rmse(np.full_like(y, train.mean()))  # beats the unconditional mean
-    # far ahead the forecast tends to the stationary mean pi . mu
-    far = model.predict(X[:5], horizon=200)
-    np.testing.assert_allclose(far, model.stationary_ @ model.means_[:, 0], atol=1e-6)
-    # horizon h is p A^h mu
-    p = model._forward(X[:5, :, None], model.stationary_)[:, -1]
-    np.testing.assert_allclose(
-        model.predict(X[:5], horizon=3), p @ np.linalg.matrix_power(model.transmat_, 3) @ model.means_[:, 0]
-    )
+    assert rmse(model) <= 1.05 * rmse(oracle)
+    assert rmse(model) < 0.8 * float(np.sqrt(np.mean((y - x[:1000].mean()) ** 2)))  # beats the unconditional mean
+    # far ahead the forecast tends to the stationary mean pi . c
+    far = model.predict(x, 200, origins[:5])[:, -1]
+    w, v = np.linalg.eig(model.transmat_.T)
+    pi = np.real(v[:, np.argmin(np.abs(w - 1))])
+    np.testing.assert_allclose(far, (pi / pi.sum()) @ model.c_, atol=1e-6)
 
 
-def test_forecaster_deterministic_round_trip_and_shapes(tmp_path):
+def test_regime_round_trip_table_and_size(tmp_path):
     x, _, _ = two_regime_series(300, seed=3)
-    a = GaussianHMMForecaster(n_states=2, random_state=5).fit(x)
-    b = GaussianHMMForecaster(n_states=2, random_state=5).fit(x)
+    a = RegimeForecaster(n_states=2, random_state=5).fit(x)
+    b = RegimeForecaster(n_states=2, random_state=5).fit(x)
     for key, value in a.state_dict().items():
         np.testing.assert_array_equal(value, b.state_dict()[key], err_msg=key)
     np.savez(tmp_path / "g.npz", **a.state_dict())
     with np.load(tmp_path / "g.npz", allow_pickle=False) as d:
-        c = GaussianHMMForecaster.from_state_dict(d)
-    X = windows_of(x, 10)
-    np.testing.assert_array_equal(a.predict(X), c.predict(X))
-    assert a.predict(X).shape == (len(X),)
-    assert a.state_path(x).shape == (300,) and set(np.unique(a.state_path(x))) <= {0, 1}
-    assert np.isfinite(a.bic(x)) and a.n_params == 1 + 2 + 2 + 2
+        c = RegimeForecaster.from_state_dict(d)
+    np.testing.assert_array_equal(a.predict(x, 3), c.predict(x, 3))
+    assert a.n_params == 1 + 2 + 2 * 3
     table = a.regime_table(x)
     assert sorted(table) == ["p_state0", "p_state1", "state", "state_mean", "t", "value"]
-    np.testing.assert_array_equal(table["state_mean"], a.means_[a.state_path(x), 0])
+    np.testing.assert_array_equal(table["state"], a.filter(x).argmax(axis=1))  # filtered, not smoothed
     assert all(len(v) == 300 for v in table.values())
-    np.testing.assert_allclose(a.bic(x), -2 * a.hmm_.score(x[:, None]) + a.n_params * np.log(300))
 
 
-@pytest.mark.parametrize("random_state", [None, 7])
-def test_forecaster_state_dict_keeps_hyperparameter_values_and_types(random_state, tmp_path):
-    x, _, _ = two_regime_series(120, seed=2)
-    model = GaussianHMMForecaster(n_states=2, covariance_type="full", n_iter=5, random_state=random_state, tol=1).fit(x)
-    np.savez(tmp_path / "g.npz", **model.state_dict())
-    with np.load(tmp_path / "g.npz", allow_pickle=False) as d:
-        loaded = GaussianHMMForecaster.from_state_dict(d)
-    for key in GaussianHMMForecaster.HYPERPARAMS:
-        assert getattr(loaded, key) == getattr(model, key) and type(getattr(loaded, key)) is type(getattr(model, key))
-    X = windows_of(x, 10)
-    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-
-
-@pytest.mark.parametrize("covariance_type", ["diag", "full", "spherical", "tied"])
-def test_forecaster_multivariate(covariance_type, tmp_path):
-    rng = np.random.default_rng(0)
-    x, _, _ = two_regime_series(300, seed=4)
-    series = np.stack([x, 0.5 * x + rng.normal(size=300)], axis=1)  # (T, 2)
-    model = GaussianHMMForecaster(n_states=2, covariance_type=covariance_type).fit(series)
-    windows = np.lib.stride_tricks.sliding_window_view(series, 10, axis=0).transpose(0, 2, 1)  # (N, 10, 2)
-    assert model.predict(windows).shape == (len(windows), 2)
-    np.testing.assert_allclose(model._log_emission(series), model.hmm_._compute_log_likelihood(series), atol=1e-8)
-    np.savez(tmp_path / "m.npz", **model.state_dict())
-    with np.load(tmp_path / "m.npz", allow_pickle=False) as d:
-        again = GaussianHMMForecaster.from_state_dict(d)
-    np.testing.assert_allclose(again.predict(windows), model.predict(windows))
-
-
-def test_forecaster_errors():
-    with pytest.raises(
-        ConfigError,
-        match=r"model.covariance_type='banded' is not a valid choice; "
-        r"use one of: diag, full, spherical, tied",
-    ):
-        GaussianHMMForecaster(covariance_type="banded").fit(np.arange(20.0))
-    with pytest.raises(DataError, match="NaN"):
-        GaussianHMMForecaster().fit(np.array([1.0, np.nan, 2.0, 3, 4, 5, 6]))
-    with pytest.raises(DataError, match="too short"):
-        GaussianHMMForecaster(n_states=5).fit(np.arange(6.0))
-    model = GaussianHMMForecaster(n_states=2).fit(two_regime_series(100)[0])
-    with pytest.raises(DataError, match="windows must have shape"):
-        model.predict(np.zeros((3, 4, 2)))
-    with pytest.raises(ConfigError, match="task.horizon must be >= 1"):
-        model.predict(np.zeros((3, 4)), horizon=0)
-
-
-@pytest.mark.parametrize("key, value", [("covariance_type", "banded"), ("n_states", 0), ("n_states", -2)])
-def test_config_check_and_forecaster_fit_refuse_a_bad_hyperparameter_with_the_same_message(key, value):
+@pytest.mark.parametrize("key, value", [("n_states", 0), ("n_states", -2), ("max_states", 0), ("tol", -1.0)])
+def test_config_check_and_regime_fit_refuse_a_bad_hyperparameter_with_the_same_message(key, value):
     from harness.config import Config, HMMForecasterConfig, TimeSeriesTaskConfig, check_config
 
     with pytest.raises(ConfigError) as from_fit:
-        GaussianHMMForecaster(**{key: value}).fit(two_regime_series(100)[0])
+        RegimeForecaster(**{key: value}).fit(two_regime_series(100)[0])
     with pytest.raises(ConfigError) as from_config:  # before any data is loaded
         check_config(Config(model=HMMForecasterConfig(**{key: value}), task=TimeSeriesTaskConfig()))
     assert str(from_config.value) == str(from_fit.value) and f"model.{key}" in str(from_fit.value)
 
 
-def test_forecaster_from_config_reads_model_tol():
-    """model.tol reaches the forecaster's Baum-Welch: a huge tolerance stops it after two iterations."""
+def test_regime_forecaster_from_config_reads_model_tol():
+    """model.tol reaches EM: a huge tolerance stops the AR EM after two evaluations of the likelihood."""
     from harness.config import HMMForecasterConfig
 
     series = np.sin(np.linspace(0, 30, 300)) + 0.1 * np.random.default_rng(0).standard_normal(300)
-    loose = GaussianHMMForecaster(**HMMForecasterConfig(tol=1e9, n_iter=50).estimator_params()).fit(series)
-    tight = GaussianHMMForecaster(**HMMForecasterConfig(tol=0.0, n_iter=7).estimator_params()).fit(series)
-    assert loose.tol == 1e9 and loose.n_iter_ <= 2
-    assert tight.n_iter_ == 7
+    params = HMMForecasterConfig(n_states=2, tol=1e9, n_iter=50).estimator_params()
+    loose = RegimeForecaster(**params).fit(series)
+    tight = RegimeForecaster(**(params | {"tol": -0.0, "n_iter": 7})).fit(series)
+    assert len(loose.history_) == 2 and len(tight.history_) == 7

@@ -56,15 +56,18 @@ def test_rebuilt_tagger_tags_new_input_like_the_trained_one(tmp_path, model, set
 @pytest.mark.parametrize("model", ["gru", "hmm"])
 @pytest.mark.parametrize("transform", ["none", "log_diff"])
 def test_rebuilt_forecaster_reads_only_the_past_and_matches_the_test_forecasts(tmp_path, model, transform):
-    task = TimeSeriesTaskConfig(dataset="nile", transform=transform, horizon=2)
-    config, data, estimator = fitted(model, task, **({"hidden_size": 8, "epochs": 2} if model == "gru" else {}))
+    task = TimeSeriesTaskConfig(dataset="nile", transform=transform, horizon=2, yardsticks=["naive"])
+    config, data, estimator = fitted(model, task, **({"hidden_size": 8, "max_steps": 20} if model == "gru" else {}))
     predictor = reloaded(tmp_path, config, data, estimator)
-    expected = data.to_original("test", estimator.predict(data, "test"))  # (N,) original units
-    for i in (0, 4, len(expected) - 1):
-        origin = data.test.target_index[i] - data.horizon
+    point, p = data.predictive(estimator.predict(data, "test"))  # (N, 2) original units, the distribution
+    lower, upper = p.interval(95)
+    for i in (0, 4, len(point) - 1):
+        origin = data.test.origin[i]
         table = predictor.forecast(data.series[: origin + 1])  # values up to the origin, nothing after
-        assert table["horizon"][-1] == 2
-        assert table["forecast"][-1] == pytest.approx(expected[i], rel=1e-6)
+        assert table["horizon"].tolist() == [1, 2]
+        np.testing.assert_allclose(table["forecast"], point[i], rtol=1e-6)
+        np.testing.assert_allclose(table["lower"], lower[i], rtol=1e-6)
+        np.testing.assert_allclose(table["upper"], upper[i], rtol=1e-6)
     if model == "hmm":
         assert predictor.forecast(data.series, horizon=5)["horizon"].tolist() == [1, 2, 3, 4, 5]
 
@@ -90,7 +93,7 @@ def test_dataset_digest_tells_two_versions_of_a_file_apart(tmp_path):
     for version, v in enumerate((values, values, values + np.r_[np.zeros(79), 1.0])):
         path = tmp_path / f"v{version}.csv"
         path.write_text("value\n" + "\n".join(f"{x:.6f}" for x in v) + "\n")
-        task = TimeSeriesTaskConfig(dataset="csv", path=str(path), value_column="value", arima_order=[1, 0, 0])
+        task = TimeSeriesTaskConfig(dataset="csv", path=str(path), value_column="value", yardsticks=["naive"])
         infos.append(load_task(task, 0).dataset_info())
     assert infos[0].digest == infos[1].digest != infos[2].digest
     assert infos[0].source == str((tmp_path / "v0.csv").resolve()) and infos[0].name == "csv"
@@ -102,7 +105,7 @@ def test_dataset_digest_tells_two_versions_of_a_file_apart(tmp_path):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """A sqlite store with three finished runs (tiny RNN tagger, Gaussian-HMM forecaster, long-range HMM): uri,
+    """A sqlite store with three finished runs (tiny RNN tagger, regime-HMM forecaster, long-range HMM): uri,
     {task: run id}."""
     from mlflow.tracking import MlflowClient
 
@@ -113,7 +116,7 @@ def store(tmp_path_factory):
     pos = synthetic_pos_task()
     for model, task, settings in (
         ("rnn", pos, {"hidden_size": 16, "embedding_size": 16, "epochs": 2}),
-        ("hmm", TimeSeriesTaskConfig(dataset="nile", horizon=1), {"n_states": 2}),
+        ("hmm", TimeSeriesTaskConfig(dataset="nile", horizon=1, yardsticks=["naive"]), {"n_states": 2}),
         ("hmm", LongRangeTaskConfig(n_train=50, n_dev=20, n_test=20), {}),
     ):
         config = Config(model=model_schema(model, task.name)(**settings), task=task, tracking_uri=uri, progress=False)
@@ -183,8 +186,10 @@ def test_predict_forecasts_from_a_csv(store, monkeypatch, capsys, tmp_path):
     )
     assert status == 0, err
     lines = out.splitlines()
-    assert lines[0] == "horizon,forecast" and [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3"]
-    assert all(400 < float(line.split(",")[1]) < 1500 for line in lines[1:])  # the Nile's range
+    assert lines[0] == "horizon,forecast,lower,upper" and [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3"]
+    rows = np.array([[float(v) for v in line.split(",")[1:]] for line in lines[1:]])  # (3, 3)
+    assert (400 < rows[:, 0]).all() and (rows[:, 0] < 1500).all()  # the Nile's range
+    assert (rows[:, 1] < rows[:, 0]).all() and (rows[:, 0] < rows[:, 2]).all()  # inside its 95 % interval
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ def overrides(case: str, series_csv: Path) -> list[str]:
             "task.value_column=v",
             "task.time_column=t",
             "task.window=6",
-            "task.arima_order=[1,0,0]",
+            "task.yardsticks=[naive]",
         ]
     return args
 

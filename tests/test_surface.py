@@ -33,7 +33,7 @@ def test_a_partly_failed_sweep_exits_1_naming_the_failed_job_and_keeps_the_repor
     paths = f"task.path={tmp_path / 'missing.csv'},{tmp_path / 'ok.csv'}"
     args = ["model=hmm", "task=timeseries", "task.dataset=csv", paths, "task.value_column=v"]
     (tmp_path / "ok.csv").write_text("v\n" + "".join(f"{(i * 7) % 11 + i * 0.1}\n" for i in range(120)))
-    done = run_cli(_sweep(tmp_path, *args, "task.window=4", "task.arima_order=[1,0,0]"), tmp_path, timeout=240)
+    done = run_cli(_sweep(tmp_path, *args, "task.window=4", "task.yardsticks=[naive]"), tmp_path, timeout=240)
     assert done.returncode == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("harness: error: 1 of 2 sweep jobs failed: [")

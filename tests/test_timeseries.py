@@ -10,6 +10,7 @@ import pytest
 from harness.config import TimeSeriesTaskConfig
 from harness.data.series import Series, handle_missing, load_series, regime_hmm
 from harness.errors import ConfigError, DataError
+from harness.forecasting.scoring import Predictive
 from harness.tasks.timeseries import load_timeseries, make_timeseries
 
 
@@ -20,7 +21,7 @@ def TaskCfg(**overrides) -> TimeSeriesTaskConfig:
         "window": 4,
         "dev_fraction": 0.2,
         "test_fraction": 0.2,
-        "arima_order": [1, 0, 0],
+        "yardsticks": ["naive"],
         "n_points": 60,
     }
     return TimeSeriesTaskConfig(**{**small, **overrides})
@@ -45,106 +46,119 @@ WALK = 50 + np.cumsum(RNG.normal(size=40))  # (40,) positive, non-constant
 
 @pytest.mark.parametrize("horizon", [1, 3])
 def test_windows_read_only_the_past(horizon):
-    """With x_t = t every input value names its own position: all lie in [o-W+1, o], o = t - h."""
-    x = np.arange(40.0)
-    d = make_timeseries(_series(x), TaskCfg(window=5, horizon=horizon))
-    for split in (d.train, d.dev, d.test):
-        positions = split.X[..., 0] * d.sigma + d.mu  # (N, W) back to x, which equals position
-        t = split.target_index
-        expected = (t - horizon)[:, None] + np.arange(-4, 1)[None, :]
-        np.testing.assert_allclose(positions, expected, atol=1e-4)
-        assert (positions < t[:, None]).all()
-    # chronological, contiguous and disjoint targets: train < dev < test
-    assert d.train.target_index[0] == 5 - 1 + horizon
-    assert d.train.target_index[-1] + 1 == d.dev.target_index[0] == d.n_train
-    assert d.dev.target_index[-1] + 1 == d.test.target_index[0] == d.n_train + d.n_dev
-    assert d.test.target_index[-1] == 39
+    """With x_t = t every input value names its own position: all lie in [o-W+1, o]; targets are o+1..o+H."""
+    x = np.arange(40.0) + 1
+    d = make_timeseries(_series(x), TaskCfg(window=5, horizon=horizon, transform="none"))
+    sc = d.scaling
+    for name in ("train", "dev", "test"):
+        w = d.split(name)
+        positions = w.X[..., 0] * sc.d + sc.c - 1  # (N, W) back to x - 1, which equals position
+        np.testing.assert_allclose(positions, w.origin[:, None] + np.arange(-4, 1)[None, :], atol=1e-4)
+        targets = w.Y * sc.d + sc.c - 1  # (N, H)
+        expected = w.origin[:, None] + np.arange(1, horizon + 1)[None, :]
+        end = d.split_end(name)
+        np.testing.assert_allclose(targets[expected < end], expected[expected < end], atol=1e-4)
+        assert np.isnan(w.Y[expected >= end]).all()  # a target past the split's end is not scored
     assert (d.n_train, d.n_dev) == (24, 8)
+    # training windows keep all H targets inside the training part; dev and test start at their first target
+    assert d.train.origin[0] == 4 and d.train.origin[-1] == 24 - 1 - horizon
+    assert d.dev.origin.tolist() == list(range(23, 31)) and d.test.origin.tolist() == list(range(31, 39))
 
 
-def test_scaler_is_fitted_on_the_training_part_only():
-    cfg = TaskCfg(window=4)
-    d = make_timeseries(_series(WALK), cfg)
-    np.testing.assert_allclose([d.mu, d.sigma], [WALK[: d.n_train].mean(), WALK[: d.n_train].std()])
-    future = WALK.copy()
-    future[d.n_train :] *= 10  # change everything after the training part
-    d2 = make_timeseries(_series(future), cfg)
-    assert (d2.mu, d2.sigma) == (d.mu, d.sigma)
-    np.testing.assert_array_equal(d2.train.X, d.train.X)
-    np.testing.assert_array_equal(d2.train.y, d.train.y)
-    np.testing.assert_array_equal(d2.train_series, d.train_series)
-    assert d.train_series.shape == (d.n_train,) and d.train_series.dtype == np.float32
+def test_scales_and_transform_are_fitted_on_the_training_part_only():
+    growth = np.exp(0.03 * np.arange(80) + 0.1 * np.random.default_rng(3).standard_normal(80).cumsum())
+    for transform in ("auto", "log_diff", "none"):
+        cfg = TaskCfg(window=4, transform=transform)
+        d = make_timeseries(_series(growth), cfg)
+        future = growth.copy()
+        future[d.n_train :] = future[d.n_train :][::-1] * 10  # change everything after the training part
+        d2 = make_timeseries(_series(future), cfg)
+        assert d2.scaling == d.scaling and d2.transform_reason == d.transform_reason
+        np.testing.assert_array_equal(d2.train.X, d.train.X)
+        np.testing.assert_array_equal(d2.train.Y, d.train.Y)
+        np.testing.assert_array_equal(d2.z_train, d.z_train)
+    g = np.log(growth[: d.n_train])
+    d = make_timeseries(_series(growth), TaskCfg(transform="log_diff"))
+    sc = d.scaling
+    np.testing.assert_allclose(
+        [sc.c, sc.d, sc.mu, sc.sd], [g.mean(), np.diff(g).std(), np.diff(g).mean(), np.diff(g).std()]
+    )
+    assert d.z_train.shape == (d.n_train - 1,)
 
 
-def test_diff_scaler_uses_training_differences_only():
-    d = make_timeseries(_series(WALK), TaskCfg(transform="log_diff"))
-    z = np.diff(np.log(WALK[: d.n_train]))
-    np.testing.assert_allclose([d.mu, d.sigma], [z.mean(), z.std()])
-    assert d.train_series.shape == (d.n_train - 1,)
+def test_auto_transform_logs_and_differences_a_growing_multiplicative_series():
+    t = np.arange(144)
+    rng = np.random.default_rng(0)
+    x = np.exp(4.5 + 0.01 * t + 0.2 * np.sin(2 * np.pi * t / 12) + np.cumsum(0.03 * rng.standard_normal(144)))
+    d = make_timeseries(_series(x, season=12), TaskCfg(window=None, transform="auto", test_fraction=0.15))
+    assert d.transform == "log_diff" and d.transform_reason.startswith("auto: ")
+    assert d.window == 24  # two seasons
+    flat = make_timeseries(_series(_ar1(n=120)), TaskCfg(window=None, transform="auto"))
+    assert flat.transform == "none" and flat.window == 12
 
 
-@pytest.mark.parametrize("transform", ["none", "log", "diff", "log_diff"])
-@pytest.mark.parametrize("horizon", [1, 3])
-def test_inverse_transform_round_trips(transform, horizon):
-    d = make_timeseries(_series(WALK), TaskCfg(transform=transform, horizon=horizon))
-    assert d.train.X.dtype == np.float32 and d.train.X.shape == (len(d.train), 4, 1)
-    for split in ("train", "dev", "test"):
-        w = d.split(split)
-        np.testing.assert_allclose(d.to_original(split, w.y), WALK[w.target_index], rtol=1e-5)
-        scores = d.score(split, w.y)
-        assert scores["rmse"] < 1e-3 and scores["mae"] < 1e-3
+def test_scores_of_point_and_distribution_forecasts_by_hand():
+    d = make_timeseries(_series(WALK, season=None), TaskCfg(horizon=2, transform="none"))
+    truth = d.truth("test")  # (N, 2), NaN past the end
+    assert np.isnan(truth[-1, 1]) and np.isfinite(truth[:-1]).all()
+    g = np.nan_to_num(truth) + 2.0  # every forecast 2 units too high
+    s = d.score("test", g)
+    scale = np.mean(np.abs(np.diff(WALK[: d.n_train])))
+    assert s["rmse"] == pytest.approx(2.0) and s["mae"] == pytest.approx(2.0) and s["mase"] == pytest.approx(2 / scale)
+    assert s["rmse_h1"] == pytest.approx(2.0) and np.isnan(s["crps"])  # a point forecast has no CRPS
+    # a (nearly) degenerate Gaussian: CRPS -> |error|; the 80 % interval covers nothing, its width -> 0
+    s = d.score("test", Predictive.gaussian(g, np.full_like(g, 1e-9)))
+    assert s["crps"] == pytest.approx(2.0, rel=1e-6) and s["coverage80"] == 0 and s["width80"] < 1e-6
+    # a wide one covers everything
+    assert d.score("test", Predictive.gaussian(g, np.full_like(g, 100.0)))["coverage95"] == 1
 
 
-def test_diff_target_is_the_h_step_change():
-    d = make_timeseries(_series(WALK), TaskCfg(transform="diff", horizon=3))
-    t = d.test.target_index
-    np.testing.assert_allclose(d.test.y * d.sigma + 3 * d.mu, WALK[t] - WALK[t - 3], rtol=1e-5)
+def test_log_transform_turns_the_distribution_over_g_into_original_units():
+    d = make_timeseries(_series(WALK), TaskCfg(horizon=1, transform="log"))
+    g = np.log(d.truth("test"))  # (N, 1) exact forecasts over g
+    point, p = d.predictive(Predictive.gaussian(g, np.full_like(g, 0.1)))
+    np.testing.assert_allclose(point, d.truth("test"), rtol=1e-9)  # exp of the mean over g
+    lo, hi = p.interval(95)
+    np.testing.assert_allclose(lo, d.truth("test") * np.exp(-0.1 * 1.959963984540054), rtol=1e-6)
+    assert d.score("test", g)["rmse"] < 1e-9
 
 
-def test_score_in_original_units():
-    d = make_timeseries(_series(WALK), TaskCfg(season=0))
-    off = d.test.y + 2.0 / d.sigma  # every prediction 2 units too high
-    s = d.score("test", off)
-    assert s["rmse"] == pytest.approx(2.0, rel=1e-5) and s["mae"] == pytest.approx(2.0, rel=1e-5)
-    assert s["mase"] == pytest.approx(2.0 / np.mean(np.abs(np.diff(WALK[: d.n_train]))), rel=1e-5)
+TOY = [1.0, 3.0, 2.0, 5.0, 4.0, 6.0, 8.0, 7.0, 9.0, 12.0, 10.0, 13.0, 15.0, 14.0, 16.0, 18.0, 17.0, 20.0, 19.0, 22.0]
 
 
-# --- baselines by hand ------------------------------------------------------------------------
-
-TOY = [1.0, 3.0, 2.0, 5.0, 4.0, 6.0, 8.0, 7.0, 9.0, 12.0]
-
-
-def test_naive_baseline_and_mase_by_hand():
-    d = make_timeseries(_series(TOY), TaskCfg(window=2, dev_fraction=0.2, test_fraction=0.2))
-    assert (d.n_train, d.n_dev) == (6, 2)
-    np.testing.assert_array_equal(d.test.target_index, [8, 9])
-    # naive: 9 <- 7, 12 <- 9; errors 2 and 3
-    np.testing.assert_array_equal(d.baseline_predictions()["naive"], [7.0, 9.0])
+def test_naive_yardstick_and_mase_by_hand():
+    d = make_timeseries(_series(TOY), TaskCfg(window=2, horizon=2, transform="none", yardsticks=["naive"]))
+    assert (d.n_train, d.n_dev) == (12, 4) and d.test.origin.tolist() == [15, 16, 17, 18]
+    # naive from origin o: x_o at both horizons; targets x_16..x_19
+    f = d.yardsticks()["naive"]
+    np.testing.assert_array_equal(f.mean, [[18, 18], [17, 17], [20, 20], [19, 19]])
     b = d.baselines()
-    assert b["baseline_naive_test_rmse"] == pytest.approx(np.sqrt((4 + 9) / 2))
-    assert b["baseline_naive_test_mae"] == pytest.approx(2.5)
-    # in-sample one-step naive MAE on 1 3 2 5 4 6: (2+1+3+1+2)/5 = 1.8
-    assert d.mase_scale == pytest.approx(1.8)
-    assert b["baseline_naive_test_mase"] == pytest.approx(2.5 / 1.8)
+    err1, err2 = np.array([-1, 3, -1, 3.0]), np.array([2, 2, 2.0])  # x_{o+1} - x_o; x_{o+2} - x_o (3 origins)
+    rmse = (np.sqrt(np.mean(err1**2)) + np.sqrt(np.mean(err2**2))) / 2
+    assert b["baseline_naive_test_rmse"] == pytest.approx(rmse)
+    # in-sample one-step naive MAE on the 12 training values
+    assert d.mase_scale == pytest.approx(np.mean(np.abs(np.diff(TOY[:12]))))
+    assert b["baseline_naive_test_mae"] / d.mase_scale == pytest.approx(b["baseline_naive_test_mase"])
     assert "baseline_seasonal_naive_test_rmse" not in b
 
 
-def test_seasonal_naive_by_hand():
-    d = make_timeseries(_series(TOY, season=3), TaskCfg(window=2, horizon=2))
-    # season 3, horizon 2: x̂_t = x_{t-3}; targets 8, 9 <- positions 5, 6 (6.0, 8.0)
-    np.testing.assert_array_equal(d.baseline_predictions()["seasonal_naive"], [6.0, 8.0])
-    b = d.baselines()
-    assert b["baseline_seasonal_naive_test_mae"] == pytest.approx((3 + 4) / 2)
-    # seasonal in-sample naive MAE on 1 3 2 5 4 6 at lag 3: (4+1+4)/3 = 3
-    assert d.mase_scale == pytest.approx(3.0)
-    assert b["baseline_seasonal_naive_test_mase"] == pytest.approx(3.5 / 3.0)
-    # horizon 2 naive is persistence from the origin t-2
-    np.testing.assert_array_equal(d.baseline_predictions()["naive"], [8.0, 7.0])
-    # season=0 switches the known season off
-    assert (
-        "seasonal_naive"
-        not in make_timeseries(_series(TOY, season=3), TaskCfg(window=2, season=0)).baseline_predictions()
-    )
+def test_forecasts_file_and_intervals_file(tmp_path):
+    import pandas as pd
+
+    d = make_timeseries(_series(TOY), TaskCfg(window=2, horizon=2, transform="none", yardsticks=["naive"]))
+    g = np.nan_to_num(d.truth("test"))
+    d.write_predictions(tmp_path / "test_forecasts.csv", Predictive.gaussian(g, np.ones_like(g)))
+    fc = pd.read_csv(tmp_path / "test_forecasts.csv")
+    assert list(fc.columns) == ["origin", "horizon", "target_index", "truth", "model", "naive"]
+    assert len(fc) == 4 + 3 and (fc.target_index == fc.origin + fc.horizon).all() and (fc.target_index < 20).all()
+    np.testing.assert_array_equal(fc.truth, np.asarray(TOY)[fc.target_index])
+    iv = pd.read_csv(tmp_path / "test_intervals.csv")
+    assert sorted(set(iv.forecaster)) == ["model", "naive"] and len(iv) == 2 * 7
+    m = iv[iv.forecaster == "model"]
+    np.testing.assert_allclose(
+        m.upper95 - m.lower95, 2 * 1.959963984540054, atol=1e-4
+    )  # the CSV holds 6 significant digits
+    assert (iv.lower95 <= iv.lower80).all() and (iv.upper80 <= iv.upper95).all()
 
 
 def _ar1(n=80, phi=0.7, seed=1):
@@ -155,65 +169,18 @@ def _ar1(n=80, phi=0.7, seed=1):
     return x + 10
 
 
-@pytest.mark.parametrize("horizon", [1, 2])
-def test_arima_baseline_uses_only_the_past(horizon):
-    x = _ar1()
-    cfg = TaskCfg(window=3, horizon=horizon, arima_order=[1, 0, 0])
+def test_yardsticks_through_the_task_read_only_the_past():
+    x = _ar1(n=90)
+    cfg = TaskCfg(window=3, horizon=2, transform="none", yardsticks=["naive", "auto_arima", "auto_ets"], refit_every=3)
     d = make_timeseries(_series(x), cfg)
-    p = d.baseline_predictions()["arima"]
-    t = d.test.target_index
-    k = t[len(t) // 2]  # a test position: forecasts whose origin is before k must not move
+    k = int(d.test.origin[len(d.test) // 2])  # forecasts from origins <= k must not move
     changed = x.copy()
-    changed[k:] += 5.0
-    p2 = make_timeseries(_series(changed), cfg).baseline_predictions()["arima"]
-    before = t - horizon < k
-    np.testing.assert_allclose(p2[before], p[before], rtol=0, atol=1e-10)
-    assert np.abs(p2[~before] - p[~before]).min() > 0.1  # and it does read the history up to the origin
-    # AR(1) with fitted (c, phi): the h-step forecast is the recursion from x_o
-    assert d.baselines()["baseline_arima_test_rmse"] < d.baselines()["baseline_naive_test_rmse"] * 1.2
-
-
-def test_arima_one_step_matches_the_ar1_formula():
-    from statsmodels.tsa.arima.model import ARIMA
-
-    x = _ar1()
-    d = make_timeseries(_series(x), TaskCfg(window=3, arima_order=[1, 0, 0]))
-    res = ARIMA(x[: d.n_train + d.n_dev], order=(1, 0, 0), trend="c").fit()
-    mean, phi = res.params[0], res.params[1]  # statsmodels' "const" is the process mean
-    t = d.test.target_index
-    np.testing.assert_allclose(d.baseline_predictions()["arima"], mean + phi * (x[t - 1] - mean), rtol=1e-6)
-
-
-def test_arima_one_step_path_equals_refiltering_each_origin():
-    """The h = 1 shortcut (filter once over the series) equals re-applying the model to x[0..o] per origin."""
-    from statsmodels.tsa.arima.model import ARIMA
-
-    x = _ar1(n=60)
-    d = make_timeseries(_series(x), TaskCfg(window=3, arima_order=[1, 0, 1]))
-    res = ARIMA(x[: d.n_train + d.n_dev], order=(1, 0, 1), trend="c").fit()
-    by_origin = [res.apply(x[: o + 1]).forecast(1)[-1] for o in d.test.target_index - 1]
-    np.testing.assert_allclose(d.baseline_predictions()["arima"], by_origin, rtol=1e-9)
-
-
-def test_seasonal_arima_and_default_orders():
-    x = 10 + np.sin(2 * np.pi * np.arange(72) / 6) + 0.1 * _ar1(n=72)
-    d = make_timeseries(_series(x, season=6), TaskCfg(window=6, arima_order=[0, 0, 0, 1, 0, 0]))
-    b = d.baselines()
-    assert b["baseline_arima_test_rmse"] < b["baseline_naive_test_rmse"] / 2
-    assert make_timeseries(_series(WALK), TaskCfg(dataset="sunspots", arima_order=None)).arima_order == (6, 0, 2)
-    assert make_timeseries(_series(WALK), TaskCfg(arima_order=None)).arima_order == (2, 0, 1)
-
-
-def test_arima_order_is_validated():
-    with pytest.raises(
-        ConfigError,
-        match=r"task.arima_order must be \[p, d, q\] or \[p, d, q, P, D, Q\] of non-negative integers, got \[1, 0\]",
-    ):
-        make_timeseries(_series(WALK), TaskCfg(arima_order=[1, 0]))
-    with pytest.raises(
-        ConfigError, match=r"task.arima_order=\[1, 0, 0, 0, 1, 1\] has a seasonal part but toy has no season"
-    ):
-        make_timeseries(_series(WALK), TaskCfg(arima_order=[1, 0, 0, 0, 1, 1]))
+    changed[k + 1 :] += 5.0
+    d2 = make_timeseries(_series(changed), cfg)
+    before = d.test.origin <= k
+    for name, f in d.yardsticks().items():
+        np.testing.assert_allclose(d2.yardsticks()[name].mean[before], f.mean[before], atol=1e-9, err_msg=name)
+        assert np.abs(d2.yardsticks()[name].mean[~before] - f.mean[~before]).max() > 0.1, name
 
 
 # --- data sets ---------------------------------------------------------------------------------
@@ -232,9 +199,9 @@ def test_statsmodels_sets_load_offline_without_nan():
 
 
 def test_load_timeseries_default_shapes():
-    d = load_timeseries(TaskCfg(dataset="sunspots", window=24), seed=0)
+    d = load_timeseries(TaskCfg(dataset="sunspots", window=24, dev_fraction=0.15, test_fraction=0.15), seed=0)
     assert d.name == "sunspots" and d.season is None and d.time[0] == 1700
-    assert len(d.train) + len(d.dev) + len(d.test) == 309 - 24
+    assert (d.n_train, d.n_dev, len(d.test)) == (217, 46, 46)  # one test origin per test point (H = 1)
     assert d.true_states is None
 
 
@@ -343,18 +310,27 @@ def test_csv_missing_column_names_the_available_ones(tmp_path):
         load_series("csv", path=path, value_column="volume", time_column="date")
 
 
-def test_series_too_short_for_window_and_splits(tmp_path):
+def test_series_too_short_for_the_horizon_or_the_window(tmp_path):
     path = _write(tmp_path, "v\n" + "\n".join(str(i % 7) for i in range(30)) + "\n")
-    cfg = TaskCfg(path=path, value_column="v", window=20, horizon=2)
+    cfg = TaskCfg(path=path, value_column="v", window=4, horizon=8, transform="none")
     with pytest.raises(
         DataError,
-        match=r"series s has 30 points, but task.window=20 \+ task.horizon=2 .* needs at least 36; use a smaller task.window",
+        match=r"series s has a test part of 6 points, shorter than task.horizon=8: no origin would be scored at "
+        r"every horizon; use a smaller task.horizon",
     ):
         load_timeseries(cfg, seed=0)
-    # 36 points: n_dev = n_test = round(7.2) = 7, n_train = 22, one training target (position 21)
-    path36 = _write(tmp_path, "v\n" + "\n".join(str(i % 7) for i in range(36)) + "\n", "s36.csv")
-    d = load_timeseries(replace(cfg, path=path36), seed=0)
-    assert (len(d.train), len(d.dev), len(d.test)) == (1, 7, 7)
+    with pytest.raises(
+        DataError, match=r"series s has a training part of 18 points, too short for one window of task.window=15"
+    ):
+        load_timeseries(replace(cfg, window=15, horizon=4), seed=0)
+    with pytest.raises(
+        DataError, match=r"series s10 has 10 points: a training part of 6 .* needs at least 12 training"
+    ):
+        load_timeseries(
+            replace(cfg, path=_write(tmp_path, "v\n" + "\n".join(str(i) for i in range(1, 11)) + "\n", "s10.csv")), 0
+        )
+    d = load_timeseries(replace(cfg, window=14, horizon=4), seed=0)  # 18 - 4 - 14 + 1 = one training window
+    assert (len(d.train), len(d.dev), len(d.test)) == (1, 6, 6)
 
 
 def test_log_transform_needs_positive_values():
@@ -364,13 +340,16 @@ def test_log_transform_needs_positive_values():
 
 def test_constant_training_part():
     with pytest.raises(DataError, match=r"the training part of toy is constant"):
-        make_timeseries(_series([5.0] * 60 + list(WALK[:20])), TaskCfg())
+        make_timeseries(_series([5.0] * 60 + list(WALK[:20])), TaskCfg(transform="none"))
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"transform": "sqrt"}, r"unknown task.transform='sqrt'; choose one of none, log, diff, log_diff"),
+        ({"transform": "sqrt"}, r"unknown task.transform='sqrt'; choose one of auto, none, log, diff, log_diff"),
+        ({"yardsticks": ["naive", "prophet"]}, r"unknown yardstick 'prophet' in task.yardsticks; choose from naive"),
+        ({"yardsticks": ["auto_ets"]}, r"task.yardsticks must include naive"),
+        ({"refit_every": 0}, r"task.refit_every must be positive, got 0"),
         ({"window": 0}, r"task.window must be positive, got 0"),
         ({"horizon": -1}, r"task.horizon must be positive, got -1"),
         (
@@ -391,3 +370,33 @@ def test_unknown_dataset():
         ConfigError, match=r"unknown time-series data set 'sunspot'; choose task.dataset from sunspots, co2"
     ):
         load_series("sunspot")
+
+
+# --- the models through the task: no look-ahead --------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["gru", "hmm"])
+@pytest.mark.parametrize("transform", ["none", "log_diff"])
+def test_model_forecasts_from_an_origin_never_read_a_later_value(model, transform):
+    """Every value after an origin rewritten: every horizon's forecast (mean and spread) from that origin and
+    from earlier ones stays exactly as it was; later origins do see the change."""
+    from harness import estimators
+    from harness.config import Config, model_schema
+
+    x = _ar1(n=150)
+    task = TaskCfg(window=8, horizon=3, transform=transform)
+    settings = {"hidden_size": 6, "max_steps": 30} if model == "gru" else {"n_states": 2}
+    config = Config(model=model_schema(model, "timeseries")(**settings), task=task, progress=False)
+    data = make_timeseries(_series(x), task)
+    estimator = estimators.build(config, data, np.random.default_rng(0))
+    estimator.fit(data, estimators.Hooks(log=lambda epoch, values: None, progress=False))
+    k = int(data.test.origin[len(data.test) // 2])
+    changed = x.copy()
+    changed[k + 1 :] = changed[k + 1 :][::-1] * 1.5
+    later = make_timeseries(_series(changed), task)
+    assert later.scaling == data.scaling  # the training part is untouched
+    a, b = estimator.predict(data, "test"), estimator.predict(later, "test")
+    before = data.test.origin <= k
+    for field_ in ("weights", "means", "sds"):
+        np.testing.assert_array_equal(getattr(b, field_)[before], getattr(a, field_)[before], err_msg=field_)
+    assert not np.allclose(b.means[~before], a.means[~before])

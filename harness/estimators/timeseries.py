@@ -1,8 +1,9 @@
-"""Estimators for forecasting (harness.tasks.timeseries): the recurrent forecaster and the Gaussian HMM.
+"""Estimators for forecasting (harness.tasks.timeseries): the recurrent forecaster and the regime HMM.
 
-A prediction is one scaled target per window of the split (the task inverts the transform and scores
-in original units). With a differencing transform the target of horizon h is the sum of the next h
-scaled changes, so the HMM forecaster, which forecasts each future value, sums its 1..h forecasts.
+A prediction is the predictive distribution over g (the transformed series) for every origin of the
+split and horizon 1..H, a harness.forecasting.scoring.Predictive (or, for a recurrent forecaster
+trained by squared error, its point forecasts (N, H)); the task turns it into original units and
+scores it. Both models read only values up to each origin.
 """
 
 from __future__ import annotations
@@ -12,44 +13,54 @@ from typing import Any
 import numpy as np
 
 from harness.errors import DataError
-from harness.estimators.base import Estimator, GradientEstimator, Hooks, timed
+from harness.estimators.base import Estimator, GradientEstimator, Hooks, exported_state, timed
 from harness.tasks.timeseries import Scaling
 
-Z95 = 1.959963984540054  # the 97.5 % point of the standard normal: 95 % central intervals
 
-
-def _state(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k.removeprefix("state."): v for k, v in arrays.items() if k.startswith("state.")}
-
-
-def _recent_window(scaling: Scaling, values) -> tuple[np.ndarray, float]:
-    """The scaled window (W,) and transformed last value of new values (T,), or a DataError if too few."""
+def _recent(scaling: Scaling, values, needs: int) -> np.ndarray:
+    """New values (T,) as float64, or a DataError when fewer than ``needs`` or not finite."""
     x = np.asarray(values, dtype=np.float64).reshape(-1)
-    if len(x) < scaling.needs or not np.isfinite(x).all():
-        problem = "non-finite values" if len(x) >= scaling.needs else f"{len(x)} values"
+    if len(x) < needs or not np.isfinite(x).all():
+        problem = "non-finite values" if len(x) >= needs else f"{len(x)} values"
         raise DataError(
-            f"the forecaster reads the last {scaling.needs} values (window {scaling.window}"
-            f"{', plus one for differencing' if scaling.cumulative else ''}), got {problem}",
-            f"give at least {scaling.needs} recent finite values, oldest first",
+            f"the forecaster reads at least the last {needs} values, got {problem}",
+            f"give at least {needs} recent finite values, oldest first",
         )
-    return scaling.window_of(x)
+    return x
+
+
+def _answer(scaling: Scaling, prediction, H: int) -> dict[str, np.ndarray]:
+    """One origin's prediction over g (1, H) -> the forecast table in original units, with the 95 % interval
+    (``lower``, ``upper``) when it is a distribution."""
+    from dataclasses import replace
+
+    from harness.forecasting.scoring import Predictive
+
+    out = {"horizon": np.arange(1, H + 1)}
+    if not isinstance(prediction, Predictive):
+        g = np.asarray(prediction)[0]
+        return out | {"forecast": np.exp(g) if scaling.log else g}
+    p = replace(prediction, log=scaling.log)
+    lo, hi = p.interval(95)
+    return out | {"forecast": p.point()[0], "lower": lo[0], "upper": hi[0]}
 
 
 class RecurrentForecaster(GradientEstimator):
-    """harness.models.rnn.RNNForecaster on windows (N, W, 1) of the scaled series."""
+    """harness.models.rnn.RNNForecaster on windows of u (N, W, 1), forecasting u at horizons 1..H at once."""
 
     def __init__(self, cfg: Any, data: Any, rng: np.random.Generator, seed: int):
         from harness.models.rnn import RNNForecaster
 
+        cfg = cfg.budget(len(data.train))  # epochs and patience from the step budget
         super().__init__(cfg, data, rng, seed)
-        self.model = RNNForecaster(data.train.X.shape[-1], cfg, rng)
+        self.model = RNNForecaster(1, cfg, rng, horizons=data.horizon)
 
     def train_batches(self, data: Any, rng: np.random.Generator):
         tr = data.train
         order = rng.permutation(len(tr))
         for s in range(0, len(order), self.cfg.batch_size):
             idx = order[s : s + self.cfg.batch_size]
-            yield tr.X[idx], tr.y[idx]
+            yield tr.X[idx], tr.Y[idx]
 
     def n_train_batches(self, data: Any) -> int:
         return -(-len(data.train) // self.cfg.batch_size)
@@ -57,15 +68,16 @@ class RecurrentForecaster(GradientEstimator):
     def batch_size_of(self, batch) -> int:
         return len(batch[1])
 
-    def predict(self, data: Any, split: str) -> np.ndarray:
-        return self.model.predict(data.split(split).X)
+    def predict(self, data: Any, split: str):
+        mean, sd = self.model.predict_distribution(data.split(split).X)  # (N, H) each (sd None for mse)
+        return data.scaling.from_u(mean, sd)
 
     def diagnostic_batch(self, data: Any):
-        return data.dev.X[:64], data.dev.y[:64]
+        return data.train.X[-64:], data.train.Y[-64:]
 
     def export(self, data: Any) -> dict[str, np.ndarray]:
-        """Weights (``state.*``) and the training part's transform and scale (``scaling.*``)."""
-        return {f"state.{k}": v for k, v in self.state_dict().items()} | data.scaling().to_arrays()
+        """Weights (``state.*``) and the training part's transform and scales (``scaling.*``)."""
+        return {f"state.{k}": v for k, v in self.state_dict().items()} | data.scaling.to_arrays()
 
     @classmethod
     def from_export(cls, cfg: Any, arrays: dict[str, np.ndarray]) -> RecurrentForecaster:
@@ -74,82 +86,88 @@ class RecurrentForecaster(GradientEstimator):
         self = cls.__new__(cls)
         Estimator.__init__(self, cfg, None, np.random.default_rng(0), 0)
         self.scaling = Scaling.from_arrays(arrays)
-        self.model = RNNForecaster(1, cfg, np.random.default_rng(0))
-        self.model.load_state_dict(_state(arrays))
+        self.model = RNNForecaster(1, cfg, np.random.default_rng(0), horizons=self.scaling.horizon)
+        self.model.load_state_dict(exported_state(arrays))
         return self
 
     def predict_new(self, values, horizon: int | None = None, **options: Any) -> dict[str, np.ndarray]:
-        """The forecast ``scaling.horizon`` steps after the last of ``values`` (T,), original units; with
-        ``lower``/``upper`` (95 %) when the network gives a predictive spread."""
-        h = self.scaling.horizon
-        if horizon not in (None, h):
+        """Forecasts of horizons 1..H after the last of ``values`` (T,), original units, with
+        bounds
+        (95 %) when the network gives a predictive spread. H is the trained horizon (or less)."""
+        sc = self.scaling
+        H = int(horizon or sc.horizon)
+        if not 1 <= H <= sc.horizon:
             raise DataError(
-                f"this recurrent forecaster was trained for horizon {h} and cannot forecast horizon {horizon}",
-                f"drop horizon= or set horizon={h}",
+                f"this recurrent forecaster was trained for horizons 1..{sc.horizon} and cannot forecast horizon {H}",
+                f"set horizon=1..{sc.horizon} or train with task.horizon={H}",
             )
-        s, g_o = _recent_window(self.scaling, values)
-        mean, sd = self.model.predict_distribution(s[None, :, None])  # (1, H'), (1, H') or None
-        y = mean[0, :1]  # (1,) the target at horizon h
-        out = {"horizon": np.array([h]), "forecast": self.scaling.to_original(y, g_o, h)}
-        if sd is not None:
-            out["lower"] = self.scaling.to_original(y - Z95 * sd[0, :1], g_o, h)
-            out["upper"] = self.scaling.to_original(y + Z95 * sd[0, :1], g_o, h)
-        return out
+        x = _recent(sc, values, sc.window)
+        u = sc.u_of(sc.g_of(x[-sc.window :]))  # (W,)
+        mean, sd = self.model.predict_distribution(u[None, :, None])  # (1, H) each
+        return _answer(sc, sc.from_u(mean[:, :H], None if sd is None else sd[:, :H]), H)
 
 
 class HMMForecaster(Estimator):
-    """harness.models.hmm.GaussianHMMForecaster fitted by Baum-Welch on the scaled training part."""
+    """harness.models.hmm.regimes.RegimeForecaster fitted on the training part of z."""
 
     def __init__(self, cfg: Any, data: Any, rng: np.random.Generator, seed: int):
-        from harness.models.hmm import GaussianHMMForecaster
+        from harness.models.hmm.regimes import RegimeForecaster
 
         super().__init__(cfg, data, rng, seed)
-        self.model = GaussianHMMForecaster(**cfg.estimator_params(), random_state=seed)
+        self.model = RegimeForecaster(**cfg.estimator_params(), random_state=seed)
 
     def fit(self, data: Any, hooks: Hooks) -> dict[str, float]:
-        return timed(lambda: self.model.fit(data.train_series))
+        return timed(lambda: self.model.fit(data.z_train))
 
-    def predict(self, data: Any, split: str) -> np.ndarray:
-        w = data.split(split).X[..., 0]  # (N, W)
-        if data.cumulative_target:  # the change over h steps = the sum of the next h values
-            return sum(self.model.predict(w, k) for k in range(1, data.horizon + 1))
-        return self.model.predict(w, data.horizon)
+    def predict(self, data: Any, split: str):
+        o = data.split(split).origin  # (N,)
+        d0 = int(data.differenced)  # z starts at position 1 when differenced
+        W, M, S = self.model.predict_distribution(
+            data.z[d0:], data.horizon, origins=o - d0, cumulative=data.differenced
+        )
+        return data.scaling.from_z(W, M, S, data.g[o])
 
     def metrics(self, data: Any) -> dict[str, float]:
-        return {"bic": float(self.model.bic(data.train_series))}
+        return {"bic": float(self.model.bic_[len(self.model.c_)]), "n_states": float(len(self.model.c_))}
 
     def artifacts(self, data: Any):
-        def write_regimes(path) -> None:  # Viterbi path, state means, filtered probabilities on the training part
-            from harness.diagnostics import write_regime_artifacts
+        def write_regimes(path) -> None:  # filtered states on the training part, and one row per regime
+            from harness.diagnostics import write_csv, write_regime_artifacts
 
-            title = f"Gaussian HMM regimes, {data.name}"
-            write_regime_artifacts(self.model.regime_table(data.train_series), path.parent, title)
+            title = f"regime HMM on {data.name} ({data.transform}, z standardised), filtered states"
+            write_regime_artifacts(self.model.regime_table(data.z_train), path.parent, title)
+            rows = self.model.regimes()
+            write_csv(path.with_name("regimes_summary.csv"), {k: np.array([r[k] for r in rows]) for k in rows[0]})
 
         return {"regimes.csv": write_regimes}
 
+    @property
+    def n_params(self) -> int:
+        return self.model.n_params
+
     def export(self, data: Any) -> dict[str, np.ndarray]:
-        """The HMM's state (``state.*``) and the training part's transform and scale (``scaling.*``)."""
-        return {f"state.{k}": v for k, v in self.state_dict().items()} | data.scaling().to_arrays()
+        """The regime model (``state.*``) and the training part's transform and scales (``scaling.*``)."""
+        return {f"state.{k}": v for k, v in self.state_dict().items()} | data.scaling.to_arrays()
 
     @classmethod
     def from_export(cls, cfg: Any, arrays: dict[str, np.ndarray]) -> HMMForecaster:
-        from harness.models.hmm import GaussianHMMForecaster
+        from harness.models.hmm.regimes import RegimeForecaster
 
         self = cls.__new__(cls)
         Estimator.__init__(self, cfg, None, np.random.default_rng(0), 0)
         self.scaling = Scaling.from_arrays(arrays)
-        self.model = GaussianHMMForecaster.from_state_dict(_state(arrays))
+        self.model = RegimeForecaster.from_state_dict(exported_state(arrays))
         return self
 
     def predict_new(self, values, horizon: int | None = None, **options: Any) -> dict[str, np.ndarray]:
-        """Forecasts 1..H steps after the last of ``values`` (T,), original units (H = ``horizon``, default the
-        trained horizon): the filtered state's expected path, no intervals (a point forecast)."""
-        H = int(horizon or self.scaling.horizon)
+        """Forecasts of horizons 1..H after the last of ``values`` (T,), original units (H = ``horizon``,
+        default the trained horizon), with the 95 % interval of the filtered mixture."""
+        sc = self.scaling
+        H = int(horizon or sc.horizon)
         if H < 1:
             raise DataError(f"horizon must be >= 1, got {H}", "set horizon=1 or more")
-        s, g_o = _recent_window(self.scaling, values)
-        y = np.array([self.model.predict(s[None], k)[0] for k in range(1, H + 1)])  # (H,) scaled, step by step
-        if self.scaling.cumulative:  # the h-step change is the sum of the next h scaled changes
-            y = np.cumsum(y)
-        ks = np.arange(1, H + 1)
-        return {"horizon": ks, "forecast": self.scaling.to_original(y, g_o, ks)}
+        x = _recent(sc, values, 2 + int(sc.differenced))
+        g = sc.g_of(x)
+        z = sc.z_of(g)[int(sc.differenced) :]  # (T',)
+        W, M, S = self.model.predict_distribution(z, H, origins=np.array([len(z) - 1]), cumulative=sc.differenced)
+        return _answer(sc, sc.from_z(W, M, S, g[-1:]), H)

@@ -274,13 +274,6 @@ def forecaster_budget(
     return max(1, math.ceil(max_steps / steps_per_epoch)), max(1, math.ceil(patience_steps / steps_per_epoch))
 
 
-def forecaster_window(season: int | None, n_train: int, minimum: int = 12) -> int:
-    """Window length that reaches two seasonal lags (2 m) and at least ``minimum`` steps, capped at a third of
-    the training part so that enough windows remain."""
-    W = max(minimum, 2 * season if season else 0)
-    return int(max(2, min(W, n_train // 3)))
-
-
 class RNNForecaster(_ManyToOne):
     """Many-to-one regression: a window (N, T, D) of past values -> the next ``horizons`` values of the first
     feature, o (N, H) (or (N, D) for the historical one-step squared-error set-up).

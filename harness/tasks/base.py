@@ -85,6 +85,9 @@ class TaskData(Protocol):
         """Name, source, content digest and split sizes of the data, for the run's dataset record."""
         ...
 
+    # optional: ``run_tags() -> dict[str, str]``, what the task decided from the data (a forecasting task's
+    # transform, season and chosen yardstick models), set as the run's tags after evaluation
+
 
 # task name -> "module:function" (imported when used) or the loader itself
 TASK_LOADERS: dict[str, str | Callable[[Any, int], TaskData]] = {

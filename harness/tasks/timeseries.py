@@ -1,140 +1,140 @@
-"""Task ``timeseries``: many-to-one forecasting of a univariate series, scored in original units.
+"""Task ``timeseries``: forecast horizons 1..H of a univariate series from rolling origins, scored in
+original units against automatic yardsticks, with predictive distributions.
 
-A sample is a window of ``W`` past values; its target is the value ``h`` (``horizon``) steps
-after the window's last value (the forecast origin ``o``): inputs x[o-W+1 .. o], target x[o+h].
+Notation: x_t (T,) the series in original units; o a forecast origin (the last value known);
+H = ``task.horizon``; forecasts of x_{o+1} .. x_{o+H} may read x_0 .. x_o and nothing later.
 
-Split: the series of length T is cut chronologically by *target position* into train
-[0, n_train), dev [n_train, n_train+n_dev) and test [n_train+n_dev, T), with n_dev and n_test
-from the fractions. A window's inputs always lie strictly before its target, so dev and test
-windows may read training values (the past) but no window ever reads its own future.
+Splits, by position: train [0, n_train), dev [n_train, n_train + n_dev), test [n_train + n_dev, T),
+n_dev and n_test from the fractions. A split's origins are every position whose first target lies in
+the split (test: o = n_train + n_dev - 1 .. T - 2); a target past the split's end is NaN (not scored),
+so horizon h is scored over the origins that have it. Training windows keep all H targets inside the
+training part. Models are fitted once on the training part (dev for early stopping); forecasts from
+later origins read the longer history, never refit. With H = 1 the test origins are the historical
+one-step windows.
 
-Transforms (``task.transform``), fitted on the training part only:
+Transform (``task.transform``; ``auto`` decides on the training part only, harness.forecasting.transform):
     g_t = log x_t (log, log_diff) or x_t (none, diff)
-    z_t = g_t - g_{t-1} (diff, log_diff) or g_t
-    s_t = (z_t - mu) / sigma,  mu and sigma from z over the training part
-Inputs are s over the window. The target is s_{o+h}, or for the differencing transforms the
-h-step change sum_{k=1..h} s_{o+k} (equal to s_{o+1} when h = 1), which inverts as
-g_{o+h} = g_o + sigma * y + h * mu. A log forecast is inverted with exp (a median forecast).
+    u_t = (g_t - c) / d,  c = mean of g and d = sd of the first differences of g over the training part
+    z_t = (Δg_t - mu) / sd (diff, log_diff) or (g_t - mu) / sd,  mu, sd over the training part
+The recurrent forecaster reads windows of u of length W (``task.window``; default
+``default_window``: two seasons, at least 12) and predicts u_{o+1..o+H}; with its
+default per-window normalisation (last value subtracted) it forecasts the change from the origin, so
+it needs no differencing. The regime HMM models z (stationary when the transform differences) and
+forecasts its mixture, summed over the horizon when differenced. Both hand back a predictive
+distribution over g (harness.forecasting.scoring.Predictive); x = exp(g) for the log transforms.
 
-Metrics, all in original units on targets x[t]: rmse, mae and mase = mae / (in-sample naive MAE
-on the training part, lag = the season if one is set, else 1).
+Yardsticks (``task.yardsticks``; harness.forecasting.yardsticks): naive, seasonal naive, AutoARIMA,
+AutoETS and AutoTheta from statsforecast, in original units, fitted on the history up to each test
+origin, refitted every ``task.refit_every`` origins (between refits the fitted model reads the longer
+history), with their own 80 % / 95 % intervals. Every run logs all of them.
 
-Baselines, computed in every run on the same test targets:
-    naive           x̂_{o+h} = x_o  (persistence)
-    seasonal_naive  x̂_{o+h} = x_{o+h-m*ceil(h/m)}  (season m; only when one is known)
-    arima           statsmodels ARIMA(p, d, q), or seasonal ARIMA(p, d, q)(P, D, Q)_m with the
-                    data set's season m, fitted once on train+dev in original units (constant
-                    when d + D = 0, drift when d + D = 1). Forecasts keep those parameters and
-                    read only the history x[0..o] up to each test origin: for h = 1 these are
-                    the Kalman filter's one-step predictions on the whole series (each uses
-                    x[0..t-1] only), for h > 1 the model is re-applied to x[0..o] per origin.
-                    It sees only the past, as the models do.
-
-Default ARIMA orders (``task.arima_order=null``), chosen by AIC on the train+dev part only
-(never the test part) over p in {0,1,2,3,4,6,9} (seasonal sets {0,1,2}), q in {0,1,2},
-P, Q in {0,1}; d from an ADF test (5 %) except sunspots, a bounded cycle, kept at d = 0; D = 1
-for the monthly seasonal sets (for elnino only four candidates were compared: the full seasonal
-grid is slow). ``scripts/measure_baselines.py --select`` reruns the search.
+Metrics (harness.forecasting.scoring), per horizon and averaged over horizons 1..H: rmse, mae, mase
+(mae / the training part's in-sample naive MAE at lag m, the season, or 1), smape, crps (of the
+predictive distribution; the yardsticks' is Gaussian with their 95 % interval's width), coverage80/95
+and width80/95. The main metric is test_rmse (the mean of the per-horizon RMSEs).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from harness.data.series import Series, load_series
 from harness.errors import ConfigError, DataError, check_fraction, check_positive
+from harness.forecasting.scoring import Predictive, interval_scores, point_scores
 from harness.tasks.base import DatasetInfo, content_digest
 
-TRANSFORMS = ("none", "log", "diff", "log_diff")
-DEFAULT_ARIMA_ORDERS = {  # [p, d, q] or [p, d, q, P, D, Q]; see the module docstring
-    "sunspots": (6, 0, 2),
-    "co2": (1, 1, 1, 0, 1, 1),
-    "nile": (1, 0, 1),
-    "elnino": (1, 0, 1, 0, 1, 1),
-    "synthetic_ar": (2, 0, 0),  # the true order
-    "synthetic_regime": (1, 0, 1),
-}
-FALLBACK_ARIMA_ORDER = (2, 0, 1)
+TRANSFORMS = ("auto", "none", "log", "diff", "log_diff")
 SPLITS = ("train", "dev", "test")
+LEVELS = (80, 95)
+Z95 = 1.959963984540054  # the 97.5 % point of the standard normal
+PER_HORIZON = ("rmse", "crps")  # logged per horizon as <split>_<metric>_h<h> when H > 1
+MIN_TRAIN_POINTS = 12  # the auto transform's unit-root tests need this many training values
 
 
 @dataclass
 class Windows:
-    """The samples of one split."""
+    """The samples of one split: u over the W values up to each origin, and u at the H targets."""
 
-    X: np.ndarray  # (N, W, 1) float32, scaled/transformed inputs
-    y: np.ndarray  # (N,) float32, scaled/transformed target (the h-step sum when cumulative_target)
-    target_index: np.ndarray  # (N,) int, position of each target in the original series
+    X: np.ndarray  # (N, W, 1) float32
+    Y: np.ndarray  # (N, H) float32, NaN where the target lies past the split's end
+    origin: np.ndarray  # (N,) int, the position of each window's last value
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.origin)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scaling:
-    """The transform chain of the module docstring with the training part's mu and sigma: new values in
-    original units -> a model's input window, and its scaled forecast -> original units."""
+    """The training part's transform and scales: new values in original units -> what a model reads, and
+    its forecast over g -> original units (see the module docstring)."""
 
-    transform: str
+    transform: str  # none | log | diff | log_diff (auto resolved)
+    c: float
+    d: float
     mu: float
-    sigma: float
+    sd: float
     window: int  # W
-    horizon: int  # h: the model's target is h steps after the window's last value
+    horizon: int  # H
 
     @property
-    def cumulative(self) -> bool:
+    def log(self) -> bool:
+        return self.transform in ("log", "log_diff")
+
+    @property
+    def differenced(self) -> bool:
         return self.transform in ("diff", "log_diff")
 
-    @property
-    def needs(self) -> int:
-        """How many recent values make one window (one more for the differencing transforms)."""
-        return self.window + int(self.cumulative)
+    def g_of(self, x: np.ndarray) -> np.ndarray:
+        """x (T,) original units -> g (T,); a DataError for a non-positive value under a log transform."""
+        x = np.asarray(x, dtype=np.float64)
+        if not self.log:
+            return x
+        if (x <= 0).any():
+            i = int(np.flatnonzero(x <= 0)[0])
+            raise DataError(
+                f"task.transform={self.transform} needs positive values, but the series has {x[i]:g} at position {i}",
+                "use task.transform=none or diff (or give the values in the units the model was trained on)",
+            )
+        return np.log(x)
 
-    def window_of(self, x: np.ndarray) -> tuple[np.ndarray, float]:
-        """The last ``needs`` values of x (T,) -> (s (W,) the scaled window, g_o the transformed last value)."""
-        x = np.asarray(x, dtype=np.float64)[-self.needs :]  # (W or W+1,)
-        if self.transform in ("log", "log_diff"):
-            if (x <= 0).any():
-                raise DataError(
-                    f"the model was trained with task.transform={self.transform} and needs positive values, got {x.min():g}",
-                    "give the series in the units the model was trained on",
-                )
-            g = np.log(x)
+    def u_of(self, g: np.ndarray) -> np.ndarray:
+        return (g - self.c) / self.d
+
+    def z_of(self, g: np.ndarray) -> np.ndarray:
+        """g (T,) -> z (T,), NaN at position 0 when differenced."""
+        z = np.concatenate([[np.nan], np.diff(g)]) if self.differenced else g
+        return (z - self.mu) / self.sd
+
+    def from_u(self, mean: np.ndarray, sd: np.ndarray | None) -> Predictive | np.ndarray:
+        """A recurrent forecast in u (N, H) (and its sd) -> a Predictive over g, or the point forecast of g."""
+        g = self.c + self.d * np.asarray(mean, dtype=np.float64)
+        return g if sd is None else Predictive.gaussian(g, self.d * np.asarray(sd, dtype=np.float64))
+
+    def from_z(self, weights, means, sds, g_origin: np.ndarray) -> Predictive:
+        """The regime model's mixture of z (N, H, K) (the h-step sum when differenced) -> a Predictive over g;
+        g_origin (N,) is g at each origin."""
+        h = np.arange(1, means.shape[1] + 1)[None, :, None]  # (1, H, 1)
+        if self.differenced:  # g_{o+h} = g_o + sd * S_h + h mu
+            m = g_origin[:, None, None] + self.sd * means + h * self.mu
         else:
-            g = x
-        z = np.diff(g) if self.cumulative else g  # (W,)
-        return (z - self.mu) / self.sigma, float(g[-1])
-
-    def to_original(self, y: np.ndarray, g_o: float, h: int | np.ndarray) -> np.ndarray:
-        """Scaled targets y at horizons h (the h-step sum for differencing transforms) -> original units."""
-        y = np.asarray(y, dtype=np.float64)
-        g = g_o + self.sigma * y + np.asarray(h) * self.mu if self.cumulative else self.sigma * y + self.mu
-        return np.exp(g) if self.transform in ("log", "log_diff") else g
+            m = self.mu + self.sd * means
+        return Predictive(weights, m, self.sd * sds)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {
             "scaling.transform": np.array(self.transform),
-            "scaling.mu_sigma": np.array([self.mu, self.sigma]),
+            "scaling.c_d_mu_sd": np.array([self.c, self.d, self.mu, self.sd]),
             "scaling.window_horizon": np.array([self.window, self.horizon]),
         }
 
     @classmethod
     def from_arrays(cls, a) -> Scaling:
-        (mu, sigma), (W, h) = a["scaling.mu_sigma"].tolist(), a["scaling.window_horizon"].tolist()
-        return cls(str(a["scaling.transform"]), mu, sigma, int(W), int(h))
-
-
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, mase_scale: float) -> dict[str, float]:
-    """rmse, mae and mase (= mae / mase_scale) of predictions in original units."""
-    err = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
-    mae = float(np.mean(np.abs(err)))
-    mase = mae / mase_scale if mase_scale > 0 else math.nan  # a training part the naive forecast fits exactly
-    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": mae, "mase": mase}
+        (c, d, mu, sd), (W, H) = a["scaling.c_d_mu_sd"].tolist(), a["scaling.window_horizon"].tolist()
+        return cls(str(a["scaling.transform"]), c, d, mu, sd, int(W), int(H))
 
 
 def naive_mae(x: np.ndarray, lag: int) -> float:
@@ -142,171 +142,212 @@ def naive_mae(x: np.ndarray, lag: int) -> float:
     return float(np.mean(np.abs(x[lag:] - x[:-lag])))
 
 
+def summarise(scores: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per-horizon scores (H,) -> their mean over horizons, plus ``<metric>_h<h>`` for PER_HORIZON when H > 1."""
+    out = {k: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for k, v in scores.items()}
+    for k in PER_HORIZON:
+        v = scores.get(k)
+        if v is not None and len(v) > 1:
+            out |= {f"{k}_h{h}": float(v[h - 1]) for h in range(1, len(v) + 1)}
+    return out
+
+
 @dataclass
 class TimeSeriesData:
-    """Windows for train/dev/test plus everything needed to score in original units."""
+    """Rolling-origin windows for train/dev/test and everything needed to score in original units."""
 
     name: str
-    window: int
-    horizon: int
+    scaling: Scaling
     train: Windows
     dev: Windows
     test: Windows
-    train_series: np.ndarray  # (T_train,) scaled/transformed training part
-    series: np.ndarray  # (T,) original series, original units
-    time: np.ndarray | None  # (T,) for plots
+    series: np.ndarray  # (T,) x, original units
+    g: np.ndarray  # (T,) the transformed series
+    z: np.ndarray  # (T,) the regime model's series (NaN at 0 when differenced)
+    time: np.ndarray | None  # (T,) for plots and the forecasts file
     true_states: np.ndarray | None  # (T,) synthetic_regime only
     season: int | None
-    transform: str
-    cumulative_target: bool  # True for diff transforms: y is the h-step sum of scaled values
-    mu: float
-    sigma: float
-    mase_scale: float  # in-sample naive MAE on the training part
-    arima_order: tuple[int, ...]  # the order used: (p, d, q) or (p, d, q, P, D, Q)
-    n_train: int  # series positions [0, n_train) are the training part
+    frequency: str | None
+    transform_reason: str  # why this transform: "set" or auto's statistics
+    mase_scale: float
+    n_train: int
     n_dev: int
-    _g: np.ndarray = field(repr=False)  # (T,) log x or x
-    source: str = ""  # the data set's name (task.dataset)
-    origin: str = ""  # where the values came from: the CSV's path, or "harness:<dataset>" (embedded, generated)
-    _baselines: tuple[dict, dict] | None = field(default=None, repr=False)
+    yardstick_names: tuple[str, ...]
+    refit_every: int
+    source: str = ""  # task.dataset
+    origin_of_data: str = ""  # the CSV's path, or "harness:<dataset>"
+    _yardsticks: dict | None = field(default=None, repr=False)
 
-    # the task contract (harness.tasks.base.TaskData); a prediction is one scaled target per window
+    # the task contract (harness.tasks.base.TaskData); a prediction is a Predictive over g (or g's point forecast)
     main_metric = "test_rmse"
     higher_is_better = False
     dev_metric = "dev_rmse"
     dev_prefix = "dev_"
-    predictions_file = "test_forecasts.csv"  # the artifact write_predictions fills
+    predictions_file = "test_forecasts.csv"  # with test_intervals.csv beside it
     items = "windows"
 
-    def n_items(self, split: str) -> int:
-        return len(self.split(split))
+    @property
+    def window(self) -> int:
+        return self.scaling.window
 
-    def reference_metrics(self, test_scores: dict[str, float]) -> dict[str, float]:
-        return {}
+    @property
+    def horizon(self) -> int:
+        return self.scaling.horizon
 
-    def write_predictions(self, path, y_pred_scaled: np.ndarray) -> None:
-        """test_forecasts.csv: target position, truth, the model's and each baseline's forecast (original units)."""
-        from harness.diagnostics import write_csv
+    @property
+    def transform(self) -> str:
+        return self.scaling.transform
 
-        truth = self.series[self.test.target_index]
-        cols = {
-            "target_index": self.test.target_index,
-            "truth": truth,
-            "model": self.to_original("test", y_pred_scaled),
-        }
-        write_csv(path, cols | self.baseline_predictions())
+    @property
+    def differenced(self) -> bool:
+        return self.scaling.differenced
 
-    def summary(self, metrics: dict[str, float]) -> list[str]:
-        return [
-            f"test_rmse={metrics['test_rmse']:.4g}",
-            f"naive={metrics.get('baseline_naive_test_rmse', float('nan')):.4g}",
-            f"arima={metrics.get('baseline_arima_test_rmse', float('nan')):.4g}",
-        ]
-
-    def dataset_info(self) -> DatasetInfo:
-        """The series' name and origin, a digest of its values, split sizes in windows."""
-        splits = {s: len(self.split(s)) for s in SPLITS}
-        return DatasetInfo(self.source or self.name, self.origin, content_digest([self.series]), splits)
-
-    def scaling(self) -> Scaling:
-        """The training part's transform and scale, to apply the model to new values."""
-        return Scaling(self.transform, self.mu, self.sigma, self.window, self.horizon)
+    @property
+    def z_train(self) -> np.ndarray:
+        """The regime model's training series: z over the training part (T_z,)."""
+        return self.z[int(self.differenced) : self.n_train]
 
     def split(self, split: str) -> Windows:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         return getattr(self, split)
 
-    def to_original(self, split: str, y_scaled: np.ndarray) -> np.ndarray:
-        """Invert scaling and transforms for the targets of ``split``: (N,) -> (N,) original units."""
-        t = self.split(split).target_index  # (N,)
-        y = np.asarray(y_scaled, dtype=np.float64).reshape(-1)
-        if y.shape != t.shape:
-            raise ValueError(f"expected {len(t)} predictions for split {split!r}, got {y.shape}")
-        if self.cumulative_target:
-            g = self._g[t - self.horizon] + self.sigma * y + self.horizon * self.mu
-        else:
-            g = self.sigma * y + self.mu
-        return np.exp(g) if self.transform in ("log", "log_diff") else g
+    def n_items(self, split: str) -> int:
+        return len(self.split(split))
 
-    def score(self, split: str, y_pred_scaled: np.ndarray) -> dict[str, float]:
-        """{"rmse", "mae", "mase"} of scaled predictions for ``split``, in original units."""
-        y_hat = self.to_original(split, y_pred_scaled)
-        return regression_metrics(self.series[self.split(split).target_index], y_hat, self.mase_scale)
+    def split_end(self, split: str) -> int:
+        return {"train": self.n_train, "dev": self.n_train + self.n_dev, "test": len(self.series)}[split]
 
-    def baseline_predictions(self) -> dict[str, np.ndarray]:
-        """Baseline name -> (N_test,) test predictions in original units."""
-        return dict(self._compute_baselines()[1])
+    def truth(self, split: str) -> np.ndarray:
+        """x at each origin's targets (N, H), NaN past the split's end."""
+        t = self.split(split).origin[:, None] + np.arange(1, self.horizon + 1)[None, :]  # (N, H)
+        end = self.split_end(split)
+        return np.where(t < end, self.series[np.minimum(t, len(self.series) - 1)], np.nan)
+
+    def predictive(self, prediction) -> tuple[np.ndarray, Predictive | None]:
+        """A model's prediction over g -> (point forecast (N, H) in original units, the Predictive or None)."""
+        if isinstance(prediction, Predictive):
+            p = replace(prediction, log=self.scaling.log)
+            return p.point(), p
+        g = np.asarray(prediction, dtype=np.float64)
+        return (np.exp(g) if self.scaling.log else g), None
+
+    def score(self, split: str, prediction) -> dict[str, float]:
+        """Scores of a prediction for ``split`` in original units, averaged over horizons (and per horizon)."""
+        y = self.truth(split)  # (N, H)
+        point, p = self.predictive(prediction)
+        if point.shape != y.shape:
+            raise ValueError(f"expected forecasts of shape {y.shape} for split {split!r}, got {point.shape}")
+        return summarise(self._scores(y, point, p, {lv: p.interval(lv) for lv in LEVELS} if p else None))
+
+    def _scores(self, y, point, p: Predictive | None, intervals) -> dict[str, np.ndarray]:
+        from harness.forecasting.scoring import crps
+
+        scores = point_scores(y, point, self.mase_scale)
+        H = y.shape[1]
+        scores["crps"] = np.nanmean(crps(p, y), axis=0) if p is not None else np.full(H, np.nan)
+        for lv in LEVELS:
+            if intervals is None:
+                scores[f"coverage{lv}"] = scores[f"width{lv}"] = np.full(H, np.nan)
+                continue
+            scores |= interval_scores(*intervals[lv], y, lv)
+        return scores
+
+    def yardsticks(self) -> dict:
+        """name -> YardstickForecasts from the test origins (computed once)."""
+        if self._yardsticks is None:
+            from harness.forecasting.yardsticks import rolling_forecasts
+
+            self._yardsticks = rolling_forecasts(
+                self.series, self.test.origin, self.horizon, self.season, self.yardstick_names, self.refit_every
+            )
+        return self._yardsticks
 
     def baselines(self) -> dict[str, float]:
-        """``baseline_<name>_test_<metric>`` for naive, seasonal_naive (if a season) and arima."""
-        return dict(self._compute_baselines()[0])
+        """``baseline_<name>_test_<metric>`` for every yardstick, scored as the model is."""
+        y = self.truth("test")
+        out = {}
+        for name, f in self.yardsticks().items():
+            sd = np.maximum((f.upper[95] - f.lower[95]) / (2 * Z95), 1e-12 * (1 + np.abs(f.mean)))  # (N, H)
+            p = Predictive.gaussian(f.mean, sd)
+            scores = summarise(self._scores(y, f.mean, p, {lv: (f.lower[lv], f.upper[lv]) for lv in LEVELS}))
+            out |= {f"baseline_{name}_test_{k}": v for k, v in scores.items()}
+            out[f"baseline_{name}_seconds"] = f.fit_seconds
+        return out
 
-    def _compute_baselines(self) -> tuple[dict, dict]:
-        if self._baselines is None:
-            x, h = self.series, self.horizon
-            t = self.test.target_index  # (N,)
-            preds = {"naive": x[t - h]}
-            if self.season:
-                m = self.season
-                preds["seasonal_naive"] = x[t - m * math.ceil(h / m)]
-            preds["arima"] = arima_forecasts(x, self.n_train + self.n_dev, t - h, h, self.arima_order, self.season)
-            metrics = {}
-            for name, p in preds.items():
-                for k, v in regression_metrics(x[t], p, self.mase_scale).items():
-                    metrics[f"baseline_{name}_test_{k}"] = v
-            self._baselines = (metrics, preds)
-        return self._baselines
+    def reference_metrics(self, test_scores: dict[str, float]) -> dict[str, float]:
+        return {}
+
+    def run_tags(self) -> dict[str, str]:
+        """What the task decided from the data, for the run's tags."""
+        tags = {"transform": self.transform, "transform_reason": self.transform_reason}
+        tags |= {"season": str(self.season or "none"), "frequency": self.frequency or "unknown"}
+        tags |= {f"yardstick_{n}": f.spec for n, f in self.yardsticks().items() if f.spec}
+        return tags
+
+    def write_predictions(self, path, prediction) -> None:
+        """test_forecasts.csv (one row per origin and horizon: truth, the model's and every yardstick's point
+        forecast) and test_intervals.csv beside it (80 % and 95 % intervals of every forecaster that has them)."""
+        from harness.diagnostics import write_csv
+
+        path = Path(path)
+        o = self.test.origin  # (N,)
+        N, H = len(o), self.horizon
+        origin = np.repeat(o, H)  # (N H,) row-major: origin, then horizon
+        horizon = np.tile(np.arange(1, H + 1), N)
+        target = origin + horizon
+        keep = target < len(self.series)
+        point, p = self.predictive(prediction)
+        cols = {"origin": origin, "horizon": horizon, "target_index": target}
+        if self.time is not None:
+            cols["date"] = np.array([str(t) for t in self.time[np.minimum(target, len(self.series) - 1)]])
+        cols |= {"truth": self.truth("test").reshape(-1), "model": point.reshape(-1)}
+        ys = self.yardsticks()
+        cols |= {name: f.mean.reshape(-1) for name, f in ys.items()}
+        write_csv(path, {k: v[keep] for k, v in cols.items()})
+        bands = ({"model": {lv: p.interval(lv) for lv in LEVELS}} if p is not None else {}) | {
+            name: {lv: (f.lower[lv], f.upper[lv]) for lv in LEVELS} for name, f in ys.items()
+        }
+        rows: dict[str, list] = {k: [] for k in ("forecaster", "origin", "horizon", "lower80", "upper80")}
+        rows |= {"lower95": [], "upper95": []}
+        for name, by_level in bands.items():
+            rows["forecaster"].append(np.full(int(keep.sum()), name))
+            rows["origin"].append(origin[keep])
+            rows["horizon"].append(horizon[keep])
+            for lv in LEVELS:
+                rows[f"lower{lv}"].append(by_level[lv][0].reshape(-1)[keep])
+                rows[f"upper{lv}"].append(by_level[lv][1].reshape(-1)[keep])
+        write_csv(path.with_name("test_intervals.csv"), {k: np.concatenate(v) for k, v in rows.items()})
+
+    def summary(self, metrics: dict[str, float]) -> list[str]:
+        ranked = sorted(
+            (v, k.removeprefix("baseline_").removesuffix("_test_rmse"))
+            for k, v in metrics.items()
+            if k.startswith("baseline_") and k.endswith("_test_rmse") and math.isfinite(v)
+        )
+        fields = [f"test_rmse={metrics['test_rmse']:.4g}" + (f" (h=1..{self.horizon})" if self.horizon > 1 else "")]
+        fields.append(f"naive={metrics.get('baseline_naive_test_rmse', float('nan')):.4g}")
+        if ranked:
+            fields.append(f"best yardstick {ranked[0][1]}={ranked[0][0]:.4g}")
+        if math.isfinite(metrics.get("test_crps", math.nan)):
+            fields.append(f"crps={metrics['test_crps']:.4g}")
+        return fields
+
+    def dataset_info(self) -> DatasetInfo:
+        """The series' name and origin, a digest of its values, split sizes in windows."""
+        splits = {s: len(self.split(s)) for s in SPLITS}
+        return DatasetInfo(self.source or self.name, self.origin_of_data, content_digest([self.series]), splits)
 
 
-def arima_forecasts(
-    x: np.ndarray, n_fit: int, origins: np.ndarray, h: int, order, season: int | None = None
-) -> np.ndarray:
-    """Fit ARIMA(order) on x[:n_fit] once; for each origin o forecast x[o+h] from x[0..o] only.
-
-    ``order`` is (p, d, q) or (p, d, q, P, D, Q); the seasonal part uses period ``season``.
-    """
-    from statsmodels.tsa.arima.model import ARIMA
-
-    p, d, q, P, D, Q = (*order, 0, 0, 0)[:6]
-    seasonal = (P, D, Q, season) if (P, D, Q) != (0, 0, 0) else (0, 0, 0, 0)
-    k = d + D
-    trend = "c" if k == 0 else ("t" if k == 1 else "n")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence and start-parameter chatter from statsmodels
-        try:
-            res = ARIMA(x[:n_fit], order=(p, d, q), seasonal_order=seasonal, trend=trend).fit()
-            if h == 1:
-                # one-step predictions of the filter run over x with fixed parameters: x̂_t uses x[0..t-1]
-                return res.apply(x).predict(start=int(origins[0]) + 1, end=int(origins[-1]) + 1)[origins - origins[0]]
-            # (N,) one h-step forecast per origin, history cut at the origin
-            return np.array([res.apply(x[: o + 1]).forecast(h)[-1] for o in origins])
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            raise ConfigError(
-                f"the ARIMA{tuple(order)} baseline could not be fitted ({exc})", "choose another task.arima_order"
-            ) from None
+def default_window(season: int | None, n_train: int, minimum: int = 12) -> int:
+    """``task.window=null``: a window that reaches two seasonal lags (2 m) and at least ``minimum`` steps,
+    capped at a third of the training part so that enough windows remain."""
+    W = max(minimum, 2 * season if season else 0)
+    return int(max(2, min(W, n_train // 3)))
 
 
 def _n_split(fraction: float, T: int) -> int:
     return int(math.floor(fraction * T + 0.5))
-
-
-def _min_length(t_min: int, dev_fraction: float, test_fraction: float) -> int:
-    """The shortest series with at least one train, dev and test window. The search starts at a lower
-    bound in closed form (n_split(f, T) >= f T - 1/2, and >= 1 needs T >= 1 / (2 f)), so it takes a few
-    steps whatever the window or fractions (a window of 1e12 or a fraction of 1e-12 used to spin for hours)."""
-    rest = 1.0 - dev_fraction - test_fraction  # > 0: checked by check_config
-    T = max(
-        t_min + 1,
-        math.floor((t_min - 1) / rest),
-        math.ceil(0.5 / dev_fraction),
-        math.ceil(0.5 / test_fraction),
-    )
-    while True:
-        n_dev, n_test = _n_split(dev_fraction, T), _n_split(test_fraction, T)
-        if n_dev >= 1 and n_test >= 1 and T - n_dev - n_test > t_min:
-            return T
-        T += 1
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the models compute in float32
@@ -325,10 +366,14 @@ def _check_float32(values: np.ndarray, name: str, after: str) -> None:
         )
 
 
-def check_config(cfg) -> tuple[int, ...]:
-    """Validate the task fields that need no data; return the ARIMA order to use (default filled in)."""
-    check_positive(cfg.window, "task.window")
+def check_config(cfg) -> None:
+    """Validate the task fields that need no data."""
+    from harness.forecasting.yardsticks import YARDSTICKS
+
+    if cfg.window is not None:
+        check_positive(cfg.window, "task.window")
     check_positive(cfg.horizon, "task.horizon")
+    check_positive(cfg.refit_every, "task.refit_every")
     check_fraction(cfg.dev_fraction, "task.dev_fraction", closed_low=False)
     check_fraction(cfg.test_fraction, "task.test_fraction", closed_low=False)
     if cfg.dev_fraction + cfg.test_fraction >= 1:
@@ -340,114 +385,121 @@ def check_config(cfg) -> tuple[int, ...]:
         raise ConfigError(f"unknown task.transform={cfg.transform!r}", f"choose one of {', '.join(TRANSFORMS)}")
     if cfg.season is not None and cfg.season < 0:
         raise ConfigError(f"task.season must be >= 0, got {cfg.season!r}", "set task.season=<period>, 0 for none")
-    order = (
-        tuple(cfg.arima_order)
-        if cfg.arima_order is not None
-        else DEFAULT_ARIMA_ORDERS.get(cfg.dataset, FALLBACK_ARIMA_ORDER)
-    )
-    if len(order) not in (3, 6) or any(int(v) != v or v < 0 for v in order):
+    for name in cfg.yardsticks:
+        if name not in YARDSTICKS:
+            raise ConfigError(f"unknown yardstick {name!r} in task.yardsticks", f"choose from {', '.join(YARDSTICKS)}")
+    if "naive" not in cfg.yardsticks:
         raise ConfigError(
-            f"task.arima_order must be [p, d, q] or [p, d, q, P, D, Q] of non-negative integers, got {list(order)!r}",
-            "set e.g. task.arima_order=[2,0,1]",
+            "task.yardsticks must include naive: persistence is the yardstick every forecaster is read against",
+            "add naive to task.yardsticks",
         )
-    return tuple(int(v) for v in order)
+
+
+def _choose_transform(cfg, x_train: np.ndarray, season: int | None) -> tuple[str, str]:
+    """(transform, why): the set one, or auto's choice on the training part."""
+    if cfg.transform != "auto":
+        return cfg.transform, "set"
+    from harness.forecasting.transform import choose_transform
+
+    c = choose_transform(x_train, season)
+    why = (
+        f"auto: spread-level slope {c.spread_slope:.2f}, level ratio {c.level_ratio:.2f}, "
+        f"ADF p {c.adf_pvalue:.3f}, KPSS p {c.kpss_pvalue:.3f}"
+    )
+    return c.name, why
 
 
 def make_timeseries(s: Series, cfg) -> TimeSeriesData:
-    """Windows, splits, train-only scaling and the MASE scale for one loaded series."""
-    order = check_config(cfg)
-    W, h = int(cfg.window), int(cfg.horizon)
+    """Windows, splits, the train-only transform and scales, and the MASE scale for one loaded series."""
+    check_config(cfg)
     x = s.values  # (T,)
-    T = len(x)
+    T, H = len(x), int(cfg.horizon)
     season = s.season if cfg.season is None else (cfg.season or None)
-    differenced = cfg.transform in ("diff", "log_diff")
-    d0 = 1 if differenced else 0  # first position where z is defined
-    t_min = d0 + W - 1 + h  # first target with a full window
-
-    need = _min_length(t_min, cfg.dev_fraction, cfg.test_fraction)
-    if T < need:
-        raise DataError(
-            f"series {s.name} has {T} points, but task.window={W} + task.horizon={h}"
-            f"{' + 1 for differencing' if differenced else ''} with dev/test fractions"
-            f" {cfg.dev_fraction:g}/{cfg.test_fraction:g} needs at least {need}",
-            "use a smaller task.window or task.horizon, or a longer series",
-        )
     n_dev, n_test = _n_split(cfg.dev_fraction, T), _n_split(cfg.test_fraction, T)
     n_train = T - n_dev - n_test
-    if len(order) == 6 and any(order[3:]) and season is None:
-        raise ConfigError(
-            f"task.arima_order={list(order)} has a seasonal part but {s.name} has no season",
-            "set task.season=<period> or give only [p, d, q]",
+    fix = "use a smaller task.horizon or task.window, larger fractions, or a longer series"
+    if n_train < MIN_TRAIN_POINTS or n_dev < 1:
+        raise DataError(
+            f"series {s.name} has {T} points: a training part of {n_train} and a dev part of {n_dev} with "
+            f"dev/test fractions {cfg.dev_fraction:g}/{cfg.test_fraction:g}; forecasting needs at least "
+            f"{MIN_TRAIN_POINTS} training points and one dev point",
+            "use a longer series or smaller task.dev_fraction/task.test_fraction",
+        )
+    if n_test < H:
+        raise DataError(
+            f"series {s.name} has a test part of {n_test} points, shorter than task.horizon={H}: no origin "
+            f"would be scored at every horizon",
+            fix,
         )
     if season is not None and n_train <= season:
         raise ConfigError(
             f"task.season={season} is not shorter than the training part ({n_train} points)",
             "use a smaller task.season (0 for none) or a longer series",
         )
-
-    _check_float32(x, s.name, "")
-    # g, z, s: the transform chain of the module docstring, each (T,)
-    if cfg.transform in ("log", "log_diff"):
-        if (x <= 0).any():
-            i = int(np.flatnonzero(x <= 0)[0])
-            raise DataError(
-                f"task.transform={cfg.transform} needs positive values, but {s.name} has {x[i]:g} at position {i}",
-                "use task.transform=none or diff",
-            )
-        g = np.log(x)
-    else:
-        g = x.copy()
-    z = np.full(T, np.nan)
-    z[d0:] = np.diff(g) if differenced else g
-    _check_float32(z[d0:], s.name, f" after task.transform={cfg.transform}")
-    z_train = z[d0:n_train]
-    mu, sigma = float(z_train.mean()), float(z_train.std())
-    if not sigma > 0:
+    W = int(cfg.window) if cfg.window is not None else default_window(season, n_train)
+    if n_train - H - W + 1 < 1:
         raise DataError(
-            f"the training part of {s.name} is constant after task.transform={cfg.transform}",
-            "use a series that varies",
+            f"series {s.name} has a training part of {n_train} points, too short for one window of "
+            f"task.window={W} followed by task.horizon={H} targets",
+            fix,
         )
-    sc = (z - mu) / sigma  # (T,), NaN before d0
-    cs = np.concatenate([[0.0], np.cumsum(np.nan_to_num(sc[1:]))])  # (T,) running sum, for h-step changes
+    _check_float32(x, s.name, "")
+    transform, why = _choose_transform(cfg, x[:n_train], season)
+    if transform in ("log", "log_diff") and (x <= 0).any():
+        i = int(np.flatnonzero(x <= 0)[0])
+        raise DataError(
+            f"task.transform={transform} needs positive values, but {s.name} has {x[i]:g} at position {i}",
+            "use task.transform=none or diff",
+        )
+    g = np.log(x) if transform in ("log", "log_diff") else x.copy()  # (T,)
+    differenced = transform in ("diff", "log_diff")
+    dg = np.diff(g[:n_train])  # (n_train - 1,)
+    zt = dg if differenced else g[:n_train]
+    if not g[:n_train].std() > 0:
+        raise DataError(f"the training part of {s.name} is constant", "use a series that varies")
+    # scales: a straight line has constant differences, so fall back to the spread of g, then to 1
+    d = float(dg.std()) or float(g[:n_train].std())
+    c, mu, sd = float(g[:n_train].mean()), float(zt.mean()), float(zt.std()) or 1.0
+    scaling = Scaling(transform, c, d, mu, sd, W, H)
+    u = scaling.u_of(g)  # (T,)
+    _check_float32(u, s.name, f" after task.transform={transform}")
 
-    def windows(lo: int, hi: int) -> Windows:
-        t = np.arange(max(lo, t_min), hi)  # (N,) target positions
-        o = t - h  # (N,) forecast origins
-        idx = o[:, None] + np.arange(-W + 1, 1)[None, :]  # (N, W) input positions, all <= o < t
-        y = cs[t] - cs[o] if differenced else sc[t]
-        return Windows(sc[idx][..., None].astype(np.float32), y.astype(np.float32), t)
+    def windows(first: int, last: int, end: int) -> Windows:
+        o = np.arange(max(first, W - 1), last + 1)  # (N,) origins
+        X = u[o[:, None] + np.arange(-W + 1, 1)[None, :]]  # (N, W), positions o-W+1 .. o
+        t = o[:, None] + np.arange(1, H + 1)[None, :]  # (N, H) target positions
+        Y = np.where(t < end, u[np.minimum(t, T - 1)], np.nan)
+        return Windows(X[..., None].astype(np.float32), Y.astype(np.float32), o)
 
-    mase_lag = season or 1
+    n_fit = n_train + n_dev
     return TimeSeriesData(
         name=s.name,
-        window=W,
-        horizon=h,
-        train=windows(0, n_train),
-        dev=windows(n_train, n_train + n_dev),
-        test=windows(n_train + n_dev, T),
-        train_series=sc[d0:n_train].astype(np.float32),
+        scaling=scaling,
+        train=windows(0, n_train - 1 - H, n_train),
+        dev=windows(n_train - 1, n_fit - 2, n_fit),
+        test=windows(n_fit - 1, T - 2, T),
         series=x,
+        g=g,
+        z=scaling.z_of(g),
         time=s.time,
         true_states=s.true_states,
         season=season,
-        transform=cfg.transform,
-        cumulative_target=differenced,
-        mu=mu,
-        sigma=sigma,
-        mase_scale=naive_mae(x[:n_train], mase_lag),
-        arima_order=order,
+        frequency=getattr(s, "frequency", None),
+        transform_reason=why,
+        mase_scale=naive_mae(x[:n_train], season or 1),
         n_train=n_train,
         n_dev=n_dev,
-        _g=g,
+        yardstick_names=tuple(n for n in cfg.yardsticks if n != "seasonal_naive" or season),
+        refit_every=int(cfg.refit_every),
         source=getattr(cfg, "dataset", s.name),
-        origin=str(Path(cfg.path).resolve())
+        origin_of_data=str(Path(cfg.path).resolve())
         if getattr(cfg, "path", None)
         else f"harness:{getattr(cfg, 'dataset', s.name)}",
     )
 
 
 def load_timeseries(cfg, seed: int) -> TimeSeriesData:
-    """Load ``cfg.dataset`` and cut it into scaled windows (see the module docstring)."""
+    """Load ``cfg.dataset`` and cut it into rolling-origin windows (see the module docstring)."""
     s = load_series(
         cfg.dataset,
         path=cfg.path,

@@ -1,6 +1,6 @@
 """The HMM models' hyperparameter names and checks, without hmmlearn or scikit-learn.
 
-``HMMTagger.check_params`` and ``GaussianHMMForecaster.check_params`` run these checks, and so does
+``HMMTagger.check_params`` and ``RegimeForecaster.fit`` run these checks, and so does
 the config check (harness.config) on a config's values directly, so validating a config does not
 pay for importing hmmlearn and scikit-learn (~2 s). Each raises one ConfigError naming the
 ``model.*`` key and the fix.
@@ -13,12 +13,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from harness.errors import ConfigError, check_choice, check_finite, check_positive
+from harness.errors import ConfigError, check_choice, check_finite, check_nonnegative, check_positive
 
 TRAININGS = ("supervised", "unsupervised")
 INITS = ("frequency", "random")
 UNKNOWN_MODELS = ("logistic", "suffix")
-COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")
 
 # HMMTagger's hyperparameters (its __init__ arguments, in order)
 TAGGER_HYPERPARAMS = (
@@ -74,10 +73,13 @@ def check_tagger_params(p: Mapping[str, Any]) -> None:
         check_positive(p["n_states"], "model.n_states")
 
 
-def check_forecaster_params(p: Mapping[str, Any]) -> None:
-    """GaussianHMMForecaster hyperparameters by name (covariance_type, n_states)."""
-    check_choice(p["covariance_type"], "model.covariance_type", COVARIANCE_TYPES)
-    check_positive(p["n_states"], "model.n_states")
+def check_regime_params(p: Mapping[str, Any]) -> None:
+    """RegimeForecaster hyperparameters by name (n_states or None, max_states, n_iter, tol)."""
+    if p.get("n_states") is not None:
+        check_positive(p["n_states"], "model.n_states")
+    check_positive(p["max_states"], "model.max_states")
+    check_positive(p["n_iter"], "model.n_iter")
+    check_nonnegative(p["tol"], "model.tol")
 
 
 _NONE = np.zeros(0)  # a hyperparameter set to None, in state_dict (np.array(None) would need a pickle)

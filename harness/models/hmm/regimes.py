@@ -25,6 +25,7 @@ Dimension letters: T time, N origins, H horizons, K states.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -60,6 +61,9 @@ class RegimeForecaster:
     def fit(self, z: np.ndarray) -> RegimeForecaster:
         """Fit on the training series z (T,); K by BIC unless ``n_states`` is set. Sets ``bic_`` {K: BIC} and
         ``history_`` (the chosen K's log-likelihood at each EM iteration)."""
+        from harness.models.hmm.params import check_regime_params
+
+        check_regime_params({k: getattr(self, k) for k in ("n_states", "max_states", "n_iter", "tol")})
         z = np.asarray(z, dtype=np.float64).reshape(-1)
         candidates = [self.n_states] if self.n_states else list(range(1, self.max_states + 1))
         self.bic_, fits = {}, {}
@@ -90,8 +94,14 @@ class RegimeForecaster:
             random_state=self.random_state,
             implementation="scaling",
         )
-        with threadpool_limits(1):  # BLAS threads only oversubscribe the cores on (K, K) products
-            hmm.fit(z[:, None])
+        quiet = logging.getLogger("hmmlearn.base")  # "Model is not converging" at 1e-6 is rounding, not news
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            with threadpool_limits(1):  # BLAS threads only oversubscribe the cores on (K, K) products
+                hmm.fit(z[:, None])
+        finally:
+            quiet.setLevel(level)
         pi, A = hmm.startprob_.copy(), hmm.transmat_.copy()
         c = hmm.means_[:, 0].copy()
         sigma = np.sqrt(np.maximum(hmm.covars_.reshape(K, -1)[:, 0], VAR_FLOOR * var0))
@@ -168,7 +178,7 @@ class RegimeForecaster:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "transmat_"):
-            raise ValueError("RegimeForecaster used before fit; call fit(z) first")
+            raise RuntimeError("RegimeForecaster used before fit; call fit(z) first")
 
     def filter(self, z: np.ndarray) -> np.ndarray:
         """alpha (T, K): p(s_t | z_0..z_t) for every t, from z alone (forward recursion, never smoothed).
@@ -246,6 +256,24 @@ class RegimeForecaster:
                 }
             )
         return rows
+
+    @property
+    def n_params(self) -> int:
+        """Free parameters: start (K - 1), transitions K (K - 1), per state c, sigma (and phi)."""
+        self._check_fitted()
+        K = len(self.c_)
+        return (K - 1) + K * (K - 1) + K * (3 if self.autoregressive else 2)
+
+    def regime_table(self, z: np.ndarray) -> dict[str, np.ndarray]:
+        """Per step t of z (T,): the filtered state probabilities p(s_t | z_0..z_t) (``p_state<k>``), the most
+        probable filtered state and that state's conditional mean c_k + phi_k z_{t-1} (causal: no smoothing)."""
+        z = np.asarray(z, dtype=np.float64).reshape(-1)
+        alpha = self.filter(z)  # (T, K)
+        state = alpha.argmax(axis=1)  # (T,)
+        prev = np.concatenate([[z[0]], z[:-1]])  # (T,) z_{t-1} (z_0 for t = 0)
+        table = {"t": np.arange(len(z)), "value": z, "state": state}
+        table["state_mean"] = self.c_[state] + self.phi_[state] * prev
+        return table | {f"p_state{k}": alpha[:, k] for k in range(alpha.shape[1])}
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Plain arrays (``np.savez``; loads with ``allow_pickle=False``)."""
