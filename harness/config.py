@@ -105,7 +105,8 @@ class RecurrentTaggerConfig(RecurrentConfig):
 class RecurrentForecasterConfig(RecurrentConfig):
     """The recurrent forecaster: a window of values -> recurrent stack -> horizons 1..H at once.
 
-    Defaults measured across 13 public and synthetic series (scripts/measure_forecasters.py; README):
+    Defaults measured across public and synthetic series that were not used to choose them
+    (scripts/bench_forecasting.py; README, "Time series"):
     a Gaussian head (a predictive distribution, trained by its negative log-likelihood), each window
     minus its last value (the network forecasts the change from the origin, so a level outside the
     training range is reachable), a small network, and a budget in optimiser steps with early stopping
@@ -395,7 +396,7 @@ class PosTaskConfig:
 
 @dataclass
 class TimeSeriesTaskConfig:
-    """Forecasting: a window of past values predicts the value ``horizon`` steps ahead (many-to-one)."""
+    """Forecasting horizons 1..``horizon`` from every test origin, against automatic yardsticks (harness.tasks.timeseries)."""
 
     name: str = "timeseries"
     dataset: str = "sunspots"  # sunspots | co2 | nile | elnino | csv | synthetic_ar | synthetic_sine | synthetic_regime

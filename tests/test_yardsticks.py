@@ -10,6 +10,13 @@ from harness.forecasting import yardsticks as ys
 from harness.forecasting.yardsticks import YARDSTICKS, n_refits, rolling_forecasts
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    ys._CACHE.clear()
+    yield
+    ys._CACHE.clear()
+
+
 def _seasonal(n=60, m=4, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(n)
@@ -67,8 +74,8 @@ def test_refit_schedule(monkeypatch):
     fits = []
     real = ys._automatic_model
 
-    def counting(name, season_length):
-        model = real(name, season_length)
+    def counting(name, season_length, n):
+        model = real(name, season_length, n)
         fit = model.fit
 
         def fit_and_count(y):
@@ -89,7 +96,7 @@ def test_refit_schedule(monkeypatch):
 def test_seasonal_models_only_with_two_seasons_of_history(monkeypatch):
     lengths = []
     real = ys._automatic_model
-    monkeypatch.setattr(ys, "_automatic_model", lambda name, m: lengths.append(m) or real(name, m))
+    monkeypatch.setattr(ys, "_automatic_model", lambda name, m, n: lengths.append(m) or real(name, m, n))
     x = _seasonal(n=40, m=12)
     f = rolling_forecasts(x, np.array([20, 30]), 2, season=12, names=("auto_arima",), refit_every=1)
     assert lengths == [1, 12]  # 21 points of history are fewer than two seasons, 31 are not
@@ -97,7 +104,7 @@ def test_seasonal_models_only_with_two_seasons_of_history(monkeypatch):
 
 
 def test_a_failing_fit_falls_back_to_naive(monkeypatch):
-    def broken(name, season_length):
+    def broken(name, season_length, n):
         raise RuntimeError("no")
 
     monkeypatch.setattr(ys, "_automatic_model", broken)
@@ -117,3 +124,17 @@ def test_a_constant_history_gives_finite_forecasts():
 def test_unknown_name():
     with pytest.raises(ValueError, match="unknown yardstick 'arima'"):
         rolling_forecasts(_seasonal(), np.array([40]), 1, None, names=("arima",))
+
+
+def test_a_second_call_with_the_same_inputs_reuses_the_forecasts(monkeypatch):
+    fits = []
+    real = ys._automatic_model
+    monkeypatch.setattr(ys, "_automatic_model", lambda name, m, n: fits.append(name) or real(name, m, n))
+    x, origins = _seasonal(), np.arange(40, 50)
+    first = rolling_forecasts(x, origins, 2, season=4, names=("naive", "auto_ets"), refit_every=5)
+    again = rolling_forecasts(x.copy(), origins.copy(), 2, season=4, names=("naive", "auto_ets"), refit_every=5)
+    assert fits == ["auto_ets", "auto_ets"] and again["auto_ets"] is first["auto_ets"]
+    assert not again["auto_ets"].mean.flags.writeable  # shared, so read-only
+    x[45] += 1  # another series: computed anew
+    rolling_forecasts(x, origins, 2, season=4, names=("naive", "auto_ets"), refit_every=5)
+    assert len(fits) == 4

@@ -36,6 +36,7 @@ METRIC_ORDER = [
     "test_rmse",
     "test_smape",
     "train_seconds",
+    "evaluate_seconds",
     "train_tokens_per_second",
     "train_windows_per_second",
     "predict_tokens_per_second",

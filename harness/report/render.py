@@ -22,6 +22,7 @@ NAMES = {
     "test_mase": "MASE",
     "test_smape": "sMAPE",
     "train_seconds": "train s",
+    "evaluate_seconds": "evaluate s",
     "train_tokens_per_second": "train tok/s",
     "train_windows_per_second": "train windows/s",
     "predict_tokens_per_second": "predict tok/s",

@@ -24,8 +24,8 @@ forecasts its mixture, summed over the horizon when differenced. Both hand back 
 distribution over g (harness.forecasting.scoring.Predictive); x = exp(g) for the log transforms.
 
 Yardsticks (``task.yardsticks``; harness.forecasting.yardsticks): naive, seasonal naive, AutoARIMA,
-AutoETS and AutoTheta from statsforecast, in original units, fitted on the history up to each test
-origin, refitted every ``task.refit_every`` origins (between refits the fitted model reads the longer
+AutoETS and AutoTheta from statsforecast (on log x when the transform takes logs), fitted on the
+history up to each test origin, refitted every ``task.refit_every`` origins (between refits the fitted model reads the longer
 history), with their own 80 % / 95 % intervals. Every run logs all of them.
 
 Metrics (harness.forecasting.scoring), per horizon and averaged over horizons 1..H: rmse, mae, mase
@@ -259,7 +259,13 @@ class TimeSeriesData:
             from harness.forecasting.yardsticks import rolling_forecasts
 
             self._yardsticks = rolling_forecasts(
-                self.series, self.test.origin, self.horizon, self.season, self.yardstick_names, self.refit_every
+                self.series,
+                self.test.origin,
+                self.horizon,
+                self.season,
+                self.yardstick_names,
+                self.refit_every,
+                log=self.scaling.log,
             )
         return self._yardsticks
 
