@@ -238,3 +238,17 @@ def test_report_command_line_errors(tracking_store, capsys, tmp_path):
     assert err.startswith("harness.report: error: no MLflow experiment named 'nope'") and "\n" not in err
     assert report_main(["--tag", "model", "--out", str(tmp_path)]) == 2
     assert "is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_default_params_compose_from_the_repository_root_in_a_fresh_process():
+    """Hydra's plugin scanner executes hydra_plugins/ before registering it in sys.modules; composing the
+    defaults first thing in a process started at the repository root must still work (else every
+    reproduce command lists all defaults)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = "from harness.report.collect import _default_params; print(_default_params('rnn', 'pos')['model.name'])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "rnn", out.stderr[-2000:]

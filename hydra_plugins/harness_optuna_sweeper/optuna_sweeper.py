@@ -13,7 +13,8 @@ Ctrl-C interrupted are told FAIL before the sweeper exits; trials left RUNNING b
 failed by Optuna's heartbeat check once ``grace_period`` seconds have passed without a beat.
 """
 
-from __future__ import annotations
+# no ``from __future__ import annotations``: Hydra's plugin scanner executes this module before it is in
+# sys.modules, where dataclasses look string annotations up (a crash of every compose from the repo root)
 
 import sys
 import threading
