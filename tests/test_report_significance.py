@@ -196,3 +196,11 @@ def test_verdict_falls_back_to_seeds_then_to_untested():
         "pos — ewt: no significant difference between gru (16.96) and the runner-up arima (17.14) on test RMSE "
         "(mean squared-error difference 6.1, 95% CI [-3, 15.2], Diebold–Mariano"
     )
+
+
+def test_diebold_mariano_falls_back_to_h1_when_the_long_run_variance_is_negative():
+    d = np.array([2.0, -1.0, 2.5, -0.5, 2.0, -1.0, 3.0, -1.5])  # alternating: gamma_1 < -gamma_0 / 2
+    e = d - d.mean()
+    assert e @ e + 2 * (e[1:] @ e[:-1]) < 0  # V at h = 2 would be negative
+    got = diebold_mariano(d, np.zeros(8), h=2)
+    assert got == diebold_mariano(d, np.zeros(8), h=1) and math.isfinite(got[2])

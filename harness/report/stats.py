@@ -225,7 +225,8 @@ def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, h: int = 1) -> tuple
     gamma_k = (1/n) sum_{t>k} (d_t - dbar)(d_{t-k} - dbar); DM = dbar / sqrt(V);
     DM* = DM * sqrt((n + 1 - 2h + h(h-1)/n) / n), referred to Student t with n - 1 degrees of freedom.
     Returns (dbar, DM*, two-sided p, half-width of the 95% interval of dbar on the same footing);
-    NaNs when the variance is not positive (identical losses) or n < 2.
+    NaNs when d does not vary (identical losses) or n < 2. The rectangular-kernel V can come out negative
+    for h > 1; the test then falls back to h = 1, as R's forecast::dm.test does.
     """
     d = np.asarray(loss_a, float) - np.asarray(loss_b, float)  # (n,)
     n = len(d)
@@ -235,8 +236,10 @@ def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, h: int = 1) -> tuple
     e = d - dbar
     gamma = [float(e[k:] @ e[: n - k]) / n for k in range(min(h, n))]  # gamma_0 .. gamma_{h-1}
     v = (gamma[0] + 2 * sum(gamma[1:])) / n
-    if v <= 1e-12 * max(float(np.mean(d**2)), 1e-300):  # no variation in d (float noise aside): no test
+    if gamma[0] / n <= 1e-12 * max(float(np.mean(d**2)), 1e-300):  # no variation in d (float noise aside): no test
         return dbar, math.nan, math.nan, math.nan
+    if v <= 0:  # negative autocovariances outweigh the variance (h > 1 only)
+        return diebold_mariano(loss_a, loss_b, 1)
     hln = math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
     dm = dbar / math.sqrt(v) * hln
     half = stats.t.ppf(0.975, n - 1) * math.sqrt(v) / hln
