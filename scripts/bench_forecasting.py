@@ -4,6 +4,7 @@ Not a test: trains every model on every series (about ten minutes on two cores).
 
     nice -n 19 python scripts/bench_forecasting.py [--out /tmp/bench_fc] [--series co2 nile ...]
         [--models rnn,lstm,gru,hmm] [-- task.horizon=6 ...]
+    nice -n 19 python scripts/bench_forecasting.py --speed    # the cost of one evaluation, below
 
 Each series is written as a CSV with a time column (so its frequency and season are inferred as a
 user's would be) and swept with nothing set but the file and its columns (plus any overrides after
@@ -18,6 +19,11 @@ Series: statsmodels' bundled data (co2 monthly means, elnino, sunspots, nile; ma
 realgdp, cpi, unemp, m1, tbilrate, pop) and synthetic series made here with fixed seeds (monthly
 multiplicative-seasonal, quarterly trend with a season, annual random walk with drift, daily with a
 weekly cycle, a two-regime switching mean). None was used to choose the defaults.
+
+``--speed``: a 500-point monthly multiplicative-seasonal series, ``task.horizon=12`` (75 test origins),
+each model run once: its training seconds, its own evaluation (``evaluate_seconds``: dev and test
+forecasts at every origin and horizon, and their scores) and the yardsticks' seconds (shared by the
+runs of one sweep process).
 """
 
 from __future__ import annotations
@@ -105,15 +111,39 @@ def read_runs(out: Path, name: str) -> dict[str, dict]:
     return runs
 
 
+def speed(out: Path, models: str) -> None:
+    rng = np.random.default_rng(7)
+    t = np.arange(500)
+    x = np.exp(4 + 0.003 * t + 0.1 * np.sin(2 * np.pi * t / 12) + np.cumsum(0.02 * rng.standard_normal(500)))
+    run_sweep("monthly500", _dates("1980-01", 500, "M"), x, out, models, ["task.horizon=12"])
+    runs = read_runs(out, "monthly500")
+    print("| model | train s | evaluate s (its own forecasts and scores) | evaluate / train |")
+    print("|---|---:|---:|---:|")
+    for model, r in runs.items():
+        m = r["metrics"]
+        ratio = m["evaluate_seconds"] / m["train_seconds"]
+        print(f"| {model} | {m['train_seconds']:.2f} | {m['evaluate_seconds']:.3f} | {ratio:.2f} |")
+    m = next(iter(runs.values()))["metrics"]
+    ys = {
+        k.removeprefix("baseline_").removesuffix("_seconds"): v
+        for k, v in m.items()
+        if k.startswith("baseline_") and k.endswith("_seconds")
+    }
+    print("yardsticks (computed once per sweep process): " + ", ".join(f"{k} {v:.2f} s" for k, v in ys.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="/tmp/bench_fc")
     ap.add_argument("--series", nargs="*", default=None)
     ap.add_argument("--models", default="rnn,lstm,gru,hmm")
+    ap.add_argument("--speed", action="store_true", help="time one evaluation on a 500-point monthly series")
     ap.add_argument("overrides", nargs="*", help="after --: Hydra overrides for every sweep")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if args.speed:
+        return speed(out, args.models)
     data = make_series()
     names = args.series or list(data)
     models = args.models.split(",")

@@ -235,8 +235,11 @@ def test_a_bad_tracking_store_is_one_line_before_the_data(kind, tmp_path, monkey
         (["task.synthetic.seed=-1"], "task.synthetic.seed must be >= 0, got -1"),
         (["task=longrange", "task.seed=-5"], "task.seed must be >= 0, got -5"),
         (["-m", "model.lr=0.01,nan"], "model.lr must be a finite number, got nan"),
-        (["task=timeseries", "task.window=1000000000000"], "needs at least 1428571428573"),
-        (["task=timeseries", "task.dev_fraction=1e-12"], "needs at least 500000000000"),
+        (["task=timeseries", "task.window=1000000000000"], "too short for one window of task.window=1000000000000"),
+        (
+            ["task=timeseries", "task.dev_fraction=1e-12"],
+            "a dev part of 0 with dev/test fractions 1e-12/0.15; forecasting needs at least 12 training points and one dev point; use a task.dev_fraction of at least 0.00324",
+        ),
     ],
 )
 def test_non_finite_settings_negative_seeds_and_endless_searches_are_one_line(

@@ -69,7 +69,7 @@ def test_builtin_sets_have_their_frequency():
 
 def test_task_season_overrides_the_inferred_one(tmp_path):
     path = _csv(tmp_path, [str(m) for m in _months("2015-01", 60)])
-    cfg = dict(dataset="csv", path=path, value_column="v", time_column="t", window=4, arima_order=[1, 0, 0])
+    cfg = dict(dataset="csv", path=path, value_column="v", time_column="t", window=4, yardsticks=["naive"])
     assert load_timeseries(TimeSeriesTaskConfig(**cfg), seed=0).season == 12
     assert load_timeseries(TimeSeriesTaskConfig(**cfg, season=0), seed=0).season is None
     assert load_timeseries(TimeSeriesTaskConfig(**cfg, season=6), seed=0).season == 6

@@ -429,7 +429,9 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
             f"series {s.name} has {T} points: a training part of {n_train} and a dev part of {n_dev} with "
             f"dev/test fractions {cfg.dev_fraction:g}/{cfg.test_fraction:g}; forecasting needs at least "
             f"{MIN_TRAIN_POINTS} training points and one dev point",
-            "use a longer series or smaller task.dev_fraction/task.test_fraction",
+            f"use a task.dev_fraction of at least {1 / T:.3g}"
+            if n_train >= MIN_TRAIN_POINTS
+            else "use a longer series or smaller task.dev_fraction/task.test_fraction",
         )
     if n_test < H:
         raise DataError(
