@@ -5,8 +5,8 @@
                  text) or CoNLL-U with the run's tag column (UPOS or XPOS) filled (format=conllu, the
                  default for CoNLL-U input)
     time series  a CSV of recent values, oldest first (the last column; a header line is skipped)
-                 -> ``horizon,forecast[,lower,upper]`` for the next steps (horizon=H: the Gaussian HMM
-                 forecasts 1..H; a recurrent forecaster answers the horizon it was trained for)
+                 -> ``horizon,forecast,lower,upper`` (a 95 % interval) for the next steps (horizon=H:
+                 the regime HMM forecasts any 1..H; a recurrent forecaster up to its task.horizon)
     language     a prompt (the whole input; may be empty) -> the prompt continued by ``length=N``
                  symbols (default 300) at ``temperature=T`` (default 1), reproducible under ``seed=S``
 

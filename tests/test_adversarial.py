@@ -263,17 +263,42 @@ def test_errors_numeric_helpers_reject_nan_and_inf():
 # data
 
 
-@pytest.mark.parametrize("transform", ["none", "log"])
-def test_values_beyond_float32_are_a_data_error_before_any_run(transform, job_dir, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "scale,transform,fragments",
+    [
+        (1e300, "none", ["beyond what the float64 scores can square (±1e+150)", "rescale"]),
+        (1e300, "log", ["beyond what the float64 scores can square (±1e+150)", "rescale"]),
+        (1e100, "none", ["beyond what the models' float32 holds", "rescale", "or use task.transform=log"]),
+    ],
+)
+def test_values_beyond_float32_are_a_data_error_before_any_run(
+    scale, transform, fragments, job_dir, monkeypatch, capsys
+):
     rng = np.random.default_rng(0)
-    values = 1e300 * (1.5 + np.sin(np.arange(120) / 5) + 0.1 * rng.random(120))
+    values = scale * (1.5 + np.sin(np.arange(120) / 5) + 0.1 * rng.random(120))
     (job_dir / "big.csv").write_text("value\n" + "\n".join(f"{v:.6g}" for v in values) + "\n", encoding="utf-8")
     for model in ("rnn", "hmm"):
         args = ["task=timeseries", "task.dataset=csv", f"task.path={job_dir / 'big.csv'}", "task.value_column=value"]
         args += [f"model={model}", f"task.transform={transform}", "task.window=8"]
         code, out, err = run_main(args, monkeypatch, capsys)
-        assert_one_error_line(code, out, err, ["beyond what the models' float32 holds", "rescale"])
+        assert_one_error_line(code, out, err, fragments)
     assert_no_run(job_dir / "mlflow.db")
+
+
+def test_values_beyond_float32_forecast_under_a_log_transform(job_dir, monkeypatch, capsys):
+    """The fix the float32 message names works: the models see logs, the scores stay finite."""
+    rng = np.random.default_rng(0)
+    values = 1e100 * (1.5 + np.sin(np.arange(120) / 5) + 0.1 * rng.random(120))
+    (job_dir / "big.csv").write_text("value\n" + "\n".join(f"{v:.6g}" for v in values) + "\n", encoding="utf-8")
+    args = ["task=timeseries", "task.dataset=csv", f"task.path={job_dir / 'big.csv'}", "task.value_column=value"]
+    args += ["model=hmm", "task.transform=log", "task.yardsticks=[naive]"]
+    monkeypatch.setattr(sys, "argv", ["harness", *args])
+    from harness import cli
+
+    cli.main()  # returns on success
+    out = capsys.readouterr().out
+    rmse = float(out.split("test_rmse=")[1].split()[0])
+    assert 1e98 < rmse < 1e101  # finite, on the series' own scale
 
 
 @pytest.mark.parametrize("content", [b"\xe9", b"\x00\xff\xfe\x80" * 50], ids=["latin1-byte", "binary"])

@@ -112,6 +112,11 @@ ROWS = [
         ["{d}/gap.csv:5: time 2020-05 is not one calendar month after the previous time 2020-03", "fill the gap"],
     ),
     (
+        "hmm-states-beyond-the-series",
+        ["model=hmm", "task=timeseries", "model.n_states=200"],
+        ["model.n_states=200 needs at least 1000 training points", "set model.n_states to at most 43"],
+    ),
+    (
         "log-of-non-positive",
         ["task=timeseries", "task.dataset=csv", "task.path={d}/forty.csv", "task.value_column=v", "task.transform=log"],
         ["task.transform=log needs positive values, but forty has 0 at position 0", "use task.transform=none"],

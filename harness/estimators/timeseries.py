@@ -107,6 +107,24 @@ class RecurrentForecaster(GradientEstimator):
         return _answer(sc, sc.from_u(mean[:, :H], None if sd is None else sd[:, :H]), H)
 
 
+def check_regime_size(cfg: Any, n: int) -> None:
+    """Before any run is recorded: the regime model needs MIN_POINTS_PER_STATE training points per state."""
+    from harness.models.hmm.regimes import MIN_POINTS_PER_STATE
+
+    most = n // MIN_POINTS_PER_STATE
+    if cfg.n_states is not None and cfg.n_states > most:
+        raise DataError(
+            f"model.n_states={cfg.n_states} needs at least {MIN_POINTS_PER_STATE * cfg.n_states} training points "
+            f"({MIN_POINTS_PER_STATE} per state), and the series' training part has {n}",
+            f"set model.n_states to at most {most}, or null to choose it by BIC",
+        )
+    if most < 1:
+        raise DataError(
+            f"the series' training part has {n} points, too few for a regime model ({MIN_POINTS_PER_STATE} per state)",
+            "use a longer series",
+        )
+
+
 class HMMForecaster(Estimator):
     """harness.models.hmm.regimes.RegimeForecaster fitted on the training part of z."""
 
@@ -115,6 +133,7 @@ class HMMForecaster(Estimator):
 
         super().__init__(cfg, data, rng, seed)
         self.model = RegimeForecaster(**cfg.estimator_params(), random_state=seed)
+        check_regime_size(cfg, len(data.z_train))
 
     def fit(self, data: Any, hooks: Hooks) -> dict[str, float]:
         return timed(lambda: self.model.fit(data.z_train))

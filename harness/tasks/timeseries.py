@@ -359,16 +359,22 @@ def _n_split(fraction: float, T: int) -> int:
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the models compute in float32
 
 
-def _check_float32(values: np.ndarray, name: str, after: str) -> None:
+SCORE_MAX = 1e150  # errors in original units are squared in float64 (max 1.8e308)
+
+
+def _check_float32(values: np.ndarray, name: str, after: str, log: bool = False) -> None:
     """A DataError when a value lies beyond what float32 holds (about 3.4e38): such a series would come back
-    from the models and the scores as inf or NaN, and look like a diverging optimiser."""
-    big = np.abs(values) > FLOAT32_MAX  # (T,)
+    from the models and the scores as inf or NaN, and look like a diverging optimiser. Under a log transform
+    the models see logs, so the original values need only stay squarable in float64 (SCORE_MAX)."""
+    limit = SCORE_MAX if log else FLOAT32_MAX
+    big = np.abs(values) > limit  # (T,)
     if big.any():
         i = int(np.flatnonzero(big)[0])
+        where = "the float64 scores can square" if log else "the models' float32 holds"
         raise DataError(
-            f"series {name} has the value {values[i]:.3g} at position {i}{after}, beyond what the models' float32 "
-            f"holds (±{FLOAT32_MAX:.3g})",
-            "rescale the values (e.g. divide the column by a power of ten) or use task.transform=log",
+            f"series {name} has the value {values[i]:.3g} at position {i}{after}, beyond what {where} (±{limit:.3g})",
+            "rescale the values (e.g. divide the column by a power of ten)"
+            + ("" if log or (values[np.isfinite(values)] <= 0).any() else ", or use task.transform=log"),
         )
 
 
@@ -451,8 +457,10 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
             f"task.window={W} followed by task.horizon={H} targets",
             fix,
         )
-    _check_float32(x, s.name, "")
+    _check_float32(x, s.name, "", log=True)  # squarable at all (the transform's own statistics square too)
     transform, why = _choose_transform(cfg, x[:n_train], season)
+    if transform not in ("log", "log_diff"):
+        _check_float32(x, s.name, "")
     if transform in ("log", "log_diff") and (x <= 0).any():
         i = int(np.flatnonzero(x <= 0)[0])
         raise DataError(

@@ -32,6 +32,7 @@ import numpy as np
 from hmmlearn.hmm import GaussianHMM
 from threadpoolctl import threadpool_limits
 
+MIN_POINTS_PER_STATE = 5  # a K-state model is fitted only to a series of at least 5 K points
 VAR_FLOOR = 1e-4  # floor on sigma_k^2, relative to the variance of the training series
 
 
@@ -68,7 +69,7 @@ class RegimeForecaster:
         candidates = [self.n_states] if self.n_states else list(range(1, self.max_states + 1))
         self.bic_, fits = {}, {}
         for K in candidates:
-            if len(z) < 5 * K:
+            if len(z) < MIN_POINTS_PER_STATE * K:
                 continue
             params, loglik, history = self._fit_k(z, K)
             n_free = (K - 1) + K * (K - 1) + K * (3 if self.autoregressive else 2)
