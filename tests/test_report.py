@@ -145,6 +145,28 @@ def test_metric_directions():
     assert higher_is_better("test_accuracy") and higher_is_better("train_tokens_per_second")
     assert not higher_is_better("test_rmse") and not higher_is_better("train_seconds")
     assert higher_is_better("n_params") is None
+    for lower in ("test_bits_per_char", "test_bits_per_char_pos0", "test_bits_per_word", "test_perplexity"):
+        assert higher_is_better(lower) is False, lower
+
+
+def test_language_model_table_marks_the_lowest_bits_and_shows_the_entropy_rate_as_a_reference():
+    import pandas as pd
+
+    from harness.report.stats import comparison_table
+
+    rows = []
+    for seed in (0, 1):
+        for variant, bits in (("lstm", 2.90 + seed / 100), ("hmm", 2.84 + seed / 100)):
+            rows.append(
+                {"variant": variant, "task": "lm", "dataset": "synthetic", "seed": seed}
+                | {"metric.test_bits_per_char": bits, "metric.entropy_rate": 2.82 + seed / 100}
+                | {"metric.baseline_unigram_test_bits_per_char": 3.98, "metric.baseline_ngram_test_bits_per_char": 3.01}
+            )
+    table = comparison_table(pd.DataFrame(rows), [])
+    assert table.main == "test_bits_per_char" and table.best_label == "hmm"  # the lowest, not the unigram's 3.98
+    ref = [r for r in table.rows if r.kind == "ceiling"]
+    assert [r.label for r in ref] == ["entropy rate (synthetic data)"]
+    assert ref[0].cells["test_bits_per_char"].mean == pytest.approx(2.825)
 
 
 def ts_part(md: str) -> str:

@@ -35,10 +35,12 @@ METRIC_ORDER = [
     "test_mase",
     "test_rmse",
     "test_smape",
+    "test_perplexity",
     "train_seconds",
     "evaluate_seconds",
     "train_tokens_per_second",
     "train_windows_per_second",
+    "train_chars_per_second",
     "predict_tokens_per_second",
     "n_params",
 ]

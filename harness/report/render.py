@@ -21,6 +21,10 @@ NAMES = {
     "test_mae": "MAE",
     "test_mase": "MASE",
     "test_smape": "sMAPE",
+    "test_bits_per_char": "test bits/char",
+    "test_bits_per_word": "test bits/word",
+    "test_perplexity": "perplexity",
+    "train_chars_per_second": "train char/s",
     "train_seconds": "train s",
     "evaluate_seconds": "evaluate s",
     "train_tokens_per_second": "train tok/s",
@@ -150,7 +154,7 @@ def render_markdown(report) -> str:
     out += ["", "## Verdict", ""] + [f"- {_md_escape(s.verdict)}" for s in report.sections if s.verdict]
     out += ["", "Rebuild this report from the same MLflow store:", "", "```sh", report.rebuild, "```", ""]
     out.append(
-        "Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling or chance do not). "
+        "Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling, the entropy rate or chance do not). "
         "The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed "
         "of each row against the best row on the main metric, shown only with at least 2 shared seeds and spread on both sides "
         "(else –; see the significance over test items below the table)."
@@ -237,7 +241,7 @@ figcaption { font-size: 0.85em; color: #555; } .fail td { background: #fdecea; t
 {% if r.sweep_command %}<p>Produced by:</p><pre>{{ r.sweep_command }}</pre>{% endif %}
 <h2>Verdict</h2><ul class="verdict">{% for s in sections %}{% if s.verdict %}<li>{{ s.verdict }}</li>{% endif %}{% endfor %}</ul>
 <p>Rebuild this report from the same MLflow store:</p><pre>{{ r.rebuild }}</pre>
-<p>Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling or chance do not).
+<p>Bold marks the best value of each column (baselines compete; reference rows such as the Bayes-optimal ceiling, the entropy rate or chance do not).
 The 95% interval is mean ± t(0.975, n−1)·std/√n over seeds; p is a two-sided paired t test by seed of each
 row against the best row on the main metric, shown only with at least 2 shared seeds and spread on both sides
 (else –; see the significance over test items below the table).</p>

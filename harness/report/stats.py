@@ -12,7 +12,20 @@ import pandas as pd
 from scipy import stats
 
 MAJORITY = {"pos": "majority tag per word", "longrange": "majority class"}  # label of baseline_test_<metric>
-LOWER_IS_BETTER = ("rmse", "mae", "mase", "smape", "crps", "loss", "seconds", "bic")
+LOWER_IS_BETTER = (
+    "rmse",
+    "mae",
+    "mase",
+    "smape",
+    "crps",
+    "loss",
+    "seconds",
+    "bic",
+    "bits_per_char",
+    "bits_per_word",
+    "perplexity",
+    "entropy_rate",
+)
 
 
 def higher_is_better(metric: str) -> bool | None:
@@ -102,7 +115,7 @@ def _per_seed(g: pd.DataFrame, column: str) -> dict[int, float]:
 
 def _baselines(g: pd.DataFrame, main: str, metrics: list[str]) -> list[Row]:
     """Rows for the baselines a task logs: baseline_test_<m> (POS majority tag), baseline_<name>_test_<m>,
-    and the Bayes-optimal ceiling of synthetic data."""
+    and the known optimum of synthetic data (the Bayes-optimal accuracy, the entropy rate)."""
     rows: dict[str, Row] = {}
     wanted = [main] + metrics
     for col in sorted(c for c in g.columns if c.startswith("metric.baseline_")):
@@ -116,11 +129,12 @@ def _baselines(g: pd.DataFrame, main: str, metrics: list[str]) -> list[Row]:
         label = who.rstrip("_").replace("_", " ") or MAJORITY.get(str(g.task.iloc[0]), "baseline")
         rows.setdefault(label, Row(label, "baseline")).cells[metric] = Summary(_per_seed(g, col))
     out = [r for r in rows.values() if any(s.n for s in r.cells.values())]
-    for column, label, kind in (
-        ("bayes_optimal_accuracy", "Bayes-optimal (synthetic data)", "ceiling"),
-        ("chance_accuracy", "chance", "floor"),
+    for column, label, kind, for_main in (
+        ("bayes_optimal_accuracy", "Bayes-optimal (synthetic data)", "ceiling", ("test_accuracy",)),
+        ("chance_accuracy", "chance", "floor", ("test_accuracy",)),
+        ("entropy_rate", "entropy rate (synthetic data)", "ceiling", ("test_bits_per_char", "test_bits_per_word")),
     ):
-        if f"metric.{column}" in g.columns and main == "test_accuracy":
+        if f"metric.{column}" in g.columns and main in for_main:
             reference = Summary(_per_seed(g, f"metric.{column}"))
             if reference.n:
                 out.append(Row(label, kind, {main: reference}))
