@@ -274,3 +274,17 @@ def test_default_params_compose_from_the_repository_root_in_a_fresh_process():
     code = "from harness.report.collect import _default_params; print(_default_params('rnn', 'pos')['model.name'])"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "rnn", out.stderr[-2000:]
+
+
+def test_language_model_samples_table_and_position_curves(tmp_path):
+    import pandas as pd
+
+    from harness.report import plots, tables
+
+    t = tables.samples({"gru": (0, "ab`c\nde|f"), "hmm": (1, "x" * 500)}, length=300)
+    assert t["rows"][0] == ["gru", "0", "`ab'c ⏎ de|f`"]  # a code span: backticks replaced, documents marked
+    assert t["rows"][1][2] == "`" + "x" * 300 + "`"
+    curve = pd.DataFrame({"position": [0, 1, 2, 0, 1, 2], "bits_per_char": [4.0, 3.0, 2.0, 6.0, 3.0, 2.0]})
+    fig = plots.position_curves({"gru": curve}, "lm-synthetic", tmp_path)
+    assert (tmp_path / fig.file).stat().st_size > 1000 and "position" in fig.title.lower()
+    assert tables.samples({}) is None and plots.position_curves({}, "lm", tmp_path) is None

@@ -230,6 +230,16 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
     if table.task == "timeseries":
         horizons, more = _forecasting(section, store, finished, task, out)
         figs += more
+    if table.task == "lm":
+        texts = _read_predictions(
+            store, finished, "samples.txt", lambda p: pd.DataFrame({"text": [p.read_text("utf-8")]})
+        )
+        section.tables += [
+            t for t in (tables.samples({v: (int(d.seed.iloc[0]), d.text.iloc[0]) for v, d in texts.items()}),) if t
+        ]
+        figs.append(
+            plots.position_curves(_read_predictions(store, finished, "position_curve.csv", pd.read_csv), task, out)
+        )
     norms = _read_predictions(store, finished, "diagnostics/gradient_norms.csv", pd.read_csv)
     figs.append(plots.gradient_by_steps_back(norms, task, out))
     section.figures = [f for f in figs if f is not None]

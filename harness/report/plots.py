@@ -460,3 +460,27 @@ def gradient_by_steps_back(norms: dict[str, pd.DataFrame], task: str, out: Path)
         "Norm of the gradient of a loss at the last step with respect to the input k steps earlier, "
         "measured on the trained model; mean over seeds.",
     )
+
+
+def position_curves(curves: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
+    """The language models' ``position_curve.csv`` (position, bits): how much a model gains from context."""
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for i, (variant, d) in enumerate(curves.items()):
+        value = [c for c in d.columns if c.startswith("bits_per_")][0]
+        curve = d.groupby("position")[value].mean()  # mean over seeds
+        ax.plot(curve.index + 1, curve.to_numpy(), color=COLORS[i % 10], label=variant, lw=1.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("position inside the document (1 = its first symbol)")
+    ax.set_ylabel(value.replace("_", " "))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    name = _save(fig, out, f"position_curves_{_slug(task)}.png")
+    return Figure(
+        name,
+        f"Bits by position inside a document ({task})",
+        "Mean test bits of the symbol at each position of a document (position_curve.csv), mean over seeds: "
+        "the first symbols are guessed without context, later ones read what came before; a model that keeps "
+        "gaining further along uses a longer context.",
+    )

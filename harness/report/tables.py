@@ -245,3 +245,20 @@ def probabilistic_table(runs: pd.DataFrame, table: Table) -> dict | None:
         "prediction intervals, which should be near 80% and 95% (below: bands too narrow, above: too wide), with "
         "the intervals' mean width in the series' units; averaged over horizons, mean ± std over seeds.",
     }
+
+
+def samples(texts: dict[str, tuple[int, str]], length: int = 300) -> dict | None:
+    """variant -> (seed, samples.txt): the opening of the text each model generated (lowest seed)."""
+    if not texts:
+        return None
+    rows = []
+    for variant, (seed, text) in texts.items():
+        shown = text[:length].replace("`", "'").replace("\n", " ⏎ ")
+        rows.append([variant, str(seed), f"`{shown}`"])
+    return {
+        "title": "Samples",
+        "header": ["model", "seed", f"the first {length} symbols it generated"],
+        "rows": rows,
+        "note": "Each run's samples.txt (task.sample_length symbols at task.temperature, continuing task.prompt), "
+        "lowest seed; ⏎ marks the end of a document.",
+    }
