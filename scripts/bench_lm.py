@@ -82,7 +82,9 @@ def baum_welch(args) -> None:
     ids = data.train.ids[:n, None]
     starts = data.train.starts[data.train.starts < n]
     lengths = np.diff(np.r_[starts, n])
-    print(f"Baum-Welch, hmmlearn CategoricalHMM, {n} symbols in {len(lengths)} documents, V={data.vocab_size}")
+    print(
+        f"Baum-Welch ({', '.join(args.implementations)}), {n} symbols in {len(lengths)} documents, V={data.vocab_size}"
+    )
     for K in args.states:
         times = {}
         for impl in args.implementations:
