@@ -38,6 +38,29 @@ class TrackingError(HarnessError):
     """The MLflow tracking store cannot be reached or written."""
 
 
+class TrackingLost(TrackingError):
+    """The tracking server stopped answering while a run was open: exit status 1 (the run started), one line
+    with the run id and how to continue it."""
+
+    exit_status = 1
+
+    def __init__(self, uri: str, run_id: str | None, cause: BaseException):
+        reason = str(cause).split(" (Caused by")[0].split(" with url:")[0][:200]
+        if run_id is None:
+            super().__init__(
+                f"the tracking server at {uri} stopped answering before the run was created ({reason})",
+                "check that the server is up, then run the same command again",
+            )
+        else:
+            super().__init__(
+                f"the tracking server at {uri} stopped answering during run {run_id} ({reason}); the run stays "
+                "RUNNING there with its last epoch's checkpoint",
+                f"restart the server, then continue with the same overrides plus resume={run_id} "
+                "(or end it with python -m harness.runs stale --end)",
+            )
+        self.run_id = run_id
+
+
 def check_finite(value: int | float, key: str) -> int | float:
     """Return ``value`` unless it is NaN or infinite (which pass every comparison check: ``nan <= 0`` is
     False), else raise a ConfigError naming ``key``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import DataError, RunFailed, TrackingError
+from harness.errors import DataError, RunFailed, TrackingError, TrackingLost
 from harness.interrupts import shielded
 from harness.paths import project_root
 from harness.runs import HEARTBEAT, liveness_tags
@@ -122,14 +122,32 @@ def param_value(value: Any) -> str:
     return str(value)[:6000]
 
 
+def _unanswered(exc: BaseException) -> bool:
+    """A request to a tracking server that got no answer (refused, reset, timed out after MLflow's retries),
+    as opposed to an error the server answered with."""
+    import requests
+
+    text = str(exc)
+    return isinstance(exc, (requests.exceptions.RequestException, ConnectionError, TimeoutError)) or (
+        "API request to" in text and "failed with exception" in text
+    )
+
+
 def _write(method):
     """A Tracker method that writes to a local SQLite store runs shielded from SIGINT/SIGTERM (see
-    harness.interrupts); against a server a request can be cut short safely, so Ctrl-C acts at once."""
+    harness.interrupts); against a server a request can be cut short safely, so Ctrl-C acts at once.
+    A server that stops answering becomes the harness's own TrackingLost (one line, the run id and how to
+    resume) instead of MLflow's tracebacks."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with shielded() if self.uri.startswith("sqlite:") else contextlib.nullcontext():
-            return method(self, *args, **kwargs)
+        try:
+            with shielded() if self.uri.startswith("sqlite:") else contextlib.nullcontext():
+                return method(self, *args, **kwargs)
+        except Exception as exc:
+            if not (self.uri.startswith(("http:", "https:")) and _unanswered(exc)):
+                raise
+            raise TrackingLost(self.uri, self.run_id, exc) from None
 
     return wrapper
 
@@ -205,6 +223,8 @@ class Tracker:
 
     @_write
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and issubclass(exc_type, TrackingLost):
+            return  # the server does not answer: the run stays RUNNING there (resume= or harness.runs stale)
         if exc_type is None:
             self.end("FINISHED")
         elif issubclass(exc_type, KeyboardInterrupt):

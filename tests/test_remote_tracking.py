@@ -70,7 +70,7 @@ def mlflow_server(tmp_path_factory, _empty_store, free_port):
                 pytest.fail(f"mlflow server did not answer /health within {START_TIMEOUT} s")
             time.sleep(0.25)
         print(f"mlflow server answered /health after {time.monotonic() - start:.1f} s")
-        yield uri, root / "artifacts"
+        yield uri, root / "artifacts", proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -87,7 +87,7 @@ def test_job_records_run_metrics_and_artifacts_on_a_server(mlflow_server, tmp_pa
     from harness.config import to_config
     from harness.experiment import run
 
-    uri, artifact_dir = mlflow_server
+    uri, artifact_dir, _ = mlflow_server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -124,3 +124,39 @@ def test_job_records_run_metrics_and_artifacts_on_a_server(mlflow_server, tmp_pa
     stored = {p.name for p in Path(artifact_dir).rglob("*") if p.is_file()}
     assert {"config.yaml", "model.npz", "test_predictions.tsv"} <= stored
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_server_that_dies_mid_run_is_one_line_naming_the_run_and_its_resume(
+    mlflow_server, tmp_path, monkeypatch, capsys
+):
+    """Issue 23, item 4: the server is killed right after the run's first checkpoint (an injected fault, not a
+    sleep); the run ends with the harness's one line, exit 1, instead of MLflow's tracebacks."""
+    from harness import cli
+    from harness.tracking import Tracker
+
+    uri, _, proc = mlflow_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    monkeypatch.chdir(tmp_path)
+    real = Tracker.log_checkpoint
+
+    def checkpoint_then_kill_the_server(self, state, folder):
+        real(self, state, folder)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+    monkeypatch.setattr(Tracker, "log_checkpoint", checkpoint_then_kill_the_server)
+    args = ["model=rnn", "model.hidden_size=8", "model.embedding_size=8", "model.epochs=3", "progress=false"]
+    args += ["task.synthetic.n_train=60", "task.synthetic.n_dev=20", "task.synthetic.n_test=20"]
+    monkeypatch.setattr(sys, "argv", ["harness", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    out, err = capsys.readouterr()
+    assert exited.value.code == 1 and "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"harness: error: the tracking server at {uri} stopped answering during run ")
+    run_id = lines[0].split("during run ")[1].split(" ")[0]
+    assert f"continue with the same overrides plus resume={run_id}" in lines[0]
