@@ -25,6 +25,8 @@ from harness.errors import ConfigError
 from harness.interrupts import install
 from harness.sweep import PARENT_ENV, Parent, split_overrides, sweep_combinations, sweep_experiment_name
 
+ORPHAN_WAIT = 15.0  # seconds an interrupted sweep waits for its workers to go before naming the survivors
+
 
 class SweepCallback(Callback):
     """Configured under ``hydra.callbacks.sweep`` in conf/config.yaml."""
@@ -126,3 +128,49 @@ class SweepCallback(Callback):
             self.tracker.end("KILLED")
         except Exception:
             pass
+        try:
+            self._end_orphaned_jobs()
+        except Exception as exc:  # e.g. the tracking server is gone too: harness.runs stale --end later
+            print(f"harness: could not check the sweep's jobs ({type(exc).__name__})", file=sys.stderr, flush=True)
+
+    def _end_orphaned_jobs(self, wait: float = ORPHAN_WAIT) -> None:
+        """Jobs still RUNNING when the sweep dies: their workers (joblib's processes) are killed with the
+        launcher and cannot end their own runs. Each whose process is gone is ended KILLED with the reason and
+        its resume command (waiting up to ``wait`` seconds for the workers to go); one that is still alive is
+        named and left to finish."""
+        from harness.interrupts import shielded
+        from harness.runs import gone_reason
+
+        client = self.tracker.client
+        query = f"tags.mlflow.parentRunId = '{self.parent.run_id}' and attributes.status = 'RUNNING'"
+        deadline = time.monotonic() + wait
+        ended: list[str] = []
+        while True:
+            running = client.search_runs([self.parent.experiment_id], query, max_results=10000)
+            alive = []
+            for r in running:
+                reason = gone_reason(r.data.tags)
+                if reason is None:
+                    alive.append(r.info.run_id)
+                    continue
+                rid = r.info.run_id
+                with shielded():
+                    client.set_tag(rid, "killed", f"its sweep was interrupted and {reason}; continue with resume={rid}")
+                    client.set_terminated(rid, status="KILLED")
+                ended.append(rid)
+            if not alive or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if ended:
+            print(
+                f"harness: {len(ended)} job(s) of the interrupted sweep ended KILLED (their processes are gone); "
+                "continue each with its overrides plus resume=<id>: " + ", ".join(ended),
+                file=sys.stderr,
+                flush=True,
+            )
+        if alive:
+            print(
+                f"harness: {len(alive)} job(s) still running after the sweep ended: " + ", ".join(alive),
+                file=sys.stderr,
+                flush=True,
+            )

@@ -309,3 +309,50 @@ def test_packed_training_state_unpacks_to_the_same_position():
     for k, v in optimizer.state_dict().items():
         np.testing.assert_array_equal(fresh_optimizer.state_dict()[k], v, err_msg=k)
     assert fresh_rng.random() == rng.random()  # the same stream continues
+
+
+@pytest.mark.parametrize("how", ["sigterm-to-the-launcher", "ctrl-c-to-the-process-group"])
+def test_an_interrupted_joblib_sweep_leaves_no_job_running(how, tmp_path):
+    """Issue 23, item 11: both jobs are training in joblib's worker processes when the sweep is killed; every
+    child run ends KILLED with its resume command (a worker killed with its launcher cannot end its own run:
+    the launcher ends it once the process is gone), and the parent too."""
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    MlflowClient(uri).search_experiments()  # create the store before the sweep starts
+    args = ["-m", "model=lstm", "seed=0,1", "task=pos", "model.epochs=200", "model.patience=0", "model.hidden_size=16"]
+    args += ["task.synthetic.n_train=100", "task.synthetic.n_dev=20", "task.synthetic.n_test=20", "progress=false"]
+    args += ["task.synthetic.vocab_size=300", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    args += ["hydra.callbacks.sweep.report=false", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, so the group signal reaches nothing else
+    )
+    try:
+        client, deadline = MlflowClient(uri), time.time() + 120
+        while time.time() < deadline:  # both children have logged an epoch: both workers are mid-training
+            children = [r for r in all_runs(uri)[1] if "mlflow.parentRunId" in r.data.tags]
+            if len(children) == 2 and all(client.get_metric_history(r.info.run_id, "dev_accuracy") for r in children):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the two jobs did not both log an epoch within 120 s")
+        if how == "sigterm-to-the-launcher":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    runs = all_runs(uri)[1]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 2 and [r.info.status for r in runs].count("KILLED") == 3, err[-2000:]
+    for r in children:
+        assert f"resume={r.info.run_id}" in r.data.tags["killed"]
