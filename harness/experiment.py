@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness import estimators, naming, serving, training, tuning
 from harness.config import Config, flatten, model_family
 from harness.errors import ConfigError, RunFailed
-from harness.interrupts import signals_as_interrupt
+from harness.interrupts import raise_if_swallowed, signals_as_interrupt
 from harness.tasks.base import load_task
 from harness.tracking import Tracker, tracking_uri
 
@@ -158,6 +158,7 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> R
                 print(f"harness: {pruned}", file=sys.stderr, flush=True)
                 return RunResult(tracker.run_id, {}, data.main_metric)
             scores, test_prediction = evaluate(estimator, data)
+            raise_if_swallowed()  # not FINISHED after a Ctrl-C that Python ignored (harness.interrupts)
             metrics |= scores
             if trial:
                 trial.finish(metrics, data)

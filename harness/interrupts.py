@@ -22,14 +22,25 @@ from collections.abc import Iterator
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _depth = 0  # nesting of shielded() blocks
 _pending: int | None = None  # a signal that arrived inside one
+_raised: int | None = None  # a signal raised as KeyboardInterrupt in this signals_as_interrupt() block
 
 
 def _interrupt(signum: int, frame) -> None:
-    global _pending
+    global _pending, _raised
     if _depth:
         _pending = signum
         return
+    _raised = signum
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def raise_if_swallowed() -> None:
+    """Raise the KeyboardInterrupt of a signal already raised in this run. Python drops an exception raised
+    inside a garbage-collection callback or ``__del__`` ("Exception ignored in ..."), and a signal can land
+    there (SQLAlchemy's weakref callbacks, about 1 probe in 20): the training loop calls this at every batch
+    and the run before it is recorded as finished, so such a Ctrl-C still stops the run."""
+    if _raised is not None:
+        raise KeyboardInterrupt(f"signal {_raised} (first raised where Python ignored it)")
 
 
 @contextlib.contextmanager
@@ -73,10 +84,13 @@ def signals_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    global _raised
     previous = {s: signal.signal(s, _interrupt) for s in SIGNALS}
+    _raised = None
     try:
         yield
     finally:
+        _raised = None
         for s, handler in previous.items():
             signal.signal(s, handler)
 

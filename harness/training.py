@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Protocol
 import numpy as np
 from tqdm import tqdm
 
+from harness.interrupts import raise_if_swallowed
 from harness.models.nn.optim import clip_global_norm, make_optimizer
 
 
@@ -133,6 +134,7 @@ def fit(
             file=sys.stderr,
         )
         for batch in bar:
+            raise_if_swallowed()  # a Ctrl-C that landed where Python ignores exceptions
             loss, grads = model.loss_and_grads(batch, rng)
             if not math.isfinite(loss):
                 raise DivergenceError(f"training loss became {loss} in epoch {epoch}")

@@ -356,3 +356,33 @@ def test_an_interrupted_joblib_sweep_leaves_no_job_running(how, tmp_path):
     assert len(children) == 2 and [r.info.status for r in runs].count("KILLED") == 3, err[-2000:]
     for r in children:
         assert f"resume={r.info.run_id}" in r.data.tags["killed"]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the ignored exception, on purpose
+@pytest.mark.parametrize("at_step", [1, 4], ids=["during-training", "after-the-last-epoch"])
+def test_a_signal_that_python_ignored_still_ends_the_run_killed(at_step, tmp_path, monkeypatch):
+    """Issue 23, item 12: a signal whose KeyboardInterrupt is raised inside ``__del__`` (as in SQLAlchemy's
+    weakref callbacks) is dropped by Python with "Exception ignored in"; the run still ends KILLED, from
+    the next batch, or before it would be recorded FINISHED."""
+    from harness import interrupts
+
+    class RaisesInDel:
+        def __del__(self):
+            interrupts._interrupt(signal.SIGINT, None)
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    original = Tracker.log_metrics
+    fired = []
+
+    def log_then_swallow_a_signal(self, metrics, step=None):
+        original(self, metrics, step)
+        if step == at_step and not fired:  # epoch 4 of 4: no batch follows, only the evaluation
+            fired.append(step)
+            obj = RaisesInDel()
+            del obj  # KeyboardInterrupt raised in __del__: Python prints "Exception ignored" and goes on
+
+    monkeypatch.setattr(Tracker, "log_metrics", log_then_swallow_a_signal)
+    with pytest.raises(KeyboardInterrupt):
+        run(pos_config(uri))
+    _, (killed,) = all_runs(uri)
+    assert fired and killed.info.status == "KILLED" and "resume=" in killed.data.tags["killed"]
