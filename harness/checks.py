@@ -39,3 +39,53 @@ def check_numbers(cfg: DictConfig | dict) -> None:
             check_finite(value, key)
         if key.rsplit(".", 1)[-1] == "seed" and isinstance(value, int):
             check_nonnegative(value, key)
+
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per recurrent layer
+
+
+def _physical_memory() -> float:
+    """This machine's memory in bytes (inf where the platform does not say)."""
+    import os
+
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def check_memory(config: Any, memory: float | None = None) -> None:
+    """Absurd sizes (``model.hidden_size=1e10``, ``task.distance=1e8``, ``model.n_states=1e5``) are one
+    ConfigError before any work, not a MemoryError traceback: a lower bound of what the setting needs
+    (float32 weights with their gradients and two Adam moments; float64 HMM transition tables; the
+    long-range task's int64 sequences and one batch's recurrent activations) against this machine's
+    memory. Settings that fit, however slow, pass."""
+    from harness.errors import ConfigError
+
+    memory = _physical_memory() if memory is None else memory
+    model, task = config.model, config.task
+    needs: list[tuple[float, str, str]] = []  # (bytes, key=value, what)
+    gates = GATES.get(getattr(model, "cell", ""), 0)
+    if gates:
+        H, E = int(model.hidden_size), int(getattr(model, "embedding_size", 1) or 1)
+        dirs = 2 if getattr(model, "bidirectional", False) else 1
+        weights = gates * H * (H + max(E, H * dirs)) * int(model.num_layers) * dirs
+        needs.append((4.0 * 4 * weights, f"model.hidden_size={H}", "its weights, gradients and Adam moments"))
+    if "n_states" in getattr(model, "__dataclass_fields__", {}) and getattr(model, "n_states", None):
+        K = int(model.n_states)
+        needs.append((3 * 8.0 * K * K, f"model.n_states={K}", "its transition tables"))
+    if getattr(task, "name", "") == "longrange":
+        T = int(task.distance) + 2
+        n = int(task.n_train) + int(task.n_dev) + int(task.n_test)
+        needs.append((8.0 * n * T, f"task.distance={task.distance}", "its sequences"))
+        if gates:
+            batch = 4.0 * int(model.batch_size) * T * int(model.hidden_size) * (gates + 2)
+            needs.append((batch, f"task.distance={task.distance}", "one batch's activations through time"))
+    for n_bytes, setting, what in needs:
+        if n_bytes > memory:
+            key = setting.split("=")[0]
+            raise ConfigError(
+                f"{setting} needs at least {n_bytes / 2**30:,.3g} GiB for {what}, more than this machine's "
+                f"{memory / 2**30:,.3g} GiB",
+                f"use a smaller {key}",
+            )

@@ -638,6 +638,9 @@ def check_config(config: Config) -> None:
     from harness.applicability import check_applicable
 
     check_applicable(config.model, config.task)  # a key another setting makes idle (task.path with synthetic data)
+    from harness.checks import check_memory
+
+    check_memory(config)  # absurd sizes: one line, not a MemoryError
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:

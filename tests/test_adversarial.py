@@ -434,3 +434,47 @@ def test_every_metric_batch_refreshes_the_heartbeat(tracking_store, monkeypatch)
         second = t.client.get_run(t.run_id).data.tags["harness.heartbeat"]
     assert (first, second) == ("1000", "2000")
     assert t.client.get_run(t.run_id).data.tags["harness.pid"] == str(os.getpid())
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["model.hidden_size=10000000000"], "model.hidden_size=10000000000 needs at least"),
+        (["task=longrange", "task.distance=100000000"], "task.distance=100000000 needs at least"),
+        (["model=hmm_unsupervised", "model.n_states=100000"], "model.n_states=100000 needs at least 224 GiB"),
+    ],
+)
+def test_absurd_sizes_are_one_line_before_any_run(args, fragment, job_dir, monkeypatch, capsys):
+    """Issue 23, item 14: these were MemoryError tracebacks (the last after recording a FAILED run)."""
+    code, out, err = run_main(args, monkeypatch, capsys)
+    line = assert_one_error_line(code, out, err, [fragment, "more than this machine's", "use a smaller"])
+    assert "GiB" in line
+    assert_no_run(job_dir / "mlflow.db")
+
+
+def test_memory_lower_bounds_by_hand():
+    from harness.checks import check_memory
+    from harness.config import Config, LongRangeTaskConfig, PosTaskConfig, model_schema
+    from harness.errors import ConfigError
+
+    # LSTM, H = 100, E = 64: 4 gates x 100 x (100 + 100) weights, x 4 arrays x 4 bytes = 1,280,000 bytes
+    lstm = Config(model=model_schema("lstm", "pos")(hidden_size=100, embedding_size=64), task=PosTaskConfig())
+    check_memory(lstm, memory=1_280_000)
+    with pytest.raises(ConfigError, match=r"model.hidden_size=100 needs at least 0.00119 GiB"):
+        check_memory(lstm, memory=1_279_999)
+    hmm = Config(model=model_schema("hmm_unsupervised", "pos")(n_states=10), task=PosTaskConfig())
+    check_memory(hmm, memory=2400)  # 3 x 8 x 10^2 bytes
+    with pytest.raises(ConfigError, match="model.n_states=10"):
+        check_memory(hmm, memory=2399)
+    task = LongRangeTaskConfig(distance=98, n_train=10, n_dev=0, n_test=0)
+    rnn = Config(model=model_schema("rnn", "longrange")(hidden_size=1, embedding_size=1, batch_size=1), task=task)
+    with pytest.raises(ConfigError, match="task.distance=98 needs at least .* for its sequences"):
+        check_memory(rnn, memory=7999)  # 10 sequences x 100 steps x 8 bytes = 8000
+
+
+def test_a_csv_number_with_an_underscore_is_not_read_as_python_would(job_dir, monkeypatch, capsys):
+    (job_dir / "u.csv").write_text("v\n" + "".join(f"{i}\n" for i in range(30)) + "1_000\n", encoding="utf-8")
+    args = ["task=timeseries", "task.dataset=csv", f"task.path={job_dir / 'u.csv'}", "task.value_column=v"]
+    code, out, err = run_main(args, monkeypatch, capsys)
+    assert_one_error_line(code, out, err, ["u.csv:32: value '1_000' in column 'v' is not a number"])
+    assert_no_run(job_dir / "mlflow.db")

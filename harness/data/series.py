@@ -167,6 +167,8 @@ def _parse_number(text: str) -> float | None:
     t = text.strip()
     if t.lower() in MISSING_TOKENS:
         return math.nan
+    if "_" in t:  # Python reads 1_000 as 1000; a CSV cell with an underscore is not a plain number
+        return None
     try:
         return float(t)
     except ValueError:
