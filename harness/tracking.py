@@ -73,7 +73,8 @@ def _check_reachable(uri: str) -> None:
 
 
 def run_params(uri: str, run_id: str) -> dict[str, str]:
-    """The params of ``run_id``, refusing a run whose process is still running (two processes would train it)."""
+    """The params of ``run_id``, refusing a run whose process is still running (two processes would train it)
+    and a FINISHED one (nothing is left to resume)."""
     from mlflow.tracking import MlflowClient
 
     from harness.runs import HOST, PID, gone_reason
@@ -84,6 +85,11 @@ def run_params(uri: str, run_id: str) -> dict[str, str]:
     except Exception:
         raise TrackingError(f"there is no MLflow run {run_id} in {uri}", "copy the run id from mlflow ui") from None
     tags = run.data.tags
+    if run.info.status == "FINISHED":
+        raise TrackingError(
+            f"run {run_id} already FINISHED; there is nothing to resume (resuming would log its results twice)",
+            "drop resume= to start a new run",
+        )
     if run.info.status == "RUNNING" and tags.get(PID) and gone_reason(tags) is None:
         raise TrackingError(
             f"run {run_id} is still running (process {tags.get(PID)} on {tags.get(HOST)})",

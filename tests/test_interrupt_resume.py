@@ -386,3 +386,19 @@ def test_a_signal_that_python_ignored_still_ends_the_run_killed(at_step, tmp_pat
         run(pos_config(uri))
     _, (killed,) = all_runs(uri)
     assert fired and killed.info.status == "KILLED" and "resume=" in killed.data.tags["killed"]
+
+
+def test_resuming_a_finished_run_is_refused_and_logs_nothing(tmp_path):
+    """Issue 23, item 14: resuming a FINISHED run was accepted and logged its final metrics a second time."""
+    from harness.errors import TrackingError
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    config = pos_config(uri, epochs=1)
+    run(config)
+    client, (done,) = all_runs(uri)
+    before = client.get_metric_history(done.info.run_id, "test_accuracy")
+    config.resume = done.info.run_id
+    with pytest.raises(TrackingError, match=f"run {done.info.run_id} already FINISHED; there is nothing to resume"):
+        run(config)
+    assert client.get_metric_history(done.info.run_id, "test_accuracy") == before
+    assert client.get_run(done.info.run_id).info.status == "FINISHED"
