@@ -113,6 +113,16 @@ class SweepCallback(Callback):
             try:
                 path = build_report(self.parent.tracking_uri, parent_run_id=self.parent.run_id, name=name, out_dir=out)
                 where = f"; report: {path}"
+            except KeyboardInterrupt:  # the jobs are done: end the parent as they ended, say how to rebuild
+                self.tracker.end("FINISHED" if counts.get("FINISHED") else "FAILED")
+                self._ended = True
+                print(
+                    f"harness: interrupted while writing the report (none was left half-written); the sweep's runs "
+                    f"are in MLflow: rebuild it with python -m harness.report --parent {self.parent.run_id} --name {name}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                raise
             except Exception as exc:  # the sweep's runs are safe in MLflow; the report can be rebuilt
                 where = f"; report failed ({type(exc).__name__}: {exc}); rebuild with python -m harness.report --parent {self.parent.run_id}"
         self.tracker.end("FINISHED" if counts.get("FINISHED") else "FAILED")

@@ -173,3 +173,36 @@ def test_contributings_python_route_runs_as_written(tmp_path, tracking_store):
     (run,) = all_runs(tracking_store)[1]
     assert run.info.run_id == run_id and run.info.run_name == "majority-coin-seed1"
     assert main_metric == "test_accuracy" and float(main) == run.data.metrics["test_accuracy"] and baseline == "0.5"
+
+
+def test_a_sweep_interrupted_while_writing_its_report_leaves_no_half_report_and_says_how_to_rebuild(
+    tmp_path, tracking_store, monkeypatch, capsys
+):
+    """Issue 23, item 14: SIGTERM during the report left a PNG-only folder and no rebuild hint. The signal is
+    injected after the first figure is written (deterministic); an earlier report of the same name survives."""
+    import sys
+
+    from harness import cli
+    from harness.report import build
+
+    earlier = tmp_path / "r" / "t"
+    earlier.mkdir(parents=True)
+    (earlier / "report.md").write_text("an earlier report\n")
+
+    def figure_then_interrupt(store, g, out, defaults_cache):
+        (out / "figure.png").write_bytes(b"png")
+        raise KeyboardInterrupt("signal 15")
+
+    monkeypatch.setattr(build, "_task_section", figure_then_interrupt)
+    monkeypatch.chdir(tmp_path)
+    args = _sweep(tmp_path, "model=hmm", "seed=0,1", *TINY_POS, "hydra.callbacks.sweep.report_name=t")
+    monkeypatch.setattr(sys, "argv", ["harness", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 130 and "Traceback" not in err
+    parent = next(r for r in all_runs(tracking_store)[1] if r.data.tags.get("harness.sweep") == "true")
+    assert f"rebuild it with python -m harness.report --parent {parent.info.run_id} --name t" in err
+    assert parent.info.status == "FINISHED"  # both jobs finished before the report
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["t"]  # no partial build left beside it
+    assert (earlier / "report.md").read_text() == "an earlier report\n" and not (earlier / "figure.png").exists()

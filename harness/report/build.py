@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 import re
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,11 +290,31 @@ def build_report(
         )
     preset = parent.data.tags.get("harness.preset") if parent else None
     name = _safe_name(name or preset or experiment or (f"sweep-{parent_run_id[:8]}" if parent_run_id else "report"))
-    out = Path(out_dir) if out_dir else default_reports_dir()
-    out = out / name
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):  # figures of an earlier build under this name
-        old.unlink()
+    final = (Path(out_dir) if out_dir else default_reports_dir()) / name
+    # built in a folder of its own and moved into place at the end: an interrupted build (Ctrl-C, SIGTERM)
+    # leaves no half-written report, and an earlier report of this name stays whole until then
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=final.parent))
+    try:
+        md = _build(store, df, sel, parent, parent_run_id, experiment, tags, name, out, sweep_command)
+        if parent_run_id and log_to_parent:
+            for path in [md, out / "report.html"] + sorted(out.glob("*.png")):
+                store.client.log_artifact(parent_run_id, str(path), "report")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(out, final)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    md = final / "report.md"
+    print(
+        f"harness: report for {len(df)} runs ({sum(df.status != 'FINISHED')} failed) written to {md}", file=sys.stderr
+    )
+    return md
+
+
+def _build(store, df, sel, parent, parent_run_id, experiment, tags, name: str, out: Path, sweep_command) -> Path:
+    """The report's figures, report.md and report.html in ``out``; returns the .md path."""
 
     defaults_cache: dict = {}
     sections = []
@@ -344,8 +367,4 @@ def build_report(
     md.write_text(render_markdown(report), encoding="utf-8")
     html = out / "report.html"
     html.write_text(render_html(report, out), encoding="utf-8")
-    if parent_run_id and log_to_parent:
-        for path in [md, html] + sorted(out.glob("*.png")):
-            store.client.log_artifact(parent_run_id, str(path), "report")
-    print(f"harness: report for {len(df)} runs ({len(failures)} failed) written to {md}", file=sys.stderr)
     return md
