@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from harness.interrupts import raise_if_swallowed
+from harness.interrupts import raise_if_swallowed, shielded
 from harness.models.nn.optim import clip_global_norm, make_optimizer
 
 
@@ -154,25 +154,29 @@ def fit(
         history.train_loss.append(train_loss)
         history.dev_score.append(score)
         history.grad_norm.append(float(np.mean(norms)) if norms else 0.0)
-        if on_epoch is not None:
-            on_epoch(epoch, {"train_loss": train_loss, "dev_score": score, "grad_norm": history.grad_norm[-1]})
-        if sign * score > best_score:
-            best_score, best_state, bad_epochs = sign * score, model.state_dict(), 0
-            history.best_epoch = epoch
-        else:
-            bad_epochs += 1
-        epoch_seconds = time.perf_counter() - start - history.seconds
-        history.seconds = time.perf_counter() - start
-        if progress:
-            print(
-                epoch_line(epoch, cfg.epochs, train_loss, dev_name, score, history.best_epoch == epoch, epoch_seconds),
-                file=sys.stderr,
-                flush=True,
-            )
-
-        # checkpoint the position, then stop early if dev has not improved for `patience` epochs
-        if checkpoint is not None:
-            checkpoint(pack_state(model, optimizer, rng, epoch, best_state, best_score, bad_epochs, history))
+        # the epoch's figures and its checkpoint as one step: a signal between them would leave the epoch
+        # logged but not checkpointed, and a resume would run and log it a second time
+        with shielded():
+            if on_epoch is not None:
+                on_epoch(epoch, {"train_loss": train_loss, "dev_score": score, "grad_norm": history.grad_norm[-1]})
+            if sign * score > best_score:
+                best_score, best_state, bad_epochs = sign * score, model.state_dict(), 0
+                history.best_epoch = epoch
+            else:
+                bad_epochs += 1
+            epoch_seconds = time.perf_counter() - start - history.seconds
+            history.seconds = time.perf_counter() - start
+            if progress:
+                print(
+                    epoch_line(
+                        epoch, cfg.epochs, train_loss, dev_name, score, history.best_epoch == epoch, epoch_seconds
+                    ),
+                    file=sys.stderr,
+                    flush=True,
+                )
+            # checkpoint the position, then stop early if dev has not improved for `patience` epochs
+            if checkpoint is not None:
+                checkpoint(pack_state(model, optimizer, rng, epoch, best_state, best_score, bad_epochs, history))
         if cfg.patience and bad_epochs >= cfg.patience:
             break
     model.load_state_dict(best_state)

@@ -402,3 +402,29 @@ def test_resuming_a_finished_run_is_refused_and_logs_nothing(tmp_path):
         run(config)
     assert client.get_metric_history(done.info.run_id, "test_accuracy") == before
     assert client.get_run(done.info.run_id).info.status == "FINISHED"
+
+
+def test_a_signal_between_an_epochs_figures_and_its_checkpoint_logs_no_epoch_twice(tmp_path, monkeypatch):
+    """Issue 23, item 14: a signal after epoch 2's figures were logged but before its checkpoint made the
+    resume run epoch 2 again and log it twice; the two are now one step for signals."""
+    from harness import interrupts
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    original = Tracker.log_metrics
+
+    def log_then_signal_at_epoch_2(self, metrics, step=None):
+        original(self, metrics, step)
+        if step == 2:
+            interrupts._interrupt(signal.SIGINT, None)  # what the handler does when Ctrl-C arrives here
+
+    monkeypatch.setattr(Tracker, "log_metrics", log_then_signal_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(pos_config(uri))
+    monkeypatch.setattr(Tracker, "log_metrics", original)
+    client, (killed,) = all_runs(uri)
+    assert killed.info.status == "KILLED" and int(load_checkpoint(uri, killed.info.run_id)["epoch"]) == 2
+    config = pos_config(uri)
+    config.resume = killed.info.run_id
+    run(config)
+    steps = [m.step for m in client.get_metric_history(killed.info.run_id, "dev_accuracy")]
+    assert sorted(steps) == [1, 2, 3, 4]
