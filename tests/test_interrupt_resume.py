@@ -67,7 +67,8 @@ def test_interrupted_run_ends_killed_and_resumes_to_identical_metrics(tmp_path, 
 def test_resume_refuses_a_different_config(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     run(pos_config(uri, epochs=1))
-    _, (first,) = all_runs(uri)
+    client, (first,) = all_runs(uri)
+    client.set_terminated(first.info.run_id, status="KILLED")  # as if interrupted (a FINISHED one is refused)
     config = pos_config(uri, epochs=1, hidden_size=13)
     config.resume = first.info.run_id
     from harness.errors import ConfigError
