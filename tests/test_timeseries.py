@@ -400,3 +400,11 @@ def test_model_forecasts_from_an_origin_never_read_a_later_value(model, transfor
     for field_ in ("weights", "means", "sds"):
         np.testing.assert_array_equal(getattr(b, field_)[before], getattr(a, field_)[before], err_msg=field_)
     assert not np.allclose(b.means[~before], a.means[~before])
+
+
+def test_a_series_too_small_for_float64_statistics_is_not_called_constant():
+    tiny = 1e-320 * (1 + np.arange(40) % 5)  # subnormal values: their squares underflow to 0
+    with pytest.raises(DataError, match=r"varies by only 4e-320 .* too little for float64 statistics to see; rescale"):
+        make_timeseries(_series(tiny), TaskCfg(window=4, transform="none"))
+    with pytest.raises(DataError, match=r"the training part of toy is constant; use a series that varies"):
+        make_timeseries(_series(np.full(40, 3.0)), TaskCfg(window=4, transform="none"))

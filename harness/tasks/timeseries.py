@@ -472,6 +472,13 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
     dg = np.diff(g[:n_train])  # (n_train - 1,)
     zt = dg if differenced else g[:n_train]
     if not g[:n_train].std() > 0:
+        spread = float(np.ptp(x[:n_train]))
+        if spread > 0:  # e.g. values near 1e-320: their squares underflow, so every spread computes as 0
+            raise DataError(
+                f"the training part of {s.name} varies by only {spread:.3g} (values up to "
+                f"{float(np.abs(x[:n_train]).max()):.3g}), too little for float64 statistics to see",
+                "rescale the values (e.g. multiply the column by a power of ten)",
+            )
         raise DataError(f"the training part of {s.name} is constant", "use a series that varies")
     # scales: a straight line has constant differences, so fall back to the spread of g, then to 1
     d = float(dg.std()) or float(g[:n_train].std())
