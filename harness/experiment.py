@@ -139,6 +139,9 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> R
             Tracker(uri, experiment, run_name, tags, parent_run_id, config.resume) as tracker,
         ):
             run_id = tracker.run_id
+            if config.progress:  # the id is known at once, even if the process is later killed without warning
+                how = "resumed" if config.resume else "started"
+                print(f"harness: MLflow run {run_id} {how} ({run_name})", file=sys.stderr, flush=True)
             if resume_state is None:
                 tracker.log_params(params)
                 tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")

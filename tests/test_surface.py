@@ -141,6 +141,8 @@ def test_the_python_route_returns_id_and_metrics_names_the_run_and_prints_a_line
     err = capsys.readouterr().err
     assert "epoch 1/2: train_loss=" in err and " dev_accuracy=" in err and "epoch 2/2: " in err
     assert "batch/s" not in err
+    # the run id comes first, before any epoch (a run killed without warning can still be found and resumed)
+    assert err.index(f"harness: MLflow run {result.run_id} started (rnn-h8-bi-ep2-pos-seed1)") < err.index("epoch 1/2")
 
 
 def test_run_names_carry_what_differs_from_the_defaults():
