@@ -1,5 +1,5 @@
 """Per-run diagnostics saved as artifacts: the vanishing-gradient curve of a recurrent model and
-the regimes of a Gaussian-HMM forecaster.
+the regimes of the regime (HMM) forecaster.
 
 Vanishing gradients (the textbook lesson, measured on a trained model).
 
@@ -72,8 +72,9 @@ def write_gradient_artifacts(norms: np.ndarray, folder: Path, title: str) -> lis
 
 
 def write_regime_artifacts(table: dict[str, np.ndarray], folder: Path, title: str) -> list[Path]:
-    """regimes.csv (the forecaster's ``regime_table``: time, value, Viterbi state, its mean, filtered
-    state probabilities) and regimes.png (the series coloured by state, with the state means)."""
+    """regimes.csv (the forecaster's ``regime_table``: time, value, the most probable *filtered* state, its
+    conditional mean, the filtered state probabilities) and regimes.png (the series coloured by state, with
+    the state means)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -41,7 +41,7 @@ PREFIX = {
     "lexicalize": "lex",
     "n_iter": "it",
 }
-SELF_NAMING = {"optimizer", "nonlinearity", "unknown", "covariance_type", "init"}  # the value says it: sgd, relu
+SELF_NAMING = {"optimizer", "nonlinearity", "unknown", "init"}  # the value says it: sgd, relu
 FLAGS = {"bidirectional": "bi", "capitalization": "cap"}
 
 
