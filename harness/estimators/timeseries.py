@@ -91,9 +91,8 @@ class RecurrentForecaster(GradientEstimator):
         return self
 
     def predict_new(self, values, horizon: int | None = None, **options: Any) -> dict[str, np.ndarray]:
-        """Forecasts of horizons 1..H after the last of ``values`` (T,), original units, with
-        bounds
-        (95 %) when the network gives a predictive spread. H is the trained horizon (or less)."""
+        """Forecasts of horizons 1..H after the last of ``values`` (T,), original units, with 95 % bounds when
+        the network gives a predictive spread. H is the trained horizon (or less)."""
         sc = self.scaling
         H = int(horizon or sc.horizon)
         if not 1 <= H <= sc.horizon:
