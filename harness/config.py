@@ -105,7 +105,7 @@ class RecurrentTaggerConfig(RecurrentConfig):
 class RecurrentForecasterConfig(RecurrentConfig):
     """The recurrent forecaster: a window of values -> recurrent stack -> horizons 1..H at once.
 
-    Defaults measured across public and synthetic series that were not used to choose them
+    Defaults measured across public and synthetic series, the same settings for every series
     (scripts/bench_forecasting.py; README, "Time series"):
     a Gaussian head (a predictive distribution, trained by its negative log-likelihood), each window
     minus its last value (the network forecasts the change from the origin, so a level outside the
