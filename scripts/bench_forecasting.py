@@ -83,6 +83,15 @@ def make_series() -> dict[str, tuple[list[str], np.ndarray]]:
     return out
 
 
+def read_csv_dir(folder: Path) -> dict[str, tuple[list[str], np.ndarray]]:
+    """name -> (time labels, values) of every CSV with columns t, v in ``folder`` (e.g. scripts/m3_to_csv.py's)."""
+    out = {}
+    for path in sorted(folder.glob("*.csv")):
+        rows = [line.split(",") for line in path.read_text(encoding="utf-8").splitlines()[1:] if line]
+        out[path.stem] = ([r[0] for r in rows], np.array([float(r[1]) for r in rows]))
+    return out
+
+
 def run_sweep(name: str, times, values, out: Path, models: str, overrides: list[str]) -> float:
     path = out / f"{name}.csv"
     path.write_text("t,v\n" + "".join(f"{t},{float(v)!r}\n" for t, v in zip(times, values)), encoding="utf-8")
@@ -139,13 +148,14 @@ def main() -> None:
     ap.add_argument("--series", nargs="*", default=None)
     ap.add_argument("--models", default="rnn,lstm,gru,hmm")
     ap.add_argument("--speed", action="store_true", help="time one evaluation on a 500-point monthly series")
+    ap.add_argument("--csv-dir", help="instead of the built-in set: every <name>.csv (columns t, v) in this folder")
     ap.add_argument("overrides", nargs="*", help="after --: Hydra overrides for every sweep")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     if args.speed:
         return speed(out, args.models)
-    data = make_series()
+    data = read_csv_dir(Path(args.csv_dir)) if args.csv_dir else make_series()
     names = args.series or list(data)
     models = args.models.split(",")
     cols = models + ["best yardstick"]
