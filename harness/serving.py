@@ -31,9 +31,23 @@ EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 MODEL_NAME = "model"  # runs:/<run id>/model
 
 
+def _store_write(tracker: Any):
+    """A write to a local SQLite store is shielded from SIGINT/SIGTERM, as the Tracker's own writes are: a signal
+    in the middle of its transaction would leave the store locked, and the KILLED status written on the way
+    out would then fail with "database is locked" (and the sweep go on as if the job had failed)."""
+    from harness.interrupts import shielded
+
+    return shielded() if tracker.uri.startswith("sqlite:") else contextlib.nullcontext()
+
+
 def record_dataset(tracker: Any, data: Any) -> None:
     """The run's dataset as an MLflow input (context ``training``), and the experiment's kind if unset. A task
     without ``dataset_info`` (one registered before it joined the contract) records no dataset."""
+    with _store_write(tracker):
+        _record_dataset(tracker, data)
+
+
+def _record_dataset(tracker: Any, data: Any) -> None:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     client = tracker.client
@@ -115,7 +129,7 @@ def log_model(tracker: Any, config: Any, estimator: Any, data: Any, folder: Path
     from mlflow.models import Model
 
     package = Path(__file__).resolve().parent
-    with _fluent_target(tracker.uri, tracker.experiment_id), warnings.catch_warnings():
+    with _store_write(tracker), _fluent_target(tracker.uri, tracker.experiment_id), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*An input example was not provided")  # the signature says it
         Model.log(
             None,

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -234,8 +235,16 @@ class Tracker:
         if exc_type is None:
             self.end("FINISHED")
         elif issubclass(exc_type, KeyboardInterrupt):
-            self.set_tags({"killed": "interrupted (SIGINT/SIGTERM); continue with resume=" + self.run_id})
-            self.end("KILLED")
+            try:
+                self.set_tags({"killed": "interrupted (SIGINT/SIGTERM); continue with resume=" + self.run_id})
+                self.end("KILLED")
+            except Exception as error:  # the interrupt must go on (a sweep stops): the store error is a line
+                print(
+                    f"harness: could not mark run {self.run_id} KILLED ({type(error).__name__}); "
+                    "python -m harness.runs stale --end will",
+                    file=sys.stderr,
+                    flush=True,
+                )
         else:
             self.set_tags({"failure": f"{exc_type.__name__}: {exc}"[:5000]})
             self.end("FAILED")

@@ -429,3 +429,48 @@ def test_a_signal_between_an_epochs_figures_and_its_checkpoint_logs_no_epoch_twi
     run(config)
     steps = [m.step for m in client.get_metric_history(killed.info.run_id, "dev_accuracy")]
     assert sorted(steps) == [1, 2, 3, 4]
+
+
+def test_the_runs_dataset_and_model_writes_wait_for_their_end_before_a_signal(tmp_path, monkeypatch):
+    """A signal inside record_dataset's write (the first writes of a run, where a sweep's SIGTERM often lands) is
+    held until the write is complete, as the Tracker's own writes are: it used to cut the transaction, leave the
+    store locked, and the KILLED status then failed with "database is locked" (a CI run of
+    test_sigterm_ends_the_sweep_and_its_parent_run_killed saw the sweep go on)."""
+    from mlflow.tracking import MlflowClient as Client
+
+    from harness import interrupts, serving
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    real = Client.log_inputs
+    done = []
+
+    def signal_inside_the_write(self, *args, **kwargs):
+        interrupts._interrupt(signal.SIGTERM, None)  # what the handler does when the signal arrives here
+        real(self, *args, **kwargs)
+        done.append(True)
+
+    monkeypatch.setattr(Client, "log_inputs", signal_inside_the_write)
+    data = type("D", (), {"items": "tokens", "dataset_info": lambda self: _Info()})()
+    with signals_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        with Tracker(uri, "e", "r") as tracker:
+            serving.record_dataset(tracker, data)
+    client, (killed,) = all_runs(uri)
+    assert done and killed.info.status == "KILLED" and len(killed.inputs.dataset_inputs) == 1
+
+
+class _Info:
+    name, digest, source, splits = "toy", "abc", "/tmp/toy", {"train": 1}
+
+
+def test_a_store_error_while_marking_a_run_killed_does_not_swallow_the_interrupt(tmp_path, monkeypatch, capsys):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        with Tracker(uri, "e", "r") as tracker:
+            from mlflow.exceptions import MlflowException
+
+            def locked(*args, **kwargs):
+                raise MlflowException("(sqlite3.OperationalError) database is locked")
+
+            monkeypatch.setattr(tracker.client, "set_tag", locked)
+            raise KeyboardInterrupt("signal 15")
+    assert f"could not mark run {tracker.run_id} KILLED (MlflowException)" in capsys.readouterr().err
