@@ -231,6 +231,48 @@ def test_sparse_viterbi_gives_the_paths_of_hmmlearns_dense_viterbi(kwargs, seed)
     assert model.predict(test) == model.predict(test, dense=True)
 
 
+def last_best_path(cand, log_b, log_p, order):
+    """Brute force over every candidate path of one sentence, with hmmlearn's tie rule: backtracking
+    takes the last maximum, so among the best paths it keeps the one whose final state (for order 2 the
+    pair (y_{T-2}, y_{T-1})) is largest, then the largest y_{T-3}, and so on back to the start."""
+    Z = log_p.shape[0] - 1
+    T, C = cand.shape
+    best, best_key, best_path = -np.inf, None, None
+    for slots in itertools.product(range(C), repeat=T):
+        y = [int(cand[t, k]) for t, k in enumerate(slots)]
+        ctx = [Z] * order + y + [Z]  # BOS ... labels ... END
+        score = sum(log_b[t, k] for t, k in enumerate(slots))
+        score += sum(log_p[tuple(ctx[t : t + order + 1])] for t in range(T + 1))
+        key = tuple(reversed(y)) if order == 1 else (tuple(y[-2:]) if T > 1 else (Z, y[-1]), *reversed(y[:-2]))
+        if score > best or (score == best and key > best_key):
+            best, best_key, best_path = score, key, y
+    return best_path
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("fixed", [True, False], ids=["same-candidates", "own-candidates"])
+def test_sparse_viterbi_breaks_exact_ties_as_hmmlearns_backtracking_does(order, fixed):
+    from harness.models.hmm.decoding import viterbi_candidates
+
+    # small integers as log-probabilities: every sum is exact, so equal scores are real ties (many of them)
+    rng = np.random.default_rng(order + 2 * fixed)
+    Z, C = 4, 3
+    log_p = -rng.integers(0, 3, size=(Z + 1,) * (order + 1)).astype(float)
+    lengths = np.array([1, 2, 3, 4, 5, 5, 4, 3])
+    N = lengths.sum()
+    if fixed:
+        cand = np.tile([0, 1, 3], (N, 1))
+    else:
+        cand = np.sort(np.array([rng.choice(Z, size=C, replace=False) for _ in range(N)]), axis=1)  # (N, C)
+    log_b = -rng.integers(0, 2, size=(N, C)).astype(float)
+    if not fixed:
+        log_b[::3, 2] = -np.inf  # padding slots, as a token with fewer candidates has
+    got = viterbi_candidates(cand, log_b, lengths, log_p, order)
+    starts = np.cumsum(lengths) - lengths
+    want = [last_best_path(cand[a : a + n], log_b[a : a + n], log_p, order) for a, n in zip(starts, lengths)]
+    assert got.tolist() == [y for path in want for y in path]
+
+
 @pytest.mark.parametrize("kwargs", [dict(order=2), dict(order=1, lexicalize=3, capitalization=True)])
 def test_sparse_viterbi_batches_of_any_size_give_the_same_paths(kwargs, monkeypatch):
     import harness.models.hmm.decoding as decoding
@@ -239,7 +281,7 @@ def test_sparse_viterbi_batches_of_any_size_give_the_same_paths(kwargs, monkeypa
     W = [[w.upper() if i % 3 == 0 else w for i, w in enumerate(s)] for s in W]
     model = HMMTagger(**kwargs).fit(W, T)
     whole = model.predict(W)
-    monkeypatch.setattr(decoding, "STEP_BUDGET", 1)  # one sentence a batch
+    monkeypatch.setattr(decoding, "STEP_BUDGET", {1: 1, 2: 1})  # one sentence a batch
     assert model.predict(W) == whole == model.predict(W, dense=True)
 
 

@@ -30,7 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
-STEP_BUDGET = 75_000  # scores per step of a batch, (n, C^(order+1)): small enough for the CPU cache
+# Scores per step of a batch, n C^(order+1), by order: larger batches pay NumPy's per-call cost on
+# fewer steps until the sums leave the CPU cache (measured on EWT with scripts/measure_hmm_ewt.py:
+# order 2 gains 5% from 75k to 150-300k and loses from 600k; order 1 is flat to 150k, then loses).
+STEP_BUDGET = {1: 75_000, 2: 600_000}
 
 
 def last_argmax(s: np.ndarray, mx: np.ndarray, axis: int) -> np.ndarray:
@@ -56,7 +59,7 @@ def viterbi_candidates(
     by_length = np.argsort(-lengths, kind="stable")  # longest first: a batch's active sentences are a prefix
     fixed = bool((cand == cand[0]).all())  # every token has the same candidates: no gathers needed
     out = np.empty(len(cand), dtype=np.int64)
-    size = max(1, STEP_BUDGET // cand.shape[1] ** (order + 1))  # sentences per batch
+    size = max(1, STEP_BUDGET[order] // cand.shape[1] ** (order + 1))  # sentences per batch
     for i in range(0, len(lengths), size):
         batch = by_length[i : i + size]
         L = lengths[batch]  # (n,) descending
@@ -73,12 +76,15 @@ def viterbi_candidates(
 
 
 def _viterbi_order1(c, b, active, log_p, fixed) -> np.ndarray:
-    """delta_t(j) = max_i delta_{t-1}(i) + log P(c_t[j] | c_{t-1}[i]) + log b_j(o_t); labels (n, T)."""
+    """delta_t(j) = max_i delta_{t-1}(i) + log P(c_t[j] | c_{t-1}[i]) + log b_j(o_t); labels (n, T).
+
+    Back-pointers are not kept for every state: the forward pass keeps each delta_{t-1}, and the
+    backtrack recomputes the one argmax it needs, psi_t(j) for the j on the path, from the same sums."""
     n, T, C = c.shape
     Z = log_p.shape[0] - 1
     A = None if fixed is None else log_p[np.ix_(fixed, fixed)]  # (C, C) the same at every step
     delta = log_p[Z, c[:, 0]] + b[:, 0]  # (n, C) from BOS
-    back, ends = [], np.empty(n, dtype=np.int64)  # back[t-1]: (n_t, C) best slot at t-1
+    history, ends = [], np.empty(n, dtype=np.int64)  # history[t-1]: delta_{t-1}, (n_t, C)
     for t in range(1, T + 1):
         m = active[t] if t < T else 0
         if active[t - 1] > m:  # some sentences end with token t-1
@@ -88,57 +94,67 @@ def _viterbi_order1(c, b, active, log_p, fixed) -> np.ndarray:
         if m == 0:
             break
         trans = A if A is not None else log_p[c[:m, t - 1, :, None], c[:m, t, None, :]]  # (m, C_i, C_j)
-        s = delta[:m, :, None] + trans  # (m, C_i, C_j)
-        mx = s.max(axis=1)  # (m, C_j)
-        back.append(last_argmax(s, mx, axis=1))
-        delta = mx + b[:m, t]
+        history.append(delta[:m])
+        delta = (delta[:m, :, None] + trans).max(axis=1) + b[:m, t]  # (m, C_j)
     slots = np.zeros((n, T), dtype=np.int64)
     cur = ends.copy()  # (n,) slot at the current t of each sentence
     for t in range(T - 1, -1, -1):
         m = active[t]
         slots[:m, t] = cur[:m]
         if t:
-            cur[:m] = back[t - 1][np.arange(m), cur[:m]]
+            j = cur[:m]  # (m,)
+            trans = A[:, j].T if A is not None else log_p[c[:m, t - 1], c[np.arange(m), t, j][:, None]]  # (m, C_i)
+            s = history[t - 1] + trans  # (m, C_i): the sums the forward step maximised for (t, j)
+            cur[:m] = last_argmax(s, s.max(axis=1), axis=1)  # psi_t(j)
     return np.take_along_axis(c, slots[:, :, None], axis=2)[:, :, 0]
 
 
 def _viterbi_order2(c, b, active, log_p, fixed) -> np.ndarray:
     """delta_t(j, k) = max_i delta_{t-1}(i, j) + log P(c_t[k] | c_{t-2}[i], c_{t-1}[j]) + log b_k(o_t);
-    state (i, j) = candidate slots at t-1 and t; labels (n, T)."""
+    state (i, j) = candidate slots at t-1 and t; labels (n, T). The sentences are the *last* axis of
+    delta, so every sum runs over a contiguous row of the batch (numpy's loops over 17 slots are
+    short and slow); back-pointers are recomputed while backtracking, as in the first order."""
     n, T, C = c.shape
     Z = log_p.shape[0] - 1
     Z1 = Z + 1
     flat = log_p.ravel()
-    A = None if fixed is None else log_p[np.ix_(fixed, fixed, fixed)]  # (C, C, C) the same from t = 2 on
-    bos = np.full((n, 1), Z)  # the one "candidate" before the first token: BOS
-    delta = (log_p[Z, Z, c[:, 0]] + b[:, 0])[:, None, :]  # (n, 1, C) states (BOS, c_0)
-    back, ends = [], np.empty((n, 2), dtype=np.int64)  # back[t-1]: (n_t, C_{t-1}, C_t) best slot at t-2
+    A = None if fixed is None else log_p[np.ix_(fixed, fixed, fixed)][..., None]  # (C, C, C, 1) from t = 2 on
+    cT = np.ascontiguousarray(c.transpose(1, 2, 0))  # (T, C, n)
+    bT = np.ascontiguousarray(b.transpose(1, 2, 0))  # (T, C, n)
+    bos = np.full((1, n), Z)  # the one "candidate" before the first token: BOS
+    delta = (log_p[Z, Z, cT[0]] + bT[0])[None]  # (1, C, n) states (BOS, c_0)
+    history, ends = [], np.empty((n, 2), dtype=np.int64)  # history[t-1]: delta_{t-1}, (C_{t-2}, C_{t-1}, n_t)
     for t in range(1, T + 1):
         m = active[t] if t < T else 0
         if active[t - 1] > m:  # some sentences end with token t-1
             done = slice(m, active[t - 1])
-            c1 = c[done, t - 1]  # (d, C)
-            c2 = c[done, t - 2] if t >= 2 else bos[done]  # (d, C) or (d, 1)
-            final = delta[done] + log_p[c2[:, :, None], c1[:, None, :], Z]  # (d, C2, C) into END
-            final = final.reshape(len(c1), -1)
-            best = last_argmax(final, final.max(axis=1), axis=1)  # pair (i, j) in C order, i outer
+            c1 = cT[t - 1][:, done]  # (C, d)
+            c2 = cT[t - 2][:, done] if t >= 2 else bos[:, done]  # (C, d) or (1, d)
+            final = delta[:, :, done] + log_p[c2[:, None, :], c1[None, :, :], Z]  # (C2, C, d) into END
+            final = final.reshape(-1, final.shape[2])  # (C2 C, d): pair (i, j) in C order, i outer
+            best = last_argmax(final, final.max(axis=0), axis=0)  # (d,)
             ends[done, 0], ends[done, 1] = best // C, best % C
         if m == 0:
             break
         if A is not None and t >= 2:
-            trans = A  # (C, C, C)
+            trans = A  # (C, C, C, 1)
         else:
-            c2 = c[:m, t - 2] if t >= 2 else bos[:m]  # (m, C2) labels of slot i at t-2
-            trans = flat[(c2[:, :, None, None] * Z1 + c[:m, t - 1, None, :, None]) * Z1 + c[:m, t, None, None, :]]
-        s = delta[:m, :, :, None] + trans  # (m, C_i, C_j, C_k)
-        mx = s.max(axis=1)  # (m, C_j, C_k)
-        back.append(last_argmax(s, mx, axis=1))
-        delta = mx + b[:m, t, None, :]
+            c2 = cT[t - 2][:, :m] if t >= 2 else bos[:, :m]  # (C2, m) labels of slot i at t-2
+            trans = flat[(c2[:, None, None, :] * Z1 + cT[t - 1][None, :, None, :m]) * Z1 + cT[t][None, None, :, :m]]
+        history.append(delta[:, :, :m])
+        delta = (delta[:, :, None, :m] + trans).max(axis=0) + bT[t][None, :, :m]  # (C_j, C_k, m)
     slots = np.zeros((n, T), dtype=np.int64)
     prev, cur = ends[:, 0].copy(), ends[:, 1].copy()  # (n,) slots at t-1 and t
     for t in range(T - 1, -1, -1):
         m = active[t]
         slots[:m, t] = cur[:m]
         if t:
-            prev[:m], cur[:m] = back[t - 1][np.arange(m), prev[:m], cur[:m]], prev[:m].copy()
+            r, j, k = np.arange(m), prev[:m], cur[:m]  # (m,) each
+            if A is not None and t >= 2:
+                trans = A[:, j, k, 0].T  # (m, C_i)
+            else:
+                c2 = c[:m, t - 2] if t >= 2 else bos[0, :m, None]  # (m, C_i)
+                trans = flat[(c2 * Z1 + c[r, t - 1, j][:, None]) * Z1 + c[r, t, k][:, None]]  # (m, C_i)
+            s = history[t - 1][:, j, r].T + trans  # (m, C_i): the sums the forward step maximised for (t, j, k)
+            prev[:m], cur[:m] = last_argmax(s, s.max(axis=1), axis=1), j.copy()  # psi_t(j, k), then shift
     return np.take_along_axis(c, slots[:, :, None], axis=2)[:, :, 0]
