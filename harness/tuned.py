@@ -14,6 +14,11 @@ Steps, each an ordinary command whose runs land in MLflow:
 3. the report of experiment ``<name>`` (default and tuned side by side, with the tests over test
    items), followed by a *Search* section (harness.report.search): best dev score against trial and
    the parameter importances of each study.
+
+Overrides: ``key=value`` for every run, ``<preset>:key=value`` for one preset's runs. A sweep override
+(``choice``, ``interval``, ``range``; e.g. ``lstm:model.epochs=choice(5,10)``) replaces that key's search
+space in the study and is left out of the reruns, so a search space can be sized to the data set
+without a new preset.
 """
 
 from __future__ import annotations
@@ -100,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     start = _children_cpu(), time.perf_counter()
     shared = [o for o in a.overrides if ":" not in o.split("=", 1)[0]]
     own = {p: [o.split(":", 1)[1] for o in a.overrides if o.startswith(f"{p}:")] for p in presets}
+    try:  # the reruns take the plain overrides; sweep overrides only shape the searches
+        plain = {p: tuning.search_space(shared + own[p])[0] for p in presets}
+    except HarnessError as error:
+        print(f"harness: error: {error}", file=sys.stderr)
+        return error.exit_status
     for preset in presets:  # 1. the same budget for every family
         harness(
             ["-m", f"+tune={preset}", *shared, *own[preset], *budget, *launcher, f"experiment_name={a.name}-search"]
@@ -112,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         best = [tuning.as_override(k, v) for k, v in studies[preset].best_trial.params.items()]
         for label, params in ((preset, []), (f"{preset}_tuned", best)):
             harness(
-                ["-m", *models[preset], *shared, *own[preset], *params, f"model.name={label}", f"seed={a.seeds}"]
+                ["-m", *models[preset], *plain[preset], *params, f"model.name={label}", f"seed={a.seeds}"]
                 + ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={a.jobs}", f"experiment_name={a.name}"]
                 + ["hydra.callbacks.sweep.report=false", "progress=false"]
             )

@@ -229,3 +229,48 @@ def test_importances_single_out_the_parameter_that_matters():
     ranked = importances(study)
     assert ranked["lr"] > 0.9 and ranked["noise"] < 0.1
     assert importances(optuna.create_study()) == {}  # no complete trial: nothing to rank
+
+
+def test_tuned_comparison_sizes_a_search_space_without_sweeping_it_in_the_reruns(tmp_path, monkeypatch):
+    """``<preset>:key=choice(...)`` replaces the key's space in that preset's study only, and the reruns of
+    the defaults and the best trial take the plain overrides alone (a choice there would sweep a grid)."""
+    import types
+
+    import harness.report
+    import harness.report.search
+    from harness import tuned
+
+    calls = []
+    monkeypatch.setattr(tuned, "harness", lambda args: calls.append(args))
+    best = types.SimpleNamespace(best_trial=types.SimpleNamespace(params={"model.lr": 0.01, "model.epochs": 5}))
+    monkeypatch.setattr(optuna, "load_study", lambda **kw: best)
+    report = tmp_path / "report.md"
+    monkeypatch.setattr(harness.report, "build_report", lambda *a, **kw: report)
+    monkeypatch.setattr(harness.report.search, "search_section", lambda *a: "## Search\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/m.db")
+    status = tuned.main(
+        ["--presets", "hmm,lstm", "--trials", "3", "--seeds", "0,1", "task.train_size=50"]
+        + ["lstm:model.epochs=choice(5,10)", "lstm:model.patience=2"]
+    )
+    assert status == 0
+    searches = [c for c in calls if any(a.startswith("+tune=") for a in c)]
+    reruns = [c for c in calls if c not in searches]
+    assert [next(a for a in c if a.startswith("+tune=")) for c in searches] == ["+tune=hmm", "+tune=lstm"]
+    assert "model.epochs=choice(5,10)" in searches[1] and "model.epochs=choice(5,10)" not in searches[0]
+    assert "task.train_size=50" in searches[0] and "hydra.sweeper.n_trials=3" in searches[1]
+    assert len(reruns) == 4  # defaults and best trial of each preset
+    for c in reruns:
+        assert not any("choice(" in a for a in c)
+        assert "task.train_size=50" in c and "seed=0,1" in c
+    lstm_default, lstm_tuned = reruns[2], reruns[3]
+    assert "model.patience=2" in lstm_default and "model.name=lstm" in lstm_default
+    assert "model.epochs=5" in lstm_tuned and "model.lr=0.01" in lstm_tuned and "model.name=lstm_tuned" in lstm_tuned
+    assert report.read_text() == "\n## Search\n"  # the search section follows the comparison
+
+
+def test_tuned_comparison_refuses_a_search_space_optuna_cannot_sample(monkeypatch, capsys):
+    from harness import tuned
+
+    monkeypatch.setattr(tuned, "harness", lambda args: pytest.fail("no run may start"))
+    assert tuned.main(["--presets", "lstm", "lstm:model.lr=interval(0.1,0.01)"]) == 2
+    assert "interval(0.1,0.01) is empty" in capsys.readouterr().err
