@@ -173,7 +173,7 @@ def _run(config: Config, cfg: DictConfig | None, parent_run_id: str | None) -> R
                     write(Path(tmp) / name)
                 for path in sorted(Path(tmp).iterdir()):  # a writer may add companions (a plot beside its CSV)
                     tracker.log_artifact(path)
-                np.savez(Path(tmp) / "model.npz", **estimator.state_dict())
+                np.savez_compressed(Path(tmp) / "model.npz", **estimator.state_dict())
                 tracker.log_artifact(Path(tmp) / "model.npz")
                 serving.log_model(tracker, config, estimator, data, Path(tmp))  # runs:/<id>/model (pyfunc)
                 batch = estimator.diagnostic_batch(data)

@@ -123,7 +123,7 @@ def log_model(tracker: Any, config: Any, estimator: Any, data: Any, folder: Path
     if arrays is None:
         return False
     path = folder / predictor.FILE
-    np.savez(path, **arrays)
+    np.savez_compressed(path, **arrays)
     tracker.log_artifact(path)  # also a plain run artifact: harness.predict reads it from there
     import mlflow.pyfunc
     from mlflow.models import Model

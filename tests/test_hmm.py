@@ -450,6 +450,18 @@ def test_state_dict_round_trip_through_npz(tmp_path, kwargs):
     assert loaded.predict(probe) == model.predict(probe)
     assert loaded.n_params == model.n_params > 0
     assert all(v.dtype != object for v in model.state_dict().values())
+    if model.training == "supervised":  # the dense n-gram table is rebuilt, bit for bit, from the stored counts
+        assert np.array_equal(loaded.ngram_, model.ngram_) and "ngram_" not in model.state_dict()
+
+
+def test_saved_second_order_lexicalised_tagger_stores_counts_not_its_dense_table():
+    rng = np.random.default_rng(0)
+    T = [[str(t) for t in rng.integers(0, 5, size=8)] for _ in range(200)]  # 5 tags
+    W = [[f"w{w}" for w in rng.integers(0, 30, size=8)] for _ in range(200)]  # every word seen with every tag
+    model = HMMTagger(order=2, lexicalize=10).fit(W, T)  # 55 labels: 56^3 n-gram probabilities
+    state = model.state_dict()
+    assert model.ngram_.size > 20 * state["ngram_count_"].size
+    assert sum(v.nbytes for v in state.values()) < model.ngram_.nbytes / 5
 
 
 @pytest.mark.parametrize(

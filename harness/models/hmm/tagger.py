@@ -47,7 +47,8 @@ _SUPERVISED_STATE = (
     "suffix_keys_",
     "suffix_prob_",
     "p_t_",
-    "ngram_",
+    "ngram_index_",
+    "ngram_count_",
     "label_tag_",
     "label_word_",
     "label_flag_",
@@ -288,7 +289,11 @@ class HMMTagger:
                 "lower model.lexicalize, drop model.capitalization or use model.order=1",
             )
         self.label_tag_, self.label_word_, self.label_flag_ = label_tag, label_word, label_flag
-        self.lambdas_, self.ngram_ = self._ngram_table(z, lengths, Z)
+        counts = self._ngram_counts(z, lengths, Z)
+        self.ngram_index_ = np.flatnonzero(counts)  # (G,) the n-grams seen, as flat indices: the stored state
+        self.ngram_count_ = counts.ravel()[self.ngram_index_]  # (G,)
+        self.lambdas_ = _deleted_interpolation(counts)
+        self.ngram_ = self._ngram_table(counts, self.lambdas_)
         self._build_full()
 
     def _suffix_tree(self, forms: list[str], counts: np.ndarray, p_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -324,9 +329,9 @@ class HMMTagger:
             P_st[r] = (_conditional(C_st[r], p_t) + theta * P_st[parent_arr[r]]) / (1 + theta)
         return _to_unicode(sfx_index), P_st
 
-    def _ngram_table(self, y: np.ndarray, lengths: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
-        """Deleted-interpolation weights (order+1,) and P(label | previous order labels), shape
-        (K+1,) * (order+1): contexts 0..K with K = BOS, outcomes 0..K with K = END."""
+    def _ngram_counts(self, y: np.ndarray, lengths: np.ndarray, K: int) -> np.ndarray:
+        """Counts of label n-grams, shape (K+1,) * (order+1): contexts 0..K with K = BOS, outcomes 0..K
+        with K = END."""
         n = self.order + 1
         ends = np.cumsum(lengths)
         # padded label sequences BOS^order y_1 .. y_n END in one flat array; n-grams end at every
@@ -337,16 +342,21 @@ class HMMTagger:
         gram_end = np.concatenate([pos, ends + np.arange(1, len(lengths) + 1) * n - 1])
         counts = np.zeros((K + 1,) * n)
         np.add.at(counts, tuple(pad[gram_end - (n - 1 - i)] for i in range(n)), 1.0)
-        lambdas = _deleted_interpolation(counts)
+        return counts
 
+    def _ngram_table(self, counts: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
+        """P(label | previous order labels) from the n-gram counts and the deleted-interpolation weights
+        (order+1,), shape (K+1,) * (order+1). Dense (it is what decoding reads), and rebuilt from the sparse
+        counts on loading rather than stored: second order with lexicalised labels makes it 10^8 bytes."""
+        n = self.order + 1
         uni = counts.sum(axis=tuple(range(n - 1))) + UNIGRAM_PSEUDOCOUNT  # (K+1,) outcomes; none impossible
         p1 = uni / uni.sum()
         bi = counts.sum(axis=tuple(range(n - 2))) if n > 2 else counts  # (K+1 ctx, K+1 out)
         p2 = _conditional(bi, p1)
         if self.order == 1:
-            return lambdas, lambdas[1] * p2 + lambdas[0] * p1
+            return lambdas[1] * p2 + lambdas[0] * p1
         p3 = _conditional(counts, p2[None, :, :])  # unseen pair contexts back off to the bigram
-        return lambdas, lambdas[2] * p3 + lambdas[1] * p2[None] + lambdas[0] * p1
+        return lambdas[2] * p3 + lambdas[1] * p2[None] + lambdas[0] * p1
 
     def _hmm_for(self, live: np.ndarray | None = None):
         """The supervised model as an HMM over the labels ``live`` (all if None).
@@ -824,6 +834,9 @@ class HMMTagger:
         for name in _COMMON_STATE + (_SUPERVISED_STATE if self.training == "supervised" else _UNSUPERVISED_STATE):
             setattr(self, name, np.array(d[name]))
         if self.training == "supervised":
+            counts = np.zeros((len(self.label_tag_) + 1,) * (self.order + 1))
+            counts.flat[self.ngram_index_] = self.ngram_count_
+            self.ngram_ = self._ngram_table(counts, self.lambdas_)
             if self.unknown == "logistic":
                 self._spelling = SpellingModel(self.spelling_features_, self.spelling_weight_, self.spelling_bias_)
             self._derive_emissions()
