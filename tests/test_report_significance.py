@@ -204,3 +204,28 @@ def test_diebold_mariano_falls_back_to_h1_when_the_long_run_variance_is_negative
     assert e @ e + 2 * (e[1:] @ e[:-1]) < 0  # V at h = 2 would be negative
     got = diebold_mariano(d, np.zeros(8), h=2)
     assert got == diebold_mariano(d, np.zeros(8), h=1) and math.isfinite(got[2])
+
+
+def test_best_rows_predictions_are_read_when_rows_exceed_the_cap(tmp_path):
+    """A tuned comparison has 10 rows (5 families, default and tuned) and predictions are read for at most
+    MAX_PREDICTION_VARIANTS of them: the best row must be one, or no row gets a test over items (the
+    EWT comparison's best row, the last, was left out and its verdict fell back to the seeds)."""
+    from harness.report import build
+
+    variants = [f"m{i}" for i in range(build.MAX_PREDICTION_VARIANTS + 1)]
+    runs = pd.DataFrame({"variant": variants, "seed": 0, "run_id": variants})
+    for v in variants:
+        pd.DataFrame({"sentence": [0], "position": [0], "gold": ["N"], "predicted": ["N"]}).to_csv(
+            tmp_path / f"{v}.tsv", sep="\t", index=False
+        )
+
+    class Store:
+        def artifact(self, run_id, name):
+            return tmp_path / f"{run_id}.tsv"
+
+    def read(path):
+        return pd.read_csv(path, sep="\t")
+
+    assert variants[-1] not in build._read_predictions(Store(), runs, "p.tsv", read)
+    got = build._read_predictions(Store(), runs, "p.tsv", read, first=variants[-1])
+    assert variants[-1] in got and len(got) == build.MAX_PREDICTION_VARIANTS

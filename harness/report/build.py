@@ -86,10 +86,17 @@ def _safe_name(name: str) -> str:
     return name
 
 
-def _read_predictions(store: RunStore, runs: pd.DataFrame, name: str, reader) -> dict[str, pd.DataFrame]:
-    """variant -> the artifact ``name`` of its runs (all seeds, a ``seed`` column added)."""
+def _read_predictions(
+    store: RunStore, runs: pd.DataFrame, name: str, reader, first: str | None = None
+) -> dict[str, pd.DataFrame]:
+    """variant -> the artifact ``name`` of its runs (all seeds, a ``seed`` column added), for at most
+    MAX_PREDICTION_VARIANTS variants; ``first`` (the table's best row) is always among them, since every
+    test over items compares a row with it."""
     out: dict[str, pd.DataFrame] = {}
-    for variant, v in runs.groupby("variant", sort=False):
+    groups = list(runs.groupby("variant", sort=False))
+    if first is not None:
+        groups.sort(key=lambda g: g[0] != first)  # stable: the best first, the others in table order
+    for variant, v in groups:
         frames = []
         for _, r in v.sort_values("seed").iterrows():
             path = store.artifact(r.run_id, name)
@@ -215,7 +222,10 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
             finished,
             "test_predictions.tsv",
             lambda p: pd.read_csv(p, sep="\t", keep_default_na=False, quoting=3, dtype=str),
+            first=table.best_label,
         )
+        order = list(dict.fromkeys(finished.variant))  # tables and figures keep the table's order
+        preds = {v: preds[v] for v in order if v in preds}
         for p in preds.values():
             for c in ("sentence", "position", "sequence"):
                 if c in p.columns:
