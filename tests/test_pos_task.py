@@ -200,6 +200,8 @@ def test_vocab_encodes_unknown_items_with_the_unknown_id():
 
 def test_word_features():
     assert word_shape("Hello") == "Xx" and word_shape("1,234") == "d,d" and word_shape("e-mail") == "x-x"
+    assert word_shape("...") == "..." and word_shape("Café") == "Xx" and word_shape("U.S.") == "X.X."
+    assert word_shape("迈向") == "c" and word_shape("１９９８年") == "dc" and word_shape("Ｂ超") == "Xc"
     assert FEATURES["suffix3"]("Running") == "ing" and FEATURES["lower"]("The") == "the"
 
 

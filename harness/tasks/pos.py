@@ -22,12 +22,22 @@ from harness.tasks.base import DatasetInfo, content_digest
 PAD, UNK = "<pad>", "<unk>"
 
 
+def _char_class(c: str) -> str:
+    """X upper case, x lower case, d a digit (any script: ``１`` too), c a letter without case (a Chinese
+    character, kana), else the character itself (punctuation, symbols)."""
+    if c.isupper():
+        return "X"
+    if c.islower():
+        return "x"
+    if c.isdigit():
+        return "d"
+    return "c" if c.isalpha() else c
+
+
 def word_shape(w: str) -> str:
-    """Xxxx -> 'Xx', 1,234 -> 'd,d', e-mail -> 'x-x': character classes with runs collapsed."""
-    s = re.sub(r"[A-Z]+", "X", w)
-    s = re.sub(r"[a-z]+", "x", s)
-    s = re.sub(r"[0-9]+", "d", s)
-    return s[:6]
+    """Xxxx -> 'Xx', 1,234 -> 'd,d', e-mail -> 'x-x', １９９８年 -> 'dc', 迈向 -> 'c': character classes with
+    runs of a class collapsed (a Chinese word's shape is not the word again)."""
+    return re.sub(r"([Xxdc])\1+", r"\1", "".join(map(_char_class, w)))[:6]
 
 
 # Word-level input features: each maps a word form to a string with its own embedding table.
