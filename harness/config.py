@@ -370,11 +370,13 @@ class PosTaskConfig:
     """Part-of-speech tagging: one tag per word (many-to-many)."""
 
     name: str = "pos"
-    dataset: str = "synthetic"  # synthetic | conllu | two_column | ud_english_ewt
-    path: Optional[str] = (
-        None  # conllu: folder with *-ud-{train,dev,test}.conllu; two_column: folder with {train,dev,test}.tsv
-    )
+    dataset: str = "synthetic"  # synthetic | conllu | two_column | word_tag | ud_english_ewt | peoples_daily
+    # conllu: folder with *-ud-{train,dev,test}.conllu; two_column: folder with {train,dev,test}.tsv;
+    # word_tag: folder with {train,dev,test}.txt, or one file split by document (split_seed)
+    path: Optional[str] = None
     tagset: str = "upos"  # upos | xpos (CoNLL-U column)
+    separator: str = "/"  # word_tag: between a word and its tag (the last one in a token)
+    split_seed: int = 0  # word_tag (one file) and peoples_daily: the document split, the same for every run seed
     train_size: Optional[float] = (
         None  # None = all; <= 1 = fraction (1 = all); > 1 = count of training sentences (nested subsets)
     )
@@ -385,7 +387,7 @@ class PosTaskConfig:
 
         check_choice(self.dataset, "task.dataset", sorted(DATASETS))
         check_choice(self.tagset, "task.tagset", ("upos", "xpos"))
-        if self.dataset in ("conllu", "two_column") and not self.path:
+        if self.dataset in ("conllu", "two_column", "word_tag") and not self.path:
             raise ConfigError(
                 f"task.dataset={self.dataset} needs task.path", "set task.path=<folder with the data files>"
             )

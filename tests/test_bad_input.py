@@ -92,6 +92,21 @@ ROWS = [
         ["{d}/no_xpos/x-ud-train.conllu:1: word 'The' has no XPOS tag", "choose another task.tagset"],
     ),
     (
+        "word-tag-token-without-tag",
+        ["task.dataset=word_tag", "task.path={d}/slash.txt"],
+        ["{d}/slash.txt:2: token '苹果' is not word/TAG", "write every token as word/TAG"],
+    ),
+    (
+        "word-tag-binary",
+        ["task.dataset=word_tag", "task.path={d}/binary.txt"],
+        ["{d}/binary.txt is not UTF-8 text", "convert it to UTF-8"],
+    ),
+    (
+        "word-tag-too-few-documents",
+        ["task.dataset=word_tag", "task.path={d}/two_lines.txt"],
+        ["cannot split 2 document(s) into train, dev and test", "give more sentences"],
+    ),
+    (
         "csv-without-column",
         ["task=timeseries", "task.dataset=csv", "task.path={d}/other_columns.csv", "task.value_column=v"],
         ["{d}/other_columns.csv has no column 'v' (available: a, b)", "set task.value_column to one of those"],
@@ -212,6 +227,21 @@ ROWS = [
         ["model.nonlinearity does not apply to model=lstm on task=pos"],
     ),
     ("sweep-bad-value", ["-m", "model.hidden_size=8,0"], ["model.hidden_size must be positive, got 0"]),
+    (
+        "inapplicable-separator",
+        ["task.dataset=conllu", "task.path={d}/no_xpos", "task.separator=_"],
+        ["task.separator does nothing with task.dataset=conllu", "set task.dataset=word_tag"],
+    ),
+    (
+        "inapplicable-tagset-word-tag",
+        ["task.dataset=word_tag", "task.path={d}/two_lines.txt", "task.tagset=xpos"],
+        ["task.tagset does nothing with task.dataset=word_tag", "drop task.tagset"],
+    ),
+    (
+        "inapplicable-path-peoples-daily",
+        ["task.dataset=peoples_daily", "task.path={d}/two_lines.txt"],
+        ["task.path does nothing with task.dataset=peoples_daily", "task.dataset=word_tag"],
+    ),
 ]
 
 CONLLU_OK = "1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n\n"
@@ -231,6 +261,9 @@ def bad_data(tmp_path_factory) -> Path:
         "bad_conllu", "# text = The dog\n" + CONLLU_OK + "1\tA\ta\tDET\tDT\t_\t2\tdet\t_\t_\n2\tcat\tcat\tNOUN\n\n"
     )
     treebank("no_xpos", CONLLU_OK.replace("\tDT\t", "\t_\t"))
+    (d / "slash.txt").write_text("我/r 吃/v 苹果/n\n我/r 吃/v 苹果\n", encoding="utf-8")
+    (d / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    (d / "two_lines.txt").write_text("我/r 吃/v\n你/r 喝/v\n", encoding="utf-8")
     (d / "empty.csv").write_text("")
     (d / "other_columns.csv").write_text("a,b\n1,2\n3,4\n")
     (d / "short.csv").write_text("t,v\n" + "".join(f"{i},{i % 3}\n" for i in range(5)))

