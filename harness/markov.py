@@ -57,3 +57,32 @@ def filter_log2probs(
     result = np.empty(len(stream))
     result[(np.asarray(starts)[None, :] + np.arange(T)[:, None])[mask]] = out[mask]
     return result
+
+
+def sequence_log_likelihoods(
+    startprob: np.ndarray, transmat: np.ndarray, emissionprob: np.ndarray, ids: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
+    """log p(o_1..o_L | model m) of every sequence under each of M HMMs, (N, M): the scaled forward algorithm,
+    the models and the sequences side by side (one (M, N, K) @ (M, K, K) product per step).
+
+    startprob (M, K), transmat (M, K, K), emissionprob (M, K, V); ids (T, N) symbol ids, left-aligned, any
+    value where ``mask`` (T, N) is False. A symbol of probability 0 under a model gives -inf for it.
+    """
+    pi = np.asarray(startprob, dtype=np.float64)  # (M, K)
+    A = np.asarray(transmat, dtype=np.float64)  # (M, K, K)
+    B = np.asarray(emissionprob, dtype=np.float64)  # (M, K, V)
+    ids, mask = np.where(mask, ids, 0), np.asarray(mask, dtype=bool)
+    T, N = ids.shape
+    M, K = pi.shape
+    loglik = np.zeros((M, N))
+    alpha = np.broadcast_to(pi[:, None, :], (M, N, K))  # p(s_1), (M, N, K)
+    with np.errstate(divide="ignore"):
+        for t in range(T):
+            real = mask[t]  # (N,)
+            prior = alpha if t == 0 else alpha @ A  # p(s_t | o_<t), (M, N, K)
+            joint = prior * np.take_along_axis(B, np.broadcast_to(ids[t], (M, 1, N)), axis=2).transpose(0, 2, 1)
+            p = joint.sum(axis=2)  # p(o_t | o_<t), (M, N)
+            loglik += np.where(real, np.log(np.where(real, p, 1.0)), 0.0)
+            safe = np.where(p > 0, p, 1.0)[..., None]
+            alpha = np.where(real[None, :, None], joint / safe, alpha)  # p(s_t | o_<=t); unchanged after the end
+    return loglik.T

@@ -23,7 +23,7 @@ ROWS = [
     (
         "unknown-model",
         ["model=foo"],
-        ["unknown model 'foo'", "choose one of: gru, hmm, hmm_unsupervised, lstm, lstm_long, rnn"],
+        ["unknown model 'foo'", "choose one of: bigru, gru, hmm, hmm_unsupervised, lstm, lstm_long, rnn"],
     ),
     ("unknown-task", ["task=bar"], ["unknown task 'bar'", "choose one of: ", "pos", "timeseries"]),
     ("unknown-pos-dataset", ["task.dataset=nope"], ["task.dataset='nope' is not a valid choice", "conllu"]),

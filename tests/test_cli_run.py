@@ -80,7 +80,7 @@ def test_config_errors_are_one_line_with_exit_status_2(tmp_path, run_cli):
     assert out.returncode == 2
     assert (
         out.stderr.strip()
-        == "harness: error: unknown model 'transformer'; choose one of: gru, hmm, hmm_unsupervised, lstm, lstm_long, rnn"
+        == "harness: error: unknown model 'transformer'; choose one of: bigru, gru, hmm, hmm_unsupervised, lstm, lstm_long, rnn"
     )
     assert not store.exists()
 

@@ -87,7 +87,7 @@ def test_a_sweep_over_a_download_only_data_set_missing_offline_stops_before_any_
             ["model=hmm", "model.unknown=suffix", "model.unknown_c=1"],
             "model.unknown_c does nothing with model.unknown=suffix",
         ),
-        (["model=recurrent_schema"], "unknown model 'recurrent_schema'; choose one of: gru, hmm,"),
+        (["model=recurrent_schema"], "unknown model 'recurrent_schema'; choose one of: bigru, gru, hmm,"),
     ],
 )
 def test_a_setting_that_cannot_affect_the_run_is_refused_with_one_line(overrides, message):
@@ -113,8 +113,8 @@ def test_help_describes_the_tool_and_lists_no_internal_group(tmp_path, run_cli):
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.startswith("harness ") and "recurrent networks" in out
-    assert "model       gru, hmm, hmm_unsupervised, lstm, lstm_long, rnn" in out
-    assert "task        lm, longrange, pos, timeseries" in out and "rnn_vs_hmm_pos" in out
+    assert "model       bigru, gru, hmm, hmm_unsupervised, lstm, lstm_long, rnn" in out
+    assert "task        lm, longrange, pos, sentiment, timeseries" in out and "rnn_vs_hmm_pos" in out
     assert "_schema" not in out and "schema/" not in out and "mlflow ui" in out and "reports/" in out
 
 

@@ -73,6 +73,8 @@ def test_sweep_rejects_range_sweeps():
         ("long_range", 60),
         ("vanishing_gradients", 18),
         ("lm_synthetic", 15),
+        ("rnn_vs_hmm_sentiment", 15),
+        ("sentiment_reviews", 15),
     ],
 )
 def test_presets_expand_and_every_job_validates(preset, jobs):

@@ -28,6 +28,8 @@ ESTIMATORS: dict[tuple[str, str], Any] = {
     ("longrange", "hmm"): "harness.estimators.longrange:HMMTaggerClassifier",
     ("lm", "recurrent"): "harness.estimators.lm:RecurrentLM",
     ("lm", "hmm"): "harness.estimators.lm:HMMLanguageModel",
+    ("sentiment", "recurrent"): "harness.estimators.sentiment:RecurrentTextClassifier",
+    ("sentiment", "hmm"): "harness.estimators.sentiment:ClassConditionalHMMClassifier",
 }
 
 

@@ -197,50 +197,79 @@ def _put_state(state, new, cols, N):
     return full
 
 
+POOLINGS = ("last", "mean")
+
+
 class _ManyToOne(_RecurrentModel):
-    """A whole sequence x (T, N, D) -> one output o = c + V z per sequence, where z (N, H) is the
-    forward state at the last step [; the reverse state at the first]. Sequences in a batch have equal
-    length (no padding). ``bptt_steps`` = k < T runs the first T - k steps without gradient (the
-    truncation bias: nothing is learnt about dependencies longer than k)."""
+    """A whole sequence x (T, N, D) -> one output o = c + V z per sequence, where z (N, H) pools the
+    recurrent outputs h (T, N, H) of each sequence's real steps (``mask`` (T, N), left-aligned; None = all
+    steps real):
+        last   z = h_fwd at the sequence's own last real step [; h_bwd at step 0, which has read the whole
+               sequence from its end]
+        mean   z = mean of h over the real steps (both directions)
+    ``bptt_steps`` = k < T runs the first T - k steps without gradient (the truncation bias: nothing is
+    learnt about dependencies longer than k); it needs equal lengths and a unidirectional stack."""
 
-    def _summary(self, h: np.ndarray) -> np.ndarray:
+    pooling = "last"
+
+    def _summary(self, h: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """z (N, H) from h (T, N, H)."""
+        T, N, _ = h.shape
+        if self.pooling == "mean":
+            m = np.ones((T, N), h.dtype) if mask is None else mask.astype(h.dtype)  # (T, N)
+            return (h * m[..., None]).sum(axis=0) / m.sum(axis=0)[:, None]
+        last = np.full(N, T - 1) if mask is None else mask.sum(axis=0) - 1  # (N,) each sequence's last real step
+        top = h[last, np.arange(N)]  # (N, H)
         if not self.cfg.bidirectional:
-            return h[-1]
+            return top
         Hd = self.cfg.hidden_size
-        return np.concatenate([h[-1, :, :Hd], h[0, :, Hd:]], axis=-1)
+        return np.concatenate([top[:, :Hd], h[0, :, Hd:]], axis=-1)
 
-    def _run(self, x: np.ndarray, train: bool, rng, grad: bool = True):
+    def _summary_backward(self, dz: np.ndarray, h: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """dL/dh (T, N, H) from dL/dz (N, H): the transpose of ``_summary``."""
+        T, N, _ = h.shape
+        if self.pooling == "mean":
+            m = np.ones((T, N), h.dtype) if mask is None else mask.astype(h.dtype)  # (T, N)
+            return dz[None] * (m / m.sum(axis=0))[..., None]
+        dh = np.zeros_like(h)
+        last = np.full(N, T - 1) if mask is None else mask.sum(axis=0) - 1
+        if self.cfg.bidirectional:
+            Hd = self.cfg.hidden_size
+            dh[last, np.arange(N), :Hd] = dz[:, :Hd]
+            dh[0, :, Hd:] = dz[:, Hd:]
+        else:
+            dh[last, np.arange(N)] = dz
+        return dh
+
+    def _run(self, x: np.ndarray, train: bool, rng, grad: bool = True, mask: np.ndarray | None = None):
         """x (T, N, D) -> h (T - head, N, H), cache (None unless grad), head (the first ``head`` steps carry
         no gradient)."""
         T, N, _ = x.shape
         steps, state, head = self.cfg.bptt_steps, None, 0
         if steps and steps < T and not self.cfg.bidirectional:
+            if mask is not None:
+                raise ValueError("truncated BPTT (bptt_steps) needs sequences of equal length (no mask)")
             head = T - steps
             _, state, _ = self.rnn.forward(x[:head], np.ones((head, N), bool), grad=False)
-        h, _, cache = self.rnn.forward(x[head:], np.ones((T - head, N), bool), state, train=train, rng=rng, grad=grad)
+        m = np.ones((T - head, N), bool) if mask is None else mask
+        h, _, cache = self.rnn.forward(x[head:], m, state, train=train, rng=rng, grad=grad)
         return h, cache, head
 
-    def _output(self, x: np.ndarray) -> np.ndarray:
+    def _output(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """o (N, C) for inputs x (T, N, D), no dropout."""
-        h, _, _ = self._run(x, False, None, grad=False)
-        return self._summary(h) @ self.params["out.weight"].T + self.params["out.bias"]
+        h, _, _ = self._run(x, False, None, grad=False, mask=mask)
+        return self._summary(h, mask) @ self.params["out.weight"].T + self.params["out.bias"]
 
-    def _forward_backward(self, x: np.ndarray, loss_fn, rng):
+    def _forward_backward(self, x: np.ndarray, loss_fn, rng, mask: np.ndarray | None = None):
         """Loss and gradients for inputs x (T, N, D); ``loss_fn(o) -> (loss, do)``. Returns (loss, grads, dx)."""
         p = self.params
-        h, cache, head = self._run(x, rng is not None, rng)
-        z = self._summary(h)  # (N, H)
+        h, cache, head = self._run(x, rng is not None, rng, mask=mask)
+        z = self._summary(h, mask)  # (N, H)
         o = z @ p["out.weight"].T + p["out.bias"]  # o = c + V z, (N, C)
         loss, do = loss_fn(o)
         grads = {"out.weight": do.T @ z, "out.bias": do.sum(axis=0)}
         dz = do @ p["out.weight"]  # into z: V^T do, (N, H)
-        dh = np.zeros_like(h)
-        if self.cfg.bidirectional:
-            Hd = self.cfg.hidden_size
-            dh[-1, :, :Hd] = dz[:, :Hd]
-            dh[0, :, Hd:] = dz[:, Hd:]
-        else:
-            dh[-1] = dz
+        dh = self._summary_backward(dz, h, mask)  # into h, (T - head, N, H)
         dx_tail, rnn_grads, _ = self.rnn.backward(dh, cache)  # (T - head, N, D)
         self._rnn_grads(grads, rnn_grads)
         dx = np.zeros_like(x)
@@ -375,31 +404,45 @@ class RNNForecaster(_ManyToOne):
 class RNNClassifier(_ManyToOne):
     """Many-to-one classifier: symbol ids (T, N) -> one class per sequence.
 
-    x_t = E[s_t];  h_t = Recurrent(x_1..x_T)_t;  o = c + V z;  loss = mean over sequences of -log softmax(o)[y]
+    x_t = E[s_t];  h_t = Recurrent(x_1..x_T)_t;  z = pool(h);  o = c + V z;  loss = mean over sequences of
+    -log softmax(o)[y]. A batch is (X (T, N), y (N,)) of equal-length sequences, or (X, y, mask (T, N)) of
+    left-aligned ragged ones (padding ids are read but never reach an output or a gradient). ``cfg.pooling``
+    (last | mean; default last) chooses z (see ``_ManyToOne``).
     """
 
     def __init__(self, vocab_size: int, n_classes: int, cfg, rng: np.random.Generator, dtype=np.float32):
         super().__init__(cfg.embedding_size, n_classes, cfg, rng, dtype)
+        self.pooling = getattr(cfg, "pooling", "last")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         self.params["embed.symbol"] = (cfg.init_scale * rng.standard_normal((vocab_size, cfg.embedding_size))).astype(
             self.dtype
         )
 
     def recurrent_inputs(self, batch) -> tuple[np.ndarray, np.ndarray]:
-        """x (T, N, D) and an all-true mask for a batch (X (T, N) symbol ids, y)."""
+        """x (T, N, D) and the mask (all true without one) for a batch (X (T, N) symbol ids, y[, mask])."""
         x = self.params["embed.symbol"][batch[0]]
-        return x, np.ones(x.shape[:2], bool)
+        return x, (batch[2] if len(batch) > 2 else np.ones(x.shape[:2], bool))
 
-    def logits(self, X: np.ndarray) -> np.ndarray:
-        """X (T, N) symbol ids -> o (N, C)."""
-        return self._output(self.params["embed.symbol"][X])
+    def logits(self, X: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """X (T, N) symbol ids [, mask (T, N)] -> o (N, C)."""
+        return self._output(self.params["embed.symbol"][X], mask)
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """X (T, N) symbol ids -> (N,) most likely class."""
-        return self.logits(X).argmax(axis=-1)
+        return self.logits(X, mask).argmax(axis=-1)
+
+    def predict_proba(self, X: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """X (T, N) symbol ids -> (N, C) softmax(o), in float64."""
+        o = self.logits(X, mask).astype(np.float64)
+        e = np.exp(o - o.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
 
     def loss_and_grads(self, batch, rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray]]:
-        """batch = (X (T, N) symbol ids, y (N,) classes): cross-entropy at the last step and its gradients."""
-        X, y = batch
+        """batch = (X (T, N) symbol ids, y (N,) classes[, mask (T, N)]): cross-entropy of the pooled output and
+        its gradients."""
+        X, y = batch[0], batch[1]
+        mask = batch[2] if len(batch) > 2 else None
         x = self.params["embed.symbol"][X]  # (T, N, D)
         keep_x = dropout_mask(x.shape, self.cfg.dropout, rng, self.dtype) if rng is not None else None
         if keep_x is not None:
@@ -409,7 +452,7 @@ class RNNClassifier(_ManyToOne):
             loss, do = softmax_cross_entropy(o[None], y[None], np.ones((1, len(y)), bool))
             return loss, do[0]
 
-        loss, grads, dx = self._forward_backward(x, cross_entropy, rng)
+        loss, grads, dx = self._forward_backward(x, cross_entropy, rng, mask)
         if keep_x is not None:
             dx *= keep_x
         grads["embed.symbol"] = embedding_backward(X, dx, len(self.params["embed.symbol"]), skip_padding=False)

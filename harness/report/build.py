@@ -32,6 +32,7 @@ from harness.report.verdict import verdict_sentence
 
 # columns after the main metric, in this order when present
 METRIC_ORDER = [
+    "test_macro_f1",
     "test_oov_accuracy",
     "test_sentence_accuracy",
     "test_mae",
@@ -44,7 +45,9 @@ METRIC_ORDER = [
     "train_tokens_per_second",
     "train_windows_per_second",
     "train_chars_per_second",
+    "train_texts_per_second",
     "predict_tokens_per_second",
+    "predict_texts_per_second",
     "n_params",
 ]
 HISTORY = ("train_loss", "dev_accuracy", "dev_rmse")
@@ -216,7 +219,7 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
     for axis in sweep_axes(finished)[:4]:
         figs.append(plots.versus_axis(finished, axis, table.main, task, out))
     preds = {}
-    if table.task in ("pos", "longrange"):
+    if table.task in ("pos", "longrange", "sentiment"):
         preds = _read_predictions(
             store,
             finished,
@@ -239,6 +242,9 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
             plots.confusion_matrices(preds, task, out),
             plots.accuracy_by_length(preds, task, out),
         ]
+    if table.task == "sentiment":  # per-class precision / recall / F1 and the confusions, from the same files
+        section.tables += [t for t in (tables.per_tag(preds, "class", "texts"),) if t]
+        figs.append(plots.confusion_matrices(preds, task, out))
     horizons: list[int] = []
     if table.task == "timeseries":
         horizons, more = _forecasting(section, store, finished, task, out)

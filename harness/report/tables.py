@@ -23,8 +23,9 @@ from harness.report.stats import ItemTest, Summary, Table, _per_seed
 TOP_CONFUSIONS = 8
 
 
-def per_tag(preds: dict[str, pd.DataFrame]) -> dict | None:
-    """Rows: tags by frequency; columns: support (tokens per seed) then precision / recall / F1 of each row."""
+def per_tag(preds: dict[str, pd.DataFrame], label: str = "tag", items: str = "tokens") -> dict | None:
+    """Rows: tags (or classes: ``label``) by frequency; columns: support (``items`` per seed) then precision /
+    recall / F1 of each row."""
     if not preds:
         return None
     first = next(iter(preds.values()))
@@ -39,11 +40,11 @@ def per_tag(preds: dict[str, pd.DataFrame]) -> dict | None:
     support = first.gold.value_counts().reindex(tags).to_numpy() / n_seeds
     rows = [[tag, f"{s:,.0f}"] + [cells[v][i] for v in preds] for i, (tag, s) in enumerate(zip(tags, support))]
     return {
-        "title": "Per-tag precision / recall / F1",
-        "header": ["tag", "tokens"] + list(preds),
+        "title": f"Per-{label} precision / recall / F1",
+        "header": [label, items] + list(preds),
         "rows": rows,
-        "note": "Each cell is precision / recall / F1 of the tag (scikit-learn), all seeds pooled; "
-        "tokens: gold tokens of the tag per seed.",
+        "note": f"Each cell is precision / recall / F1 of the {label} (scikit-learn), all seeds pooled; "
+        f"{items}: gold {items} of the {label} per seed.",
     }
 
 

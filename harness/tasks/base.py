@@ -95,6 +95,7 @@ TASK_LOADERS: dict[str, str | Callable[[Any, int], TaskData]] = {
     "timeseries": "harness.tasks.timeseries:load_timeseries",
     "longrange": "harness.tasks.longrange:load_longrange",
     "lm": "harness.tasks.lm:load",
+    "sentiment": "harness.tasks.sentiment:load_sentiment",
 }
 
 
