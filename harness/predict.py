@@ -9,6 +9,8 @@
                  the regime HMM forecasts any 1..H; a recurrent forecaster up to its task.horizon)
     language     a prompt (the whole input; may be empty) -> the prompt continued by ``length=N``
                  symbols (default 300) at ``temperature=T`` (default 1), reproducible under ``seed=S``
+    sentiment    one text per line (blank lines skipped) -> ``label<TAB>probability<TAB>text`` per text,
+                 after a header line: the most probable class and its probability
 
 Input is read from ``input=<file>`` or stdin. The model is the run's ``predictor.npz`` artifact
 (harness.predictor), from ``tracking_uri=`` or $MLFLOW_TRACKING_URI or the project's mlflow.db.
@@ -161,6 +163,17 @@ def forecast_text(predictor: Predictor, text: str, out: TextIO, horizon: int | N
         out.write(",".join(str(int(table[c][i])) if c == "horizon" else f"{table[c][i]:.6g}" for c in columns) + "\n")
 
 
+def classify_text(predictor: Predictor, text: str, out: TextIO) -> None:
+    """Sentiment: one text per non-blank line of ``text`` -> ``label\tprobability\ttext`` lines on ``out``."""
+    texts = [line for line in text.splitlines() if line.strip()]
+    if not texts:
+        raise DataError("the input holds no text", "give one text per line")
+    answer = predictor.classify(texts)
+    out.write("label\tprobability\ttext\n")
+    for label, p, t in zip(answer["label"], answer["probability"], texts):
+        out.write(f"{label}\t{p:.4f}\t{t}\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
@@ -180,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 predictor.continue_text(text.rstrip("\n"), temperature=float(args.get("temperature", 1.0)), **options)
             )
+        elif predictor.task == "sentiment":
+            classify_text(predictor, text, sys.stdout)
         else:
             forecast_text(predictor, text, sys.stdout, int(args["horizon"]) if "horizon" in args else None)
     except HarnessError as error:

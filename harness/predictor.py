@@ -1,13 +1,13 @@
 """A trained model as one file of arrays, and the object that applies it to new input.
 
-``predictor.npz`` (an artifact of every finished POS and time-series run, and the artifact inside
+``predictor.npz`` (an artifact of every finished POS, time-series, language-model and sentiment run, and the artifact inside
 its MLflow model) holds the estimator's ``export`` (weights, vocabularies, tag list, scaling; see
 harness.estimators.base) plus ``meta.*`` entries: the format version, the harness version, the
 task, the model's schema and its config as JSON. It is read with ``allow_pickle=False``: nothing in
 it is code.
 
 ``Predictor.load(path)`` rebuilds the estimator from that file alone (no task data, no tracking
-store); ``tag`` and ``forecast`` answer in the task's terms. harness.predict (the command line)
+store); ``tag``, ``forecast``, ``continue_text`` and ``classify`` answer in the task's terms. harness.predict (the command line)
 and harness.serving (the MLflow pyfunc model) both go through it.
 """
 
@@ -25,7 +25,12 @@ from harness.errors import ConfigError, DataError
 
 FORMAT = 1  # bump when the meta.* layout or an export's keys change incompatibly
 FILE = "predictor.npz"
-TASKS = ("pos", "timeseries", "lm")  # tasks whose models take new input (long-range recall is a probe, not a tool)
+TASKS = (
+    "pos",
+    "timeseries",
+    "lm",
+    "sentiment",
+)  # tasks whose models take new input (long-range recall is a probe, not a tool)
 
 
 def bundle(config: Any, estimator: Any, data: Any) -> dict[str, np.ndarray] | None:
@@ -48,7 +53,8 @@ def bundle(config: Any, estimator: Any, data: Any) -> dict[str, np.ndarray] | No
 
 
 class Predictor:
-    """A fitted estimator rebuilt from ``predictor.npz``: ``tag(sentences)`` or ``forecast(values)``."""
+    """A fitted estimator rebuilt from ``predictor.npz``: ``tag(sentences)``, ``forecast(values)``,
+    ``continue_text(prompt)`` or ``classify(texts)``."""
 
     def __init__(self, task: str, model_name: str, estimator: Any):
         self.task, self.model_name, self.estimator = task, model_name, estimator
@@ -103,6 +109,11 @@ class Predictor:
         """``prompt`` continued by ``length`` symbols (language models)."""
         self._expect("lm")
         return self.estimator.predict_new(prompt, length=length, temperature=temperature, seed=seed)
+
+    def classify(self, texts: list[str]) -> dict[str, Any]:
+        """``{"label", "probability", "probabilities" (N, C), "classes"}`` for each text (sentiment models)."""
+        self._expect("sentiment")
+        return self.estimator.predict_new(texts)
 
     def _expect(self, task: str) -> None:
         if self.task != task:

@@ -6,13 +6,15 @@
   ``custom_model_development`` (MLflow 3's UI shows model-training experiments by that kind) when unset.
 - ``log_model``: ``predictor.npz`` (harness.predictor) as an MLflow ``pyfunc`` model named ``model``,
   with an input/output signature and the harness package as its code, so
-  ``mlflow models serve -m runs:/<run id>/model`` answers tagging and forecasting requests.
+  ``mlflow models serve -m runs:/<run id>/model`` answers tagging, forecasting, generation and classification requests.
   The model's code is ``harness/pyfunc_model.py`` (MLflow "models from code": nothing is pickled).
 
 Requests and answers (``dataframe_records``):
     POS          {"sentence": "I eat apples ."}  ->  {"tags": "PRON VERB NOUN PUNCT"}
     time series  one record {"value": x} per recent value, oldest first; params {"horizon": H}
                  ->  one record per horizon {"horizon", "forecast", "lower", "upper"} (NaN without intervals)
+    language     {"prompt": "The "}; params {"length", "temperature", "seed"}  ->  {"text": the continuation}
+    sentiment    {"text": "很好用"}  ->  {"label": "pos", "probability": 0.93}
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ def _signature(task: str):
             [ParamSpec("length", "long", 300), ParamSpec("temperature", "double", 1.0), ParamSpec("seed", "long", 0)]
         )
         return ModelSignature(Schema([ColSpec("string", "prompt")]), Schema([ColSpec("string", "text")]), params)
+    if task == "sentiment":
+        return ModelSignature(
+            Schema([ColSpec("string", "text")]), Schema([ColSpec("string", "label"), ColSpec("double", "probability")])
+        )
     outputs = Schema([ColSpec("long", "horizon")] + [ColSpec("double", c) for c in ("forecast", "lower", "upper")])
     params = ParamSchema([ParamSpec("horizon", "long", 0)])  # 0 = the horizon the model was trained for
     return ModelSignature(Schema([ColSpec("double", "value")]), outputs, params)
@@ -165,6 +171,9 @@ class HarnessModel:
             return pd.DataFrame(
                 {"text": [p.continue_text(str(t), seed=seed, **options) for t in model_input["prompt"]]}
             )
+        if p.task == "sentiment":
+            answer = p.classify([str(t) for t in model_input["text"]])
+            return pd.DataFrame({"label": answer["label"], "probability": answer["probability"]})
         horizon = int((params or {}).get("horizon") or 0) or None
         out = p.forecast(np.asarray(model_input["value"], dtype=np.float64), horizon)
         nan = np.full(len(out["horizon"]), np.nan)

@@ -6,6 +6,7 @@ exit 2 with nothing recorded; a whole run of each family."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import sys
@@ -19,6 +20,7 @@ from test_bad_input import assert_no_run, assert_one_error_line
 from harness import cli
 from harness.config import SentimentTaskConfig, SyntheticSentimentConfig, model_schema
 from harness.data.sentiment import LabelledTexts, generate, oracle_metrics, stratified_split
+from harness.errors import DataError
 from harness.models.hmm.classifier import ClassConditionalHMM
 from harness.models.nn.gradcheck import numerical_gradient, rel_error
 from harness.models.rnn import RNNClassifier
@@ -353,7 +355,9 @@ TINY = [
         ["model=hmm_unsupervised", "model.n_states=2"],
     ],
 )
-def test_a_tiny_run_records_scores_yardsticks_the_optimum_and_per_text_predictions(model, tracking_store):
+def test_a_tiny_run_records_scores_yardsticks_the_optimum_and_per_text_predictions_and_its_model_predicts(
+    model, tracking_store, monkeypatch, capsys
+):
     import harness
 
     result = harness.run([*model, *TINY])
@@ -376,6 +380,33 @@ def test_a_tiny_run_records_scores_yardsticks_the_optimum_and_per_text_predictio
     p = pd.read_csv(path, sep="\t", dtype=str)
     assert len(p) == 100 and (p.gold == p.predicted).mean() == pytest.approx(m["test_accuracy"])
     assert run.data.tags["task"] == "sentiment" and run.data.tags["family"] in ("recurrent", "hmm")
+
+    # the trained model on new input, rebuilt from the run's predictor.npz alone, answers as the run did
+    from harness.predict import main as predict
+    from harness.predictor import Predictor
+    from harness.serving import HarnessModel
+
+    synthetic = SyntheticSentimentConfig(n_train=400, n_dev=50, n_test=100, max_length=30)
+    texts = load_sentiment(SentimentTaskConfig(synthetic=synthetic), 0).test.texts
+    predictor = Predictor.load(client.download_artifacts(run.info.run_id, "predictor.npz"))
+    answer = predictor.classify(texts)
+    assert answer["label"] == p.predicted.tolist() and answer["classes"] == ["c0", "c1"]
+    np.testing.assert_allclose(answer["probability"], p.probability.astype(float), rtol=1e-5)
+    np.testing.assert_allclose(answer["probabilities"].sum(axis=1), 1.0)
+    with pytest.raises(DataError, match="text 2 of 2 has no character"):
+        predictor.classify([texts[0], ""])
+    served = HarnessModel()
+    served.predictor = predictor
+    table = served.predict(None, pd.DataFrame({"text": texts[:3]}))
+    assert table.label.tolist() == answer["label"][:3]
+    np.testing.assert_allclose(table.probability, answer["probability"][:3])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(texts[:3]) + "\n\n").encode())))
+    capsys.readouterr()  # the run's own lines
+    predict([f"run={run.info.run_id}"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "label\tprobability\ttext" and len(lines) == 4
+    assert [line.split("\t")[0] for line in lines[1:]] == answer["label"][:3]
+    assert [line.split("\t")[2] for line in lines[1:]] == texts[:3]
 
 
 def test_deduplicate_keeps_each_text_once_and_drops_texts_with_two_labels():

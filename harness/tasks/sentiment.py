@@ -62,6 +62,35 @@ def units_of(text: str, units: str, max_length: int) -> list[str]:
     return seq[:max_length] if max_length else seq
 
 
+def encode_texts(texts: list[str], vocab: list[str], units: str, max_length: int) -> list[np.ndarray]:
+    """Each text's unit ids (L_i,) under ``vocab`` (id -> unit; a unit not in it reads as 1, ``<unk>``)."""
+    index = {u: i for i, u in enumerate(vocab)}
+    return [np.array([index.get(u, 1) for u in units_of(t, units, max_length)], dtype=np.int64) for t in texts]
+
+
+def padded_batches(
+    ids: list[np.ndarray], batch_size: int, rng: np.random.Generator | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(X (T, N) unit ids padded with 0, mask (T, N), index (N,) positions in ``ids``) in batches of similar
+    lengths (sorted within pools of 50 batches, so little is spent on padding); with ``rng`` the texts and
+    the batch order are shuffled. Every text has at least one unit."""
+    lengths = np.array([len(x) for x in ids], dtype=np.int64)
+    n = len(lengths)
+    order = np.arange(n) if rng is None else rng.permutation(n)
+    pools = np.array_split(order, max(1, -(-n // (batch_size * 50))))
+    order = np.concatenate([p[np.argsort(-lengths[p], kind="stable")] for p in pools])
+    starts = np.arange(0, n, batch_size)
+    if rng is not None:
+        starts = rng.permutation(starts)
+    for s in starts:
+        idx = order[s : s + batch_size]
+        L = lengths[idx]
+        mask = np.arange(L.max())[:, None] < L[None, :]  # (T, N)
+        X = np.zeros(mask.shape, dtype=np.int64)
+        X.T[mask.T] = np.concatenate([ids[i] for i in idx])  # text by text
+        yield X, mask, idx
+
+
 @dataclass
 class SentimentData:
     train: LabelledTexts
@@ -77,15 +106,11 @@ class SentimentData:
     labels: dict[str, np.ndarray] = field(init=False)  # split -> (N,) class ids
 
     def __post_init__(self) -> None:
-        index = {u: i for i, u in enumerate(self.vocab)}
         label_index = {y: i for i, y in enumerate(self.classes)}
         self.ids, self.labels = {}, {}
         for name in ("train", "dev", "test"):
             s = self.split(name)
-            self.ids[name] = [
-                np.array([index.get(u, 1) for u in units_of(t, self.units, self.max_length)], dtype=np.int64)
-                for t in s.texts
-            ]
+            self.ids[name] = encode_texts(s.texts, self.vocab, self.units, self.max_length)
             self.labels[name] = np.array([label_index[y] for y in s.labels], dtype=np.int64)
 
     @property
@@ -109,22 +134,8 @@ class SentimentData:
         self, name: str, batch_size: int, rng: np.random.Generator | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """(X (T, N) unit ids padded with 0, y (N,), mask (T, N), index (N,) positions in the split), in
-        batches of similar lengths (sorted within pools of 50 batches, so little is spent on padding);
-        with ``rng`` the texts and the batch order are shuffled."""
-        lengths, ids = self.lengths(name), self.ids[name]
-        n = len(lengths)
-        order = np.arange(n) if rng is None else rng.permutation(n)
-        pools = np.array_split(order, max(1, -(-n // (batch_size * 50))))
-        order = np.concatenate([p[np.argsort(-lengths[p], kind="stable")] for p in pools])
-        starts = np.arange(0, n, batch_size)
-        if rng is not None:
-            starts = rng.permutation(starts)
-        for s in starts:
-            idx = order[s : s + batch_size]
-            L = lengths[idx]
-            mask = np.arange(L.max())[:, None] < L[None, :]  # (T, N)
-            X = np.zeros(mask.shape, dtype=np.int64)
-            X.T[mask.T] = np.concatenate([ids[i] for i in idx])  # text by text
+        batches of similar lengths (padded_batches); with ``rng`` the texts and the batch order are shuffled."""
+        for X, mask, idx in padded_batches(self.ids[name], batch_size, rng):
             yield X, self.labels[name][idx], mask, idx
 
     # -- HMM view ------------------------------------------------------------------------------

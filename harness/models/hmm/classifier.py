@@ -86,6 +86,14 @@ class ClassConditionalHMM:
         self.class_prior_ = np.asarray(class_prior, dtype=np.float64)  # (C,)
         return self
 
+    @classmethod
+    def from_state_dict(cls, d: dict[str, np.ndarray], n_states: int, smoothing: float) -> ClassConditionalHMM:
+        """The classifier ``state_dict`` saved (emissions already smoothed: not smoothed again)."""
+        self = cls(n_states, smoothing=smoothing)
+        self.startprob_, self.transmat_ = np.asarray(d["startprob"]), np.asarray(d["transmat"])
+        self.emissionprob_, self.class_prior_ = np.asarray(d["emissionprob"]), np.asarray(d["class_prior"])
+        return self
+
     def log_likelihoods(self, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """log P(x | c) of every sequence under every class, (N, C)."""
         ids, mask = _columns(np.asarray(X, dtype=np.int64), lengths)
