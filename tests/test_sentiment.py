@@ -230,7 +230,7 @@ def test_scores_by_hand_and_the_yardsticks():
 
 
 def test_predictions_file_feeds_the_reports_item_significance(tmp_path):
-    from harness.report.significance import align_items
+    from harness.report.significance import align_items, baseline_predictions
 
     data = _data(TRAIN, [("good", "pos")], [("good", "pos"), ("bad", "neg"), ("bad good", "neg")])
     frames = []
@@ -238,12 +238,28 @@ def test_predictions_file_feeds_the_reports_item_significance(tmp_path):
         path = tmp_path / "p.tsv"
         data.write_predictions(path, probs)
         frames.append(pd.read_csv(path, sep="\t", keep_default_na=False, quoting=3, dtype=str))
-    assert list(frames[0].columns) == ["sequence", "gold", "predicted", "probability"]
+    assert list(frames[0].columns) == [
+        "sequence",
+        "gold",
+        "predicted",
+        "probability",
+        "baseline_majority",
+        "baseline_naive_bayes",
+    ]
     assert frames[0].probability.tolist() == ["0.8", "0.9", "0.7"]
     for f in frames:
         f["sequence"] = f.sequence.astype(int)
     ca, cb, units, pooled, unit, n = align_items(frames[0], frames[1])
     assert ca.tolist() == [1, 1, 0] and cb.tolist() == [0, 1, 1] and unit == "sequence" and n == 3
+    # the yardsticks' decisions per text, as rows the report tests like models
+    nb = [data.classes[k] for k in data.naive_bayes()[0].tolist()]
+    assert frames[0].baseline_naive_bayes.tolist() == nb
+    assert frames[0].baseline_majority.tolist() == [data.classes[data.majority_class()]] * 3
+    yardsticks = baseline_predictions({"gru": frames[0], "lstm": frames[1]})
+    assert set(yardsticks) == {"majority", "naive bayes"}
+    assert yardsticks["naive bayes"].predicted.tolist() == nb
+    ca, cb, *_ = align_items(yardsticks["naive bayes"], frames[0])
+    assert ca.tolist() == [float(a == b) for a, b in zip(nb, ["pos", "neg", "neg"])] and cb.tolist() == [1, 1, 0]
 
 
 def test_stratified_split_keeps_label_shares_is_seeded_and_disjoint():

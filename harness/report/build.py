@@ -20,6 +20,7 @@ from harness.report import plots, tables
 from harness.report.collect import RunStore, Selection, command, history_table, job_overrides, runs_table, sweep_axes
 from harness.report.render import render_html, render_markdown
 from harness.report.significance import (
+    baseline_predictions,
     classification_tests,
     forecast_frame,
     forecast_tests,
@@ -233,6 +234,7 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
             for c in ("sentence", "position", "sequence"):
                 if c in p.columns:
                     p[c] = p[c].astype(int)
+        preds |= {k: v for k, v in baseline_predictions(preds).items() if k not in preds}
         section.tests = classification_tests(preds, table)
     if table.task == "pos":
         section.tables += [t for t in (tables.per_tag(preds), tables.top_confusions(preds)) if t]

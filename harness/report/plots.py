@@ -213,7 +213,7 @@ def confusion_matrices(preds: dict[str, pd.DataFrame], task: str, out: Path) -> 
     return Figure(
         name,
         f"Confusion matrices ({task})",
-        "Rows: gold tag, columns: predicted tag, each row normalised; all seeds pooled.",
+        "Rows: gold tag (label), columns: predicted, each row normalised; all seeds pooled.",
     )
 
 

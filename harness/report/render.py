@@ -122,12 +122,13 @@ def significance_cells(section) -> tuple[list[str], list[list[str]]]:
 
 
 SIGNIFICANCE_NOTE = (
-    "Over test items, each row against the best one. Accuracy: paired bootstrap over test sentences (sequences) "
-    "with 10,000 resamples (interval: percentiles; p: two-sided, the resampled differences shifted to 0), and an "
-    "exact McNemar test on the token decisions (b: tokens only the row gets right, c: only the best row). Seeds: "
-    "on a test set shared by all seeds a token's correctness is averaged over seeds (bootstrap) or taken as "
-    "correct in at least half of them (McNemar); on a test set drawn per seed the items are (seed, sentence) "
-    "pairs. Forecasts: Diebold–Mariano test with the Harvey–Leybourne–Newbold correction on per-origin squared "
+    "Over test items, each row against the best one. Accuracy: paired bootstrap over test units (POS: sentences; "
+    "long-range recall and sentiment: sequences, i.e. texts) with 10,000 resamples (interval: percentiles; p: "
+    "two-sided, the resampled differences shifted to 0), and an exact McNemar test on the decisions (POS: tokens; "
+    "otherwise one per sequence; b: decisions only the row gets right, c: only the best row). Yardsticks that "
+    "write a decision per item (sentiment's majority class and Naive Bayes) are tested like models. Seeds: on a "
+    "test set shared by all seeds a decision's correctness is averaged over seeds (bootstrap) or taken as correct "
+    "in at least half of them (McNemar); on a test set drawn per seed the items are (seed, unit) pairs. Forecasts: Diebold–Mariano test with the Harvey–Leybourne–Newbold correction on per-origin squared "
     "errors averaged over seeds (and, for a multi-horizon forecast, over the horizons 1..H, as the table's metrics "
     "are; HAC lag H − 1), difference = mean squared-error difference; the tests at each horizon are in the table "
     "Diebold–Mariano p values by horizon."

@@ -86,6 +86,20 @@ def align_items(pa: pd.DataFrame, pb: pd.DataFrame):
     return m.correct_a.to_numpy(), m.correct_b.to_numpy(), units, False, unit, int(units.max()) + 1
 
 
+def baseline_predictions(preds: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Yardsticks' per-item predictions, as the comparison table labels their rows: a ``baseline_<name>`` column of
+    a predictions file (sentiment: ``baseline_naive_bayes``) becomes the row ``<name>`` (underscores as spaces),
+    read from the first variant that has it (a yardstick depends on the data, not on the model)."""
+    out: dict[str, pd.DataFrame] = {}
+    for p in preds.values():
+        for column in (c for c in p.columns if c.startswith("baseline_")):
+            label = column.removeprefix("baseline_").replace("_", " ")
+            if label not in out:
+                out[label] = p.drop(columns=[c for c in p.columns if c.startswith("baseline_") or c == "probability"])
+                out[label]["predicted"] = p[column]
+    return out
+
+
 def classification_tests(preds: dict[str, pd.DataFrame], table: Table, n_resamples: int = 10_000) -> dict:
     """label -> ItemTest of each model row with predictions against the best row (when it has predictions)."""
     best = preds.get(table.best_label)
