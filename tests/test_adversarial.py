@@ -442,6 +442,10 @@ def test_every_metric_batch_refreshes_the_heartbeat(tracking_store, monkeypatch)
         (["model.hidden_size=10000000000"], "model.hidden_size=10000000000 needs at least"),
         (["task=longrange", "task.distance=100000000"], "task.distance=100000000 needs at least"),
         (["model=hmm_unsupervised", "model.n_states=100000"], "model.n_states=100000 needs at least 224 GiB"),
+        (["task=longrange", "task.n_train=1000000000"], "task.distance=10 with 1,000,001,500 sequences needs"),
+        (["task=pos", "task.synthetic.n_train=1000000000"], "n_train + n_dev + n_test = 1,000,001,000 needs"),
+        (["task=lm", "task.synthetic.n_train=1000000000"], "n_train + n_dev + n_test = 1,000,000,120 needs"),
+        (["task=sentiment", "task.synthetic.n_train=1000000000"], "n_train + n_dev + n_test = 1,000,001,500 needs"),
     ],
 )
 def test_absurd_sizes_are_one_line_before_any_run(args, fragment, job_dir, monkeypatch, capsys):
@@ -454,7 +458,15 @@ def test_absurd_sizes_are_one_line_before_any_run(args, fragment, job_dir, monke
 
 def test_memory_lower_bounds_by_hand():
     from harness.checks import check_memory
-    from harness.config import Config, LongRangeTaskConfig, PosTaskConfig, model_schema
+    from harness.config import (
+        Config,
+        LongRangeTaskConfig,
+        PosTaskConfig,
+        SentimentTaskConfig,
+        SyntheticPosConfig,
+        SyntheticSentimentConfig,
+        model_schema,
+    )
     from harness.errors import ConfigError
 
     # LSTM, H = 100, E = 64: 4 gates x 100 x (100 + 100) weights, x 4 arrays x 4 bytes = 1,280,000 bytes
@@ -462,10 +474,17 @@ def test_memory_lower_bounds_by_hand():
     check_memory(lstm, memory=1_280_000)
     with pytest.raises(ConfigError, match=r"model.hidden_size=100 needs at least 0.00119 GiB"):
         check_memory(lstm, memory=1_279_999)
-    hmm = Config(model=model_schema("hmm_unsupervised", "pos")(n_states=10), task=PosTaskConfig())
+    three_sentences = PosTaskConfig(synthetic=SyntheticPosConfig(n_train=1, n_dev=1, n_test=1))  # 3 x 128 bytes
+    hmm = Config(model=model_schema("hmm_unsupervised", "pos")(n_states=10), task=three_sentences)
     check_memory(hmm, memory=2400)  # 3 x 8 x 10^2 bytes
     with pytest.raises(ConfigError, match="model.n_states=10"):
         check_memory(hmm, memory=2399)
+    # synthetic texts: 10 texts x 50 letters x 8 bytes = 4000 bytes (one state per class: 24 bytes of tables)
+    texts = SentimentTaskConfig(synthetic=SyntheticSentimentConfig(n_train=8, n_dev=1, n_test=1, max_length=50))
+    classifier = Config(model=model_schema("hmm_unsupervised", "sentiment")(n_states=1), task=texts)
+    check_memory(classifier, memory=4000)
+    with pytest.raises(ConfigError, match=r"n_train \+ n_dev \+ n_test = 10 needs at least .* for the generated data"):
+        check_memory(classifier, memory=3999)
     task = LongRangeTaskConfig(distance=98, n_train=10, n_dev=0, n_test=0)
     rnn = Config(model=model_schema("rnn", "longrange")(hidden_size=1, embedding_size=1, batch_size=1), task=task)
     with pytest.raises(ConfigError, match="task.distance=98 needs at least .* for its sequences"):
