@@ -190,6 +190,9 @@ def versus_axis(g: pd.DataFrame, axis: str, metric: str, task: str, out: Path) -
 # part-of-speech predictions: sentence, position, word, gold, predicted
 
 
+ANNOTATE_UP_TO = 6  # classes up to which a confusion matrix shows its numbers
+
+
 def confusion_matrices(preds: dict[str, pd.DataFrame], task: str, out: Path) -> Figure | None:
     if not preds:
         return None
@@ -209,6 +212,9 @@ def confusion_matrices(preds: dict[str, pd.DataFrame], task: str, out: Path) -> 
         ax.set_xlabel("predicted", fontsize=8)
         ax.set_ylabel("gold", fontsize=8)
         ax.set_title(variant, fontsize=9)
+        if len(tags) <= ANNOTATE_UP_TO:  # a few classes: the shares written in the cells
+            for (i, j), v in np.ndenumerate(cm):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=9, color="white" if v > 0.6 else "black")
     name = _save(fig, out, f"confusion_{_slug(task)}.png")
     return Figure(
         name,
