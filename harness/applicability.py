@@ -71,13 +71,19 @@ RULES: dict[str, list[Rule]] = {
     "TimeSeriesTaskConfig": [
         *[
             (
-                lambda t: t.dataset != "csv",
+                lambda t: t.dataset not in ("csv", "panel"),
                 key,
-                "only task.dataset=csv reads a file",
-                f"drop task.{key}, or set task.dataset=csv",
+                "only task.dataset=csv and panel read files",
+                f"drop task.{key}, or set task.dataset=csv or panel",
             )
             for key in ("path", "time_column", "value_column")
         ],
+        (
+            lambda t: t.dataset != "panel",
+            "n_jobs",
+            "one series is fitted in the run's own process",
+            "drop task.n_jobs, or set task.dataset=panel",
+        ),
         (
             lambda t: not t.dataset.startswith("synthetic_"),
             "n_points",

@@ -1,0 +1,197 @@
+"""Issue 18: panels of series (harness.data.panel, harness.tasks.panel, harness.estimators.panel).
+
+Known answers for the aggregates, round trips between the two file formats, skipped series listed by
+name, bad input as one line with exit 2 and nothing recorded, resume skipping finished series, and one
+small end-to-end run whose logged aggregate is recomputed from its per-series artifact.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_bad_input import assert_no_run, assert_one_error_line, run_main
+
+from harness.config import TimeSeriesTaskConfig
+from harness.data.panel import BUILTIN_KINDS, BUILTIN_PER_KIND, builtin_panel, load_panel
+from harness.tasks.panel import PanelData, aggregate, gmean, load_panel_task, reference_point
+
+
+def write_monthly(path: Path, values, start: str = "2000-01", header: str = "ds,value") -> None:
+    dates = np.datetime64(start, "M") + np.arange(len(values))
+    path.write_text(header + "\n" + "".join(f"{d},{v:.6g}\n" for d, v in zip(dates, values)))
+
+
+def series_values(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 50 + np.cumsum(rng.normal(0.3, 1.0, n))
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    d = tmp_path / "panel"
+    d.mkdir()
+    for i, n in enumerate((60, 72, 84)):
+        write_monthly(d / f"s{i}.csv", series_values(n, i))
+    return d
+
+
+def test_builtin_panel_is_fixed_and_has_every_kind():
+    a, b = builtin_panel(), builtin_panel()
+    assert len(a) == len(BUILTIN_KINDS) * BUILTIN_PER_KIND
+    assert all(np.array_equal(x.values, y.values) for x, y in zip(a, b))
+    assert {s.name.rsplit("_", 1)[0] for s in a} == set(BUILTIN_KINDS)
+    assert all(s.frequency == "monthly" and s.season == 12 and 96 <= len(s.values) <= 216 for s in a)
+    assert all((s.values > 0).all() for s in a)  # sMAPE and MASE are meaningful on them
+
+
+def test_folder_and_long_format_read_the_same_panel(folder, tmp_path):
+    wide = load_panel(str(folder))  # no other setting: the ds column is found by its name
+    assert [s.name for s in wide] == ["s0", "s1", "s2"]
+    assert all(s.frequency == "monthly" and s.season == 12 for s in wide)
+    rows = ["unique_id,ds,y"]
+    for s in reversed(wide):  # ids in another order, rows of one id contiguous
+        rows += [f"{s.name},{str(t)},{v:.6g}" for t, v in zip(s.time, s.values)]
+    (tmp_path / "long.csv").write_text("\n".join(rows) + "\n")
+    long = {s.name: s for s in load_panel(str(tmp_path / "long.csv"))}
+    for s in wide:
+        np.testing.assert_allclose(long[s.name].values, s.values)
+        assert long[s.name].season == 12
+
+
+def test_short_series_are_skipped_by_name(folder, capsys):
+    write_monthly(folder / "tiny.csv", series_values(15, 9))
+    cfg = TimeSeriesTaskConfig(dataset="panel", path=str(folder), yardsticks=["naive"], n_jobs=1)
+    data = load_panel_task(cfg, 0)
+    assert [ts.name for ts in data.series] == ["s0", "s1", "s2"]
+    assert [n for n, _ in data.skipped] == ["tiny"]
+    err = capsys.readouterr().err
+    assert "skipped 1 of 4 series (tiny)" in err
+    assert len({ts.window for ts in data.series}) == 1  # one W for the panel
+
+
+def test_gmean_and_aggregates_known_answers():
+    assert gmean(np.array([2.0, 0.5])) == pytest.approx(1.0)
+    assert gmean(np.array([4.0, 1.0, np.nan, 0.0])) == pytest.approx(2.0)  # NaN and 0 ratios left out
+    rows = [
+        {"rmse": 2.0, "mae": 1.0, "mase": 0.5, "smape": 10.0},
+        {"rmse": 1.0, "mae": 1.0, "mase": 1.5, "smape": 30.0},
+    ]
+    ref = {"rmse": 1.0, "mae": 2.0, "mase": 1.0, "smape": 20.0}
+    refs = [{"naive": ref, "snaive": ref}, {"naive": ref, "snaive": {**ref, "rmse": 4.0}}]
+    agg = aggregate(rows, refs)
+    assert agg["relrmse_naive"] == pytest.approx(math.sqrt(2 * 1))
+    assert agg["relrmse_snaive"] == pytest.approx(math.sqrt(2 * 0.25))
+    assert agg["relmae_naive"] == pytest.approx(0.5)
+    assert agg["mase"] == pytest.approx(1.0) and agg["smape"] == pytest.approx(20.0)
+    assert agg["owa"] == pytest.approx(0.5 * (20 / 20 + 1.0 / 1.0))
+
+
+def test_reference_forecasts_are_persistence_and_the_same_season_last_value():
+    cfg = TimeSeriesTaskConfig(dataset="panel", horizon=6, season=4, yardsticks=["naive"], transform="none")
+    from harness.data.series import Series
+    from harness.tasks.timeseries import make_timeseries
+
+    ts = make_timeseries(Series("x", np.arange(100.0) ** 1.1, None, season=4), cfg)
+    o = ts.test.origin[0]
+    x = ts.series
+    np.testing.assert_array_equal(reference_point(ts, "test", "naive")[0], np.full(6, x[o]))
+    np.testing.assert_array_equal(reference_point(ts, "test", "snaive")[0], x[[o - 3, o - 2, o - 1, o, o - 3, o - 2]])
+
+
+def test_ranks_average_ties():
+    model = [{"rmse": 1.0}, {"rmse": 3.0}]
+    ys = {"naive": [{"rmse": 2.0}, {"rmse": 3.0}], "ets": [{"rmse": 3.0}, {"rmse": 1.0}]}
+    assert PanelData.ranks(model, ys) == {"model": 1.75, "naive": 2.25, "ets": 2.0}
+
+
+# -- bad input: one line, exit 2, nothing recorded ---------------------------------------------------
+
+
+@pytest.fixture
+def bad_panels(tmp_path) -> Path:
+    d = tmp_path / "bad"
+    (d / "empty").mkdir(parents=True)
+    write_monthly(d / "empty" / "a.csv", series_values(60, 0))
+    (d / "empty" / "b.csv").write_text("")
+    (d / "mixed").mkdir()
+    write_monthly(d / "mixed" / "a.csv", series_values(60, 0))
+    (d / "mixed" / "b.csv").write_text("year,value\n" + "".join(f"{1900 + i},{i}\n" for i in range(60)))
+    (d / "dup").mkdir()
+    write_monthly(d / "dup" / "a.csv", series_values(60, 0))
+    rows = ["unique_id,ds,y"] + [f"a,{np.datetime64('2000-01', 'M') + i},{i}" for i in range(40)]
+    rows.insert(11, "a,2000-10,3")  # file line 12 repeats line 11's month
+    (d / "long_dup.csv").write_text("\n".join(rows) + "\n")
+    return d
+
+
+@pytest.mark.parametrize(
+    "where, fragments",
+    [
+        ("empty", ["CSV file {d}/empty/b.csv is empty"]),
+        ("mixed", ["{d}/mixed/b.csv is annual, but {d}/mixed/a.csv is monthly", "set task.season="]),
+        ("long_dup.csv", ["{d}/long_dup.csv:12: time 2000-10 repeats the previous time", "remove repeated times"]),
+    ],
+    ids=["empty-file", "mixed-frequencies", "duplicate-timestamp"],
+)
+def test_bad_panel_input(where, fragments, bad_panels, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    args = ["model=hmm", "task=timeseries", "task.dataset=panel", f"task.path={bad_panels / where}"]
+    code, out, err = run_main(args, monkeypatch, capsys)
+    assert_one_error_line(code, out, err, [f.replace("{d}", str(bad_panels)) for f in fragments])
+    assert_no_run(tmp_path / "mlflow.db")
+
+
+def test_scope_global_is_refused_for_the_hmm(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["model=hmm", "task=timeseries", "task.dataset=panel", "model.scope=global"]
+    code, out, err = run_main(args, monkeypatch, capsys)
+    assert_one_error_line(code, out, err, ["a regime HMM is fitted per series", "model=rnn, lstm or gru"])
+
+
+# -- runs ---------------------------------------------------------------------------------------------
+
+
+def test_panel_run_logs_aggregates_its_artifact_reproduces(folder, tracking_store):
+    import harness
+    from harness.tracking import prepare_store  # noqa: F401  (the store is the fixture's)
+
+    overrides = ["model=hmm", "task=timeseries", "task.dataset=panel", f"task.path={folder}"]
+    overrides += ["task.yardsticks=[naive,seasonal_naive]", "task.n_jobs=1", "progress=false"]
+    result = harness.run(overrides)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_store)
+    table = pd.read_csv(client.download_artifacts(result.run_id, "panel_scores.csv", str(folder.parent)))
+    assert sorted(table.forecaster.unique()) == ["model", "naive", "seasonal_naive"]
+    assert sorted(table.series.unique()) == ["s0", "s1", "s2"]
+    model = table[table.forecaster == "model"]
+    assert result.metrics["test_relrmse_naive"] == pytest.approx(gmean(model.relrmse_naive.to_numpy()), rel=1e-4)
+    assert result.metrics["baseline_naive_test_relrmse_naive"] == pytest.approx(1.0)
+    assert result.metrics["baseline_seasonal_naive_test_owa"] == pytest.approx(1.0)
+    assert 1 <= result.metrics["test_rank"] <= 3
+
+
+def test_local_fits_resume_without_refitting_finished_series(folder, monkeypatch):
+    from harness.config import HMMForecasterConfig
+    from harness.estimators import Hooks
+    from harness.estimators import panel as ep
+
+    cfg = TimeSeriesTaskConfig(dataset="panel", path=str(folder), yardsticks=["naive"], n_jobs=1)
+    data = load_panel_task(cfg, 0)
+    saved = {}
+    first = ep.LocalForecasters(HMMForecasterConfig(max_states=2), data, np.random.default_rng(0), 0)
+    first.fit(data, Hooks(log=lambda e, v: None, checkpoint=lambda s: saved.update(s), progress=False))
+    calls = []
+    real = ep._fit_one
+    monkeypatch.setattr(ep, "_fit_one", lambda *a: calls.append(a[2].name) or real(*a))
+    partial = {k: v for k, v in saved.items() if k.startswith(("s0.", "s2."))}  # s1 was not finished
+    again = ep.LocalForecasters(HMMForecasterConfig(max_states=2), data, np.random.default_rng(0), 0)
+    again.fit(data, Hooks(log=lambda e, v: None, resume=partial, progress=False))
+    assert calls == ["s1"]
+    before, after = data.score("test", first.predict(data, "test")), data.score("test", again.predict(data, "test"))
+    assert before == pytest.approx(after)
