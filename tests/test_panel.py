@@ -195,3 +195,61 @@ def test_local_fits_resume_without_refitting_finished_series(folder, monkeypatch
     assert calls == ["s1"]
     before, after = data.score("test", first.predict(data, "test")), data.score("test", again.predict(data, "test"))
     assert before == pytest.approx(after)
+
+
+# -- rank statistics (harness.report.ranks) ------------------------------------------------------------
+
+
+def test_friedman_matches_the_textbook_formula_on_a_hand_made_table():
+    from harness.report.ranks import average_ranks, rank_test
+
+    scores = np.array([[1.0, 2.0, 3.0], [1.0, 3.0, 2.0], [2.0, 1.0, 3.0], [1.0, 2.0, 3.0], [1.5, 2.5, 2.0]])
+    ranks = average_ranks(scores)
+    np.testing.assert_allclose(ranks, [1.2, 2.2, 2.6])  # by hand: (1+1+2+1+1)/5, (2+3+1+2+3)/5, (3+2+3+3+2)/5
+    n, k = scores.shape
+    chi2 = 12 * n / (k * (k + 1)) * (np.sum(ranks**2) - k * (k + 1) ** 2 / 4)  # Demšar (2006), eq. 1
+    test = rank_test(scores, ["a", "b", "c"])
+    assert test.statistic == pytest.approx(chi2) == pytest.approx(5.2)
+    from scipy.stats import chi2 as chi2_dist
+
+    assert test.p_value == pytest.approx(chi2_dist.sf(5.2, k - 1))
+
+
+def test_nemenyi_critical_difference_matches_demsar():
+    from harness.report.ranks import nemenyi_cd
+
+    # Demšar (2006), Table 5(a): q_0.05 = 1.960, 2.343, 2.569, 2.728 for k = 2..5; his example: k = 4, N = 14, CD = 1.25
+    for k, q in ((2, 1.960), (3, 2.343), (4, 2.569), (5, 2.728)):
+        assert nemenyi_cd(k, 6) / math.sqrt(k * (k + 1) / 36) == pytest.approx(q, abs=1e-3)  # his three decimals
+    assert nemenyi_cd(4, 14) == pytest.approx(1.25, abs=0.005)
+
+
+def test_rank_groups_join_forecasters_within_one_cd():
+    from harness.report.ranks import RankTest
+
+    t = RankTest(["a", "b", "c", "d"], np.array([1.0, 1.5, 3.0, 3.4]), 10, 0.0, 0.01, 1.0)
+    assert t.groups() == [(0, 1), (2, 3)]
+
+
+def test_report_of_panel_runs_has_aggregates_ranks_friedman_and_cd(folder, tracking_store, tmp_path):
+    import harness
+    from harness.report.build import build_report
+
+    for i in range(3, 6):  # six series: enough rows for the rank tests
+        write_monthly(folder / f"s{i}.csv", series_values(60 + 6 * i, i))
+    common = ["task=timeseries", "task.dataset=panel", f"task.path={folder}", "task.n_jobs=1", "progress=false"]
+    common += ["task.yardsticks=[naive,seasonal_naive]", "experiment_name=panelreport"]
+    results = {
+        "hmm": harness.run(["model=hmm", *common]),
+        "gru": harness.run(["model=gru", "model.hidden_size=4", "model.max_steps=20", *common]),
+    }
+    md = build_report(tracking_store, experiment="panelreport", name="p", out_dir=tmp_path / "reports").read_text()
+    for title in ("Across-series aggregates", "Friedman test and Nemenyi", "Per series: test RMSE", "Where each"):
+        assert title in md
+    assert "Across the 6 series" in md and "Friedman p = " in md
+    assert (tmp_path / "reports" / "p" / "critical_difference_timeseries_panel.png").exists()
+    full = pd.read_csv(tmp_path / "reports" / "p" / "panel_scores_timeseries_panel.csv")
+    assert len(full) == 6 and {"hmm", "gru", "naive", "seasonal naive"} <= set(full.columns)
+    agg = md[md.index("### Across-series aggregates") :]
+    row = next(line for line in agg.splitlines() if line.startswith("| hmm |"))
+    assert row.split("|")[2].strip().strip("*") == f"{results['hmm'].metrics['test_relrmse_naive']:#.4g}"
