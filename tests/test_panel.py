@@ -253,3 +253,47 @@ def test_report_of_panel_runs_has_aggregates_ranks_friedman_and_cd(folder, track
     agg = md[md.index("### Across-series aggregates") :]
     row = next(line for line in agg.splitlines() if line.startswith("| hmm |"))
     assert row.split("|")[2].strip().strip("*") == f"{results['hmm'].metrics['test_relrmse_naive']:#.4g}"
+
+
+# -- global against local ----------------------------------------------------------------------------
+
+
+def _ar(n: int, rng: np.random.Generator, a: tuple[float, float]) -> np.ndarray:
+    e = rng.normal(0.0, 1.0, n + 50)
+    x = np.zeros(n + 50)
+    for t in range(2, n + 50):  # a recursion in time
+        x[t] = a[0] * x[t - 1] + a[1] * x[t - 2] + e[t]
+    return 10 + x[50:]
+
+
+def _global_and_local(raw) -> dict[str, float]:
+    from harness.config import model_schema
+    from harness.estimators import Hooks
+    from harness.estimators.panel import GlobalForecaster, LocalForecasters
+    from harness.tasks.panel import panel_data
+
+    cfg = TimeSeriesTaskConfig(dataset="panel", yardsticks=["naive"], n_jobs=1, transform="none", window=8)
+    data = panel_data(raw, cfg)
+    out = {}
+    for scope, estimator in (("global", GlobalForecaster), ("local", LocalForecasters)):
+        m = model_schema("gru", "timeseries")(hidden_size=8, max_steps=200, scope=scope, likelihood="mse")
+        est = estimator(m, data, np.random.default_rng(0), 0)
+        est.fit(data, Hooks(log=lambda e, v: None, progress=False))
+        out[scope] = data.score("test", est.predict(data, "test"))["relrmse_naive"]
+    return out
+
+
+def test_global_gru_beats_local_only_where_series_share_dynamics():
+    """12 series of 60 points. Shared: all from one AR(2) (0.6, -0.3): the global network learns it from 12 times
+    the windows and beats a network per series. Distinct: six AR(2) processes of opposite signs and shapes: at this
+    size and budget the global network does not beat the networks fitted per series. (Data seeds 1-4 all order the
+    two the same way: shared 3-9 % better globally, distinct 2-14 % better locally.)"""
+    from harness.data.series import Series
+
+    rng = np.random.default_rng(1)
+    shared = [Series(f"a{i}", _ar(60, rng, (0.6, -0.3)), None, season=None) for i in range(12)]
+    coefs = [(0.9, 0.0), (-0.9, 0.0), (0.0, 0.8), (0.5, -0.5), (-0.5, -0.4), (0.3, 0.6)]
+    distinct = [Series(f"d{i}", _ar(60, rng, coefs[i % 6]), None, season=None) for i in range(12)]
+    s, d = _global_and_local(shared), _global_and_local(distinct)
+    assert s["global"] < 0.97 * s["local"], s
+    assert d["global"] > d["local"], d

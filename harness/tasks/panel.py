@@ -308,6 +308,12 @@ def load_panel_task(cfg, seed: int) -> PanelData:
     raw = load_panel(
         cfg.path, value_column=cfg.value_column, time_column=cfg.time_column, missing=cfg.missing, season=cfg.season
     )
+    origin = str(Path(cfg.path).resolve()) if cfg.path else "harness:builtin_panel"
+    return panel_data(raw, cfg, origin)
+
+
+def panel_data(raw: list, cfg, origin: str = "harness:panel") -> PanelData:
+    """Loaded series (harness.data.series.Series) -> PanelData under the task settings ``cfg``."""
     window = cfg.window
     if window is None:  # one W for the panel: the median series' default
         seasons = [s.season if cfg.season is None else (cfg.season or None) for s in raw]
@@ -336,5 +342,4 @@ def load_panel_task(cfg, seed: int) -> PanelData:
             f"no series of the panel fits the protocol ({len(raw)} skipped; the first: {skipped[0][0]}: {skipped[0][1]})",
             "use longer series, a smaller task.window or task.horizon, or smaller task.dev_fraction/task.test_fraction",
         )
-    origin = str(Path(cfg.path).resolve()) if cfg.path else "harness:builtin_panel"
     return PanelData(series, skipped, int(cfg.n_jobs), origin, strength=strength)
