@@ -146,6 +146,12 @@ def check_applicable(model: Any, task: Any) -> None:
             if applies(obj) and _changed(obj, key):
                 where = _condition(obj, key)
                 raise ConfigError(f"{prefix}.{key} does nothing with {where} ({why})", fix)
+    if type(task).__name__ == "TimeSeriesTaskConfig" and task.dataset != "panel" and hasattr(model, "scope"):
+        if _changed(model, "scope"):
+            raise ConfigError(
+                f"model.scope does nothing with task.dataset={task.dataset} (one series: local and global are the same)",
+                "drop model.scope, or set task.dataset=panel",
+            )
     if type(task).__name__ in ("PosTaskConfig", "SentimentTaskConfig") and task.dataset != "synthetic":
         changed = _synthetic_changes(task)
         if changed:

@@ -153,6 +153,12 @@ def test_scope_global_is_refused_for_the_hmm(tmp_path, monkeypatch, capsys):
     assert_one_error_line(code, out, err, ["a regime HMM is fitted per series", "model=rnn, lstm or gru"])
 
 
+def test_scope_on_one_series_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(["model=gru", "task=timeseries", "model.scope=local"], monkeypatch, capsys)
+    assert_one_error_line(code, out, err, ["model.scope does nothing with task.dataset=sunspots", "task.dataset=panel"])
+
+
 # -- runs ---------------------------------------------------------------------------------------------
 
 

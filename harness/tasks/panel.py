@@ -120,6 +120,7 @@ class PanelData:
     source: str = "panel"
     strength: dict[str, float] = field(default_factory=dict)  # series -> seasonal strength (training part)
     _test_rows: list[dict] | None = field(default=None, repr=False)  # the last test scores (for ranks)
+    _references: dict = field(default_factory=dict, repr=False)  # split -> references(split)
 
     main_metric = "test_relrmse_naive"
     higher_is_better = False
@@ -145,14 +146,16 @@ class PanelData:
         return sum(len(ts.split(split)) for ts in self.series)
 
     def references(self, split: str) -> list[dict[str, dict[str, float]]]:
-        """Per series: naive's and the seasonal naive's scores on ``split`` (mean over horizons)."""
-        out = []
-        for ts in self.series:
-            y = ts.truth(split)  # (N, H)
-            out.append(
-                {k: summarise(point_scores(y, reference_point(ts, split, k), ts.mase_scale)) for k in REFERENCES}
-            )
-        return out
+        """Per series: naive's and the seasonal naive's scores on ``split`` (mean over horizons), computed once."""
+        if split not in self._references:
+            out = []
+            for ts in self.series:
+                y = ts.truth(split)  # (N, H)
+                out.append(
+                    {k: summarise(point_scores(y, reference_point(ts, split, k), ts.mase_scale)) for k in REFERENCES}
+                )
+            self._references[split] = out
+        return self._references[split]
 
     def series_scores(self, split: str, prediction: list) -> list[dict[str, float]]:
         if len(prediction) != len(self.series):
