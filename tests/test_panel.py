@@ -102,6 +102,16 @@ def test_reference_forecasts_are_persistence_and_the_same_season_last_value():
     np.testing.assert_array_equal(reference_point(ts, "test", "snaive")[0], x[[o - 3, o - 2, o - 1, o, o - 3, o - 2]])
 
 
+def test_seasonal_strength_of_a_sine_and_of_noise():
+    from harness.tasks.panel import seasonal_strength
+
+    rng = np.random.default_rng(0)
+    t = np.arange(120)
+    assert seasonal_strength(10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.5, 120), 12) > 0.95
+    assert seasonal_strength(rng.normal(0, 1, 120), 12) < 0.3
+    assert math.isnan(seasonal_strength(rng.normal(0, 1, 120), None))
+
+
 def test_ranks_average_ties():
     model = [{"rmse": 1.0}, {"rmse": 3.0}]
     ys = {"naive": [{"rmse": 2.0}, {"rmse": 3.0}], "ets": [{"rmse": 3.0}, {"rmse": 1.0}]}
