@@ -71,13 +71,19 @@ RULES: dict[str, list[Rule]] = {
     "TimeSeriesTaskConfig": [
         *[
             (
-                lambda t: t.dataset != "csv",
+                lambda t: t.dataset not in ("csv", "panel"),
                 key,
-                "only task.dataset=csv reads a file",
-                f"drop task.{key}, or set task.dataset=csv",
+                "only task.dataset=csv and panel read files",
+                f"drop task.{key}, or set task.dataset=csv or panel",
             )
             for key in ("path", "time_column", "value_column")
         ],
+        (
+            lambda t: t.dataset != "panel",
+            "n_jobs",
+            "one series is fitted in the run's own process",
+            "drop task.n_jobs, or set task.dataset=panel",
+        ),
         (
             lambda t: not t.dataset.startswith("synthetic_"),
             "n_points",
@@ -140,6 +146,12 @@ def check_applicable(model: Any, task: Any) -> None:
             if applies(obj) and _changed(obj, key):
                 where = _condition(obj, key)
                 raise ConfigError(f"{prefix}.{key} does nothing with {where} ({why})", fix)
+    if type(task).__name__ == "TimeSeriesTaskConfig" and task.dataset != "panel" and hasattr(model, "scope"):
+        if _changed(model, "scope"):
+            raise ConfigError(
+                f"model.scope does nothing with task.dataset={task.dataset} (one series: local and global are the same)",
+                "drop model.scope, or set task.dataset=panel",
+            )
     if type(task).__name__ in ("PosTaskConfig", "SentimentTaskConfig") and task.dataset != "synthetic":
         changed = _synthetic_changes(task)
         if changed:

@@ -33,6 +33,7 @@ from harness.errors import ConfigError, check_choice, check_fraction, check_nonn
 # accuracy 0.9309 with the word alone, 0.9484 with these (test 0.9293 -> 0.9510, OOV 0.58 -> 0.78).
 DEFAULT_FEATURES = ("word", "lower", "prefix2", "suffix1", "suffix2", "suffix3", "shape")
 CELLS = ("rnn", "lstm", "gru")
+SCOPES = ("local", "global")  # a forecaster on a panel: one model per series, or one for every series
 
 
 @dataclass
@@ -119,10 +120,12 @@ class RecurrentForecasterConfig(RecurrentConfig):
     patience_steps: int = 150  # early stopping after this many steps without a better dev RMSE (patience null)
     epochs: Optional[int] = None  # null = from max_steps
     patience: Optional[int] = None  # null = from patience_steps; 0 = no early stopping
+    scope: str = "global"  # task.dataset=panel: one network on every series' windows (global) or one per series (local)
 
     def check(self) -> None:
         from harness.models.rnn import LIKELIHOODS, NORMALISATIONS
 
+        check_choice(self.scope, "model.scope", SCOPES)
         check_choice(self.likelihood, "model.likelihood", LIKELIHOODS)
         check_choice(self.normalise, "model.normalise", NORMALISATIONS)
         check_positive(self.max_steps, "model.max_steps")
@@ -280,10 +283,16 @@ class HMMForecasterConfig:
     autoregressive: bool = True  # AR(1) emission means; false = a plain Gaussian HMM
     n_iter: int = 200  # EM iterations
     tol: float = 1e-6  # EM convergence tolerance (log-likelihood)
+    scope: str = "local"  # task.dataset=panel: one regime model per series (the only scope an HMM has)
 
     def check(self) -> None:
         from harness.models.hmm.params import check_regime_params
 
+        if self.scope != "local":
+            raise ConfigError(
+                f"model.scope={self.scope!r}: a regime HMM is fitted per series (scope local) only",
+                "drop model.scope, or use model=rnn, lstm or gru for a global model",
+            )
         check_regime_params(self.estimator_params())
 
     def estimator_params(self) -> dict[str, Any]:
@@ -461,6 +470,7 @@ class TimeSeriesTaskConfig:
     )  # harness.forecasting.yardsticks; naive is always kept, seasonal_naive needs a season
     refit_every: int = 12  # the yardsticks are refitted every this many test origins
     n_points: int = 600  # synthetic series length
+    n_jobs: int = 2  # panel only: series fitted and scored in parallel by this many worker processes
 
     def check(self) -> None:
         from harness.data.series import DATASETS, MISSING_POLICIES
@@ -473,6 +483,7 @@ class TimeSeriesTaskConfig:
                 "task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>"
             )
         check_positive(self.n_points, "task.n_points")
+        check_positive(self.n_jobs, "task.n_jobs")
         check_config(self)  # window, horizon, fractions, transform, season, yardsticks
 
 

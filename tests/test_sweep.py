@@ -69,6 +69,7 @@ def test_sweep_rejects_range_sweeps():
     [
         ("rnn_vs_hmm_pos", 12),
         ("rnn_vs_hmm_timeseries", 12),
+        ("rnn_vs_hmm_panel", 12),
         ("sample_efficiency", 24),
         ("long_range", 60),
         ("vanishing_gradients", 18),

@@ -435,7 +435,7 @@ def synthetic_regime(n: int, rng: np.random.Generator) -> Series:
 
 BUILTIN = {"sunspots": _sunspots, "co2": _co2, "nile": _nile, "elnino": _elnino}
 SYNTHETIC = {"synthetic_ar": synthetic_ar, "synthetic_sine": synthetic_sine, "synthetic_regime": synthetic_regime}
-DATASETS = (*BUILTIN, "csv", *SYNTHETIC)
+DATASETS = (*BUILTIN, "csv", *SYNTHETIC, "panel")  # panel: harness.data.panel
 
 
 def load_series(

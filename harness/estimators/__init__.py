@@ -24,6 +24,9 @@ ESTIMATORS: dict[tuple[str, str], Any] = {
     ("pos", "hmm"): "harness.estimators.pos:HMMTagger",
     ("timeseries", "recurrent"): "harness.estimators.timeseries:RecurrentForecaster",
     ("timeseries", "hmm"): "harness.estimators.timeseries:HMMForecaster",
+    # a panel (data.estimator_task): local fits of the adapters above in parallel, or one global network
+    ("timeseries_panel", "recurrent"): "harness.estimators.panel:panel_forecaster",
+    ("timeseries_panel", "hmm"): "harness.estimators.panel:panel_forecaster",
     ("longrange", "recurrent"): "harness.estimators.longrange:RecurrentClassifier",
     ("longrange", "hmm"): "harness.estimators.longrange:HMMTaggerClassifier",
     ("lm", "recurrent"): "harness.estimators.lm:RecurrentLM",
@@ -50,6 +53,8 @@ def check_available(config: Any) -> None:
 
 
 def build(config: Any, data: Any, rng: np.random.Generator) -> Estimator:
-    """The estimator of ``config.model`` on ``config.task``, its parameters drawn from ``rng``."""
+    """The estimator of ``config.model`` on ``config.task``, its parameters drawn from ``rng``. Task data may
+    name another registry key than its task (``estimator_task``: a panel of series is ``timeseries_panel``)."""
     check_available(config)
-    return resolve(ESTIMATORS[(config.task.name, type(config.model).family)])(config.model, data, rng, config.seed)
+    task = getattr(data, "estimator_task", config.task.name)
+    return resolve(ESTIMATORS[(task, type(config.model).family)])(config.model, data, rng, config.seed)

@@ -18,6 +18,7 @@ import pandas as pd
 from harness.errors import ConfigError
 from harness.report import plots, tables
 from harness.report.collect import RunStore, Selection, command, history_table, job_overrides, runs_table, sweep_axes
+from harness.report.ranks import rank_test
 from harness.report.render import render_html, render_markdown
 from harness.report.significance import (
     baseline_predictions,
@@ -40,6 +41,10 @@ METRIC_ORDER = [
     "test_mase",
     "test_rmse",
     "test_smape",
+    "test_owa",
+    "test_rank",
+    "test_relmae_naive",
+    "test_relrmse_snaive",
     "test_perplexity",
     "train_seconds",
     "evaluate_seconds",
@@ -67,6 +72,7 @@ class TaskSection:
     verdict: str = ""
     tables: list[dict] = field(default_factory=list)  # extra numeric tables: title, header, rows, note
     duplicates: list[str] = field(default_factory=list)  # "rnn seed=0: 2 runs (ids); the latest is used"
+    verdict_extra: str = ""  # a panel's rank verdict across series, appended to the verdict
 
 
 @dataclass
@@ -199,6 +205,154 @@ def _forecasting(
     return horizons, [plots.forecasts(one_seed, task, out), plots.horizon_curves(errors, task, out), fan]
 
 
+PANEL_HEAD = 15  # rows of the per-series table in the report (the whole table is a CSV beside it)
+
+
+def _panel(section: TaskSection, store: RunStore, runs: pd.DataFrame, task: str, out: Path) -> list:
+    """A panel section (harness.tasks.panel) from every run's ``panel_scores.csv``: the across-series aggregates
+    of models and yardsticks, mean ranks with the Friedman test and Nemenyi's critical difference (a diagram),
+    the per-series table (its head; all of it in ``panel_scores_<task>.csv``) and where each forecaster wins by
+    frequency, length and seasonal strength."""
+    scores = _read_predictions(store, runs, "panel_scores.csv", pd.read_csv)
+    if not scores:
+        return []
+    rows = []
+    for variant, f in scores.items():  # models: their seeds averaged per series; yardsticks: from the first run
+        model = f[f.forecaster == "model"].drop(columns="forecaster")
+        rows.append(model.groupby("series", sort=False).mean(numeric_only=True).assign(forecaster=variant))
+    first = next(iter(scores.values()))
+    first = first[(first.seed == first.seed.min()) & (first.forecaster != "model")]
+    for name, f in first.groupby("forecaster", sort=False):
+        rows.append(f.set_index("series").drop(columns="forecaster").assign(forecaster=yardstick_label(name)))
+    long = pd.concat(rows).reset_index()
+    info = first.drop_duplicates("series").set_index("series")[["frequency", "length", "strength"]]
+    wide = long.pivot(index="series", columns="forecaster", values="rmse")  # (series, forecasters)
+    names = [n for n in dict.fromkeys(long.forecaster) if n in wide.columns]
+    wide = wide[names].dropna()
+    test = rank_test(wide.to_numpy(), names)
+    kinds = ["model"] * len(scores) + ["baseline"] * (len(names) - len(scores))
+    section.tables += _panel_tables(long, wide, names, kinds, info, test, out, task)
+    if test is not None:
+        section.verdict_extra = _panel_verdict(test)
+    return [plots.critical_difference(test, task, out)]
+
+
+def _panel_verdict(test) -> str:
+    """One sentence: the best mean rank, the Friedman p-value, and which forecasters the Nemenyi CD cannot tell from it."""
+    order = sorted(range(len(test.names)), key=lambda i: test.ranks[i])
+    best = order[0]
+    tied = [test.names[i] for i in order[1:] if test.ranks[i] - test.ranks[best] <= test.cd]
+    text = (
+        f"Across the {test.n} series, {test.names[best]} has the best mean rank ({test.ranks[best]:.2f} of "
+        f"{len(test.names)}); Friedman p = {test.p_value:.2g}"
+    )
+    if test.p_value >= 0.05:
+        return text + ": the ranks do not differ more than chance would make them."
+    if tied:
+        return text + f"; within the Nemenyi CD ({test.cd:.2f}) of it, not told apart: {', '.join(tied)}."
+    return text + f"; every other forecaster ranks worse by more than the Nemenyi CD ({test.cd:.2f})."
+
+
+def _panel_tables(long, wide, names, kinds, info, test, out: Path, task: str) -> list[dict]:
+    import numpy as np
+    from scipy.stats import rankdata
+
+    from harness.tasks.panel import gmean
+
+    ranks = pd.DataFrame(rankdata(wide.to_numpy(), axis=1), index=wide.index, columns=names)  # (series, k)
+    snaive = "seasonal naive" if "seasonal naive" in names else "naive"
+    ref = long[long.forecaster == snaive].set_index("series")
+    agg_rows = []
+    for name in names:
+        f = long[long.forecaster == name].set_index("series")
+        owa = 0.5 * (f.smape.mean() / ref.smape.mean() + f.mase.mean() / ref.mase.mean())
+        agg_rows.append(
+            [gmean(f.relrmse_naive), gmean(f.relmae_naive), gmean(f.relrmse_snaive), f.mase.mean(), f.smape.mean()]
+            + [owa, ranks[name].mean() if name in ranks else float("nan")]
+        )
+    grid = np.array(agg_rows, dtype=float)
+    best = [(int(np.nanargmin(grid[:, j])), j + 1) for j in range(grid.shape[1]) if np.isfinite(grid[:, j]).any()]
+    header = ["forecaster", "rel. RMSE (naive)", "rel. MAE (naive)", "rel. RMSE (s. naive)", "MASE", "sMAPE", "OWA"]
+    found = [
+        {
+            "title": "Across-series aggregates",
+            "header": header + ["mean rank"],
+            "rows": [[n] + [tables._num(x) for x in r] for n, r in zip(names, grid)],
+            "best": best,
+            "kinds": kinds,
+            "note": f"Over the {len(wide)} series every forecaster has. rel.: the geometric mean over series of the "
+            "test RMSE (MAE) divided by that of persistence (naive) or of the seasonal naive (persistence for a "
+            "series without a season); MASE and sMAPE: means over series; OWA: M4's overall weighted average "
+            f"against the seasonal naive, 0.5 (sMAPE / sMAPE({snaive}) + MASE / MASE({snaive})), ratios of means "
+            "(not M4's Naive2); mean rank: by test RMSE among these forecasters, 1 = best. Models: the mean of "
+            "their seeds' per-series scores. Bold: the best of each column.",
+        }
+    ]
+    if test is not None:
+        verdict = (
+            "the mean ranks differ (p < 0.05): forecasters whose ranks differ by more than the CD are told apart"
+            if test.p_value < 0.05
+            else "the mean ranks do not differ more than chance would make them (p >= 0.05)"
+        )
+        found.append(
+            {
+                "title": "Friedman test and Nemenyi critical difference",
+                "header": ["series (N)", "forecasters (k)", "Friedman chi-squared", "p-value", "CD (alpha 0.05)"],
+                "rows": [
+                    [str(test.n), str(len(names)), tables._num(test.statistic), f"{test.p_value:.3g}", f"{test.cd:.3f}"]
+                ],
+                "note": f"Friedman's test over the series' ranks by test RMSE (scipy.stats.friedmanchisquare): {verdict}. "
+                "Nemenyi's CD = q sqrt(k (k + 1) / (6 N)), q from the studentized range (Demšar 2006).",
+            }
+        )
+    rel = long.pivot(index="series", columns="forecaster", values="relrmse_naive").reindex(columns=names)
+    full = info.join(rel, how="right")
+    csv_name = f"panel_scores_{plots._slug(task)}.csv"
+    full.to_csv(out / csv_name)
+    head = full.head(PANEL_HEAD)
+    found.append(
+        {
+            "title": "Per series: test RMSE relative to naive",
+            "header": ["series", "frequency", "length", "seasonal strength"] + names,
+            "rows": [
+                [str(s), str(r.frequency), str(int(r.length)), tables._num(r.strength)]
+                + [tables._num(r[n]) for n in names]
+                for s, r in head.iterrows()
+            ],
+            "note": f"The first {len(head)} of {len(full)} series; all of them in {csv_name}. Seasonal strength: "
+            "1 - var(remainder) / var(seasonal + remainder) of an STL decomposition of the training part.",
+        }
+    )
+    groups = []
+    freq = info.frequency.reindex(wide.index)
+    groups += [(f"frequency {f}", freq == f) for f in sorted(freq.dropna().unique())]
+    length = info.length.reindex(wide.index)
+    if length.nunique() >= 3:
+        bins = pd.qcut(length, 3, duplicates="drop")
+        groups += [(f"length {int(b.left) + 1}–{int(b.right)}", bins == b) for b in bins.cat.categories]
+    strength = info.strength.reindex(wide.index)
+    for lo, hi in ((0, 0.3), (0.3, 0.6), (0.6, 1.01)):
+        groups.append((f"seasonal strength {lo:g}–{min(hi, 1):g}", (strength >= lo) & (strength < hi)))
+    grows, gbest = [], []
+    for label, mask in groups:
+        if mask.sum() == 0:
+            continue
+        r = ranks[mask.to_numpy()].mean()
+        gbest.append((len(grows), 2 + int(np.argmin(r.to_numpy()))))
+        grows.append([label, str(int(mask.sum()))] + [tables._num(x) for x in r])
+    found.append(
+        {
+            "title": "Where each forecaster wins: mean rank by group of series",
+            "header": ["series group", "series"] + names,
+            "rows": grows,
+            "best": gbest,
+            "note": "Mean rank by test RMSE (1 = best) over the series of each group; length in points, split into "
+            "terciles. Bold: the group's best. Small groups are noise: read with the group's count.",
+        }
+    )
+    return found
+
+
 def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: dict) -> TaskSection:
     finished, duplicates = _deduplicate(g[g.status == "FINISHED"])
     table = comparison_table(finished, METRIC_ORDER)
@@ -248,7 +402,9 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
         section.tables += [t for t in (tables.per_tag(preds, "class", "texts"),) if t]
         figs.append(plots.confusion_matrices(preds, task, out))
     horizons: list[int] = []
-    if table.task == "timeseries":
+    if table.task == "timeseries" and table.dataset == "panel":
+        figs += _panel(section, store, finished, task, out)
+    elif table.task == "timeseries":
         horizons, more = _forecasting(section, store, finished, task, out)
         figs += more
     if table.task == "lm":
@@ -265,6 +421,8 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
     figs.append(plots.gradient_by_steps_back(norms, task, out))
     section.figures = [f for f in figs if f is not None]
     section.verdict = verdict_sentence(table, section.tests, horizons)
+    if section.verdict_extra:
+        section.verdict += " " + section.verdict_extra
 
     # how to reproduce each row
     for variant, v in g.groupby("variant", sort=False):

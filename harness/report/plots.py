@@ -490,3 +490,46 @@ def position_curves(curves: dict[str, pd.DataFrame], task: str, out: Path) -> Fi
         "the first symbols are guessed without context, later ones read what came before; a model that keeps "
         "gaining further along uses a longer context.",
     )
+
+
+def critical_difference(test, task: str, out: Path) -> Figure | None:
+    """Demšar's critical-difference diagram: mean ranks on an axis (1 = best, left), forecasters whose
+    ranks lie within one Nemenyi CD joined by a thick bar, the CD drawn above the axis."""
+    if test is None:
+        return None
+    k = len(test.names)
+    order = np.argsort(test.ranks)
+    ranks = test.ranks[order]
+    names = [test.names[i] for i in order]
+    half = (k + 1) // 2
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.3 * half))
+    ax.set_xlim(0.5, k + 0.5)
+    top = 0.0
+    ax.set_ylim(-(half + 1.5), 1.6)
+    ax.axhline(top, color="black", lw=1)
+    for r in range(1, k + 1):
+        ax.plot([r, r], [top, top + 0.15], color="black", lw=1)
+        ax.text(r, top + 0.25, str(r), ha="center", va="bottom", fontsize=9)
+    ax.plot([1, 1 + test.cd], [1.2, 1.2], color="black", lw=2)
+    ax.text(1 + test.cd / 2, 1.3, f"CD = {test.cd:.2f}", ha="center", va="bottom", fontsize=9)
+    for i, (name, r) in enumerate(zip(names, ranks)):
+        left = i < half
+        y = -(i + 1) if left else -(k - i)
+        x_text = 0.6 if left else k + 0.4
+        ax.plot([r, r, x_text], [top, y, y], color="0.3", lw=0.8)
+        ax.text(x_text, y, f"{name} ({r:.2f})", ha="left" if left else "right", va="bottom", fontsize=8)
+    for g, (i, j) in enumerate(test.groups()):
+        y = -0.3 - 0.2 * g
+        ax.plot([ranks[i] - 0.03, ranks[j] + 0.03], [y, y], color="black", lw=3)
+    ax.axis("off")
+    ax.set_title(
+        f"{task}: mean rank over {test.n} series (Friedman p = {test.p_value:.2g}; bars join ranks within the Nemenyi CD)",
+        fontsize=9,
+    )
+    name = _save(fig, out, f"critical_difference_{_slug(task)}.png")
+    return Figure(
+        name,
+        "Critical-difference diagram",
+        f"Mean rank of each forecaster by RMSE over the {test.n} series (1 = best). Forecasters joined by a bar are "
+        f"not told apart by the Nemenyi test at alpha = {test.alpha} (critical difference {test.cd:.2f}; Demšar 2006).",
+    )

@@ -25,6 +25,12 @@ LOWER_IS_BETTER = (
     "bits_per_word",
     "perplexity",
     "entropy_rate",
+    "relrmse_naive",  # a panel's aggregates (harness.tasks.panel)
+    "relrmse_snaive",
+    "relmae_naive",
+    "relmae_snaive",
+    "owa",
+    "rank",
 )
 
 
@@ -36,7 +42,7 @@ def higher_is_better(metric: str) -> bool | None:
 
 
 def main_metric(task_metrics: list[str]) -> str:
-    for m in ("test_accuracy", "test_rmse"):
+    for m in ("test_accuracy", "test_rmse", "test_relrmse_naive"):
         if m in task_metrics:
             return m
     tests = sorted(m for m in task_metrics if m.startswith("test_"))

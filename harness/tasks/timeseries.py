@@ -521,8 +521,13 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
     )
 
 
-def load_timeseries(cfg, seed: int) -> TimeSeriesData:
-    """Load ``cfg.dataset`` and cut it into rolling-origin windows (see the module docstring)."""
+def load_timeseries(cfg, seed: int):
+    """Load ``cfg.dataset`` and cut it into rolling-origin windows (see the module docstring); a panel
+    (``task.dataset=panel``) is harness.tasks.panel.PanelData, its series cut one by one."""
+    if cfg.dataset == "panel":
+        from harness.tasks.panel import load_panel_task
+
+        return load_panel_task(cfg, seed)
     s = load_series(
         cfg.dataset,
         path=cfg.path,
