@@ -30,7 +30,7 @@ from harness.report.significance import (
     yardstick_label,
 )
 from harness.report.stats import Table, comparison_table, higher_is_better
-from harness.report.verdict import verdict_sentence
+from harness.report.verdict import UNTESTED, verdict_sentence
 
 # columns after the main metric, in this order when present
 METRIC_ORDER = [
@@ -421,7 +421,9 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
     figs.append(plots.gradient_by_steps_back(norms, task, out))
     section.figures = [f for f in figs if f is not None]
     section.verdict = verdict_sentence(table, section.tests, horizons)
-    if section.verdict_extra:
+    if section.verdict_extra:  # a panel: the margin is tested over series, by ranks
+        if section.verdict.endswith(UNTESTED):
+            section.verdict = section.verdict.removesuffix(UNTESTED) + "; over series, by ranks:"
         section.verdict += " " + section.verdict_extra
 
     # how to reproduce each row

@@ -41,6 +41,9 @@ def _seed_test(table: Table, runner) -> ItemTest | None:
     return ItemTest(float(d.mean()), d.mean() - half, d.mean() + half, p, f"paired t test over {len(d)} seeds")
 
 
+UNTESTED = "; the margin is untested (one run per row and no per-item predictions, or no spread to test)."
+
+
 def verdict_sentence(table: Table, tests: dict[str, ItemTest], horizons: list[int] | None = None) -> str:
     """One sentence for one table; ``tests`` maps row labels to their test against the best row.
 
@@ -64,8 +67,7 @@ def verdict_sentence(table: Table, tests: dict[str, ItemTest], horizons: list[in
     if t is None or not math.isfinite(t.p_value):
         return (
             f"{where}: {best.label} has the best {name}, {_num(m, bm)}, {_num(m, gap)} "
-            f"{'ahead of' if up else 'below'} the runner-up {runner.label} ({_num(m, rm)}); the margin is untested "
-            "(one run per row and no per-item predictions, or no spread to test)."
+            f"{'ahead of' if up else 'below'} the runner-up {runner.label} ({_num(m, rm)}){UNTESTED}"
         )
     if t.test.startswith("Diebold"):  # the interval is of the mean squared-error difference (runner - best)
         interval = f"mean squared-error difference {t.diff:.4g}, 95% CI [{t.low:.4g}, {t.high:.4g}]"
