@@ -423,7 +423,7 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
     section.verdict = verdict_sentence(table, section.tests, horizons)
     if section.verdict_extra:  # a panel: the margin is tested over series, by ranks
         if section.verdict.endswith(UNTESTED):
-            section.verdict = section.verdict.removesuffix(UNTESTED) + "; over series, by ranks:"
+            section.verdict = section.verdict.removesuffix(UNTESTED) + "."
         section.verdict += " " + section.verdict_extra
 
     # how to reproduce each row
