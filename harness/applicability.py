@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.data.series import PANELS
 from harness.errors import ConfigError
 
 
@@ -71,7 +72,7 @@ RULES: dict[str, list[Rule]] = {
     "TimeSeriesTaskConfig": [
         *[
             (
-                lambda t: t.dataset not in ("csv", "panel"),
+                lambda t: t.dataset not in ("csv", "panel"),  # the M3 panels read no file of yours
                 key,
                 "only task.dataset=csv and panel read files",
                 f"drop task.{key}, or set task.dataset=csv or panel",
@@ -79,7 +80,7 @@ RULES: dict[str, list[Rule]] = {
             for key in ("path", "time_column", "value_column")
         ],
         (
-            lambda t: t.dataset != "panel",
+            lambda t: t.dataset not in PANELS,
             "n_jobs",
             "one series is fitted in the run's own process",
             "drop task.n_jobs, or set task.dataset=panel",
@@ -146,7 +147,7 @@ def check_applicable(model: Any, task: Any) -> None:
             if applies(obj) and _changed(obj, key):
                 where = _condition(obj, key)
                 raise ConfigError(f"{prefix}.{key} does nothing with {where} ({why})", fix)
-    if type(task).__name__ == "TimeSeriesTaskConfig" and task.dataset != "panel" and hasattr(model, "scope"):
+    if type(task).__name__ == "TimeSeriesTaskConfig" and task.dataset not in PANELS and hasattr(model, "scope"):
         if _changed(model, "scope"):
             raise ConfigError(
                 f"model.scope does nothing with task.dataset={task.dataset} (one series: local and global are the same)",

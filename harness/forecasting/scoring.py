@@ -169,7 +169,7 @@ def crps_numeric(pred: Predictive, y: np.ndarray, n: int = 4000) -> np.ndarray:
     return inside + np.abs(y - y_in)
 
 
-def _nanmean(a: np.ndarray) -> np.ndarray:
+def nanmean_columns(a: np.ndarray) -> np.ndarray:
     """(N, H) -> (H,) mean over the non-NaN values of each column; NaN for a column without any."""
     count = (~np.isnan(a)).sum(0)  # (H,)
     return np.where(count > 0, np.nansum(a, 0) / np.maximum(count, 1), np.nan)
@@ -182,7 +182,7 @@ def interval_scores(lower, upper, y, level: float) -> dict[str, np.ndarray]:
     known = ~(np.isnan(lower) | np.isnan(upper) | np.isnan(y))  # (N, H)
     inside = np.where(known, (lower <= y) & (y <= upper), np.nan)  # (N, H)
     width = np.where(known, upper - lower, np.nan)
-    return {f"coverage{level:g}": _nanmean(inside), f"width{level:g}": _nanmean(width)}
+    return {f"coverage{level:g}": nanmean_columns(inside), f"width{level:g}": nanmean_columns(width)}
 
 
 def point_scores(y, yhat, mase_scale: float) -> dict[str, np.ndarray]:
@@ -194,5 +194,10 @@ def point_scores(y, yhat, mase_scale: float) -> dict[str, np.ndarray]:
     denom = np.abs(y) + np.abs(yhat)
     with np.errstate(divide="ignore", invalid="ignore"):
         ape = np.where(denom > 0, 200 * np.abs(e) / denom, np.where(np.isnan(e), np.nan, 0.0))  # (N, H)
-    mae = _nanmean(np.abs(e))
-    return {"rmse": np.sqrt(_nanmean(e * e)), "mae": mae, "mase": mae / mase_scale, "smape": _nanmean(ape)}
+    mae = nanmean_columns(np.abs(e))
+    return {
+        "rmse": np.sqrt(nanmean_columns(e * e)),
+        "mae": mae,
+        "mase": mae / mase_scale,
+        "smape": nanmean_columns(ape),
+    }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.data.series import PANELS
 from harness.errors import ConfigError
 from harness.report import plots, tables
 from harness.report.collect import RunStore, Selection, command, history_table, job_overrides, runs_table, sweep_axes
@@ -402,7 +403,7 @@ def _task_section(store: RunStore, g: pd.DataFrame, out: Path, defaults_cache: d
         section.tables += [t for t in (tables.per_tag(preds, "class", "texts"),) if t]
         figs.append(plots.confusion_matrices(preds, task, out))
     horizons: list[int] = []
-    if table.task == "timeseries" and table.dataset == "panel":
+    if table.task == "timeseries" and table.dataset in PANELS:
         figs += _panel(section, store, finished, task, out)
     elif table.task == "timeseries":
         horizons, more = _forecasting(section, store, finished, task, out)

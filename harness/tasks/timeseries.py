@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.series import Series, load_series
+from harness.data.series import PANELS, Series, load_series
 from harness.errors import ConfigError, DataError, check_fraction, check_positive
 from harness.forecasting.scoring import Predictive, interval_scores, point_scores
 from harness.tasks.base import DatasetInfo, content_digest
@@ -176,7 +176,14 @@ class TimeSeriesData:
     refit_every: int
     source: str = ""  # task.dataset
     origin_of_data: str = ""  # the CSV's path, or "harness:<dataset>"
+    yardsticks_on_logs: bool | None = None  # None: as the transform (logs when it takes logs)
     _yardsticks: dict | None = field(default=None, repr=False)
+
+    @property
+    def yardstick_log(self) -> bool:
+        """Whether the automatic yardsticks model log x: as the transform does, except on a competition's
+        series (a given test part), whose published figures model x itself."""
+        return self.scaling.log if self.yardsticks_on_logs is None else self.yardsticks_on_logs
 
     # the task contract (harness.tasks.base.TaskData); a prediction is a Predictive over g (or g's point forecast)
     main_metric = "test_rmse"
@@ -241,11 +248,13 @@ class TimeSeriesData:
         return summarise(self._scores(y, point, p, {lv: p.interval(lv) for lv in LEVELS} if p else None))
 
     def _scores(self, y, point, p: Predictive | None, intervals) -> dict[str, np.ndarray]:
-        from harness.forecasting.scoring import crps
+        from harness.forecasting.scoring import crps, nanmean_columns
 
         scores = point_scores(y, point, self.mase_scale)
         H = y.shape[1]
-        scores["crps"] = np.nanmean(crps(p, y), axis=0) if p is not None else np.full(H, np.nan)
+        scores["crps"] = (
+            nanmean_columns(crps(p, y)) if p is not None else np.full(H, np.nan)
+        )  # a horizon no origin has: NaN
         for lv in LEVELS:
             if intervals is None:
                 scores[f"coverage{lv}"] = scores[f"width{lv}"] = np.full(H, np.nan)
@@ -265,7 +274,7 @@ class TimeSeriesData:
                 self.season,
                 self.yardstick_names,
                 self.refit_every,
-                log=self.scaling.log,
+                log=self.yardstick_log,
             )
         return self._yardsticks
 
@@ -421,14 +430,30 @@ def _choose_transform(cfg, x_train: np.ndarray, season: int | None) -> tuple[str
     return c.name, why
 
 
+def split_sizes(s: Series, cfg) -> tuple[int, int, int]:
+    """(n_train, n_dev, n_test) of series ``s``: by the fractions of its length, or, when the series comes with
+    its test part (``s.test_points``, a competition's), that test part and a dev part of
+    ``task.dev_fraction`` of the rest (at least one point)."""
+    T = len(s.values)
+    if s.test_points:
+        n_test = int(s.test_points)
+        n_dev = max(1, _n_split(cfg.dev_fraction, T - n_test))
+    else:
+        n_dev, n_test = _n_split(cfg.dev_fraction, T), _n_split(cfg.test_fraction, T)
+    return T - n_dev - n_test, n_dev, n_test
+
+
 def make_timeseries(s: Series, cfg) -> TimeSeriesData:
-    """Windows, splits, the train-only transform and scales, and the MASE scale for one loaded series."""
+    """Windows, splits, the train-only transform and scales, and the MASE scale for one loaded series.
+
+    A series with a given test part (``s.test_points``, a competition's) is scored as the competition
+    scores it: from one origin, the end of its training part (train and dev here), over horizons 1..H, with
+    the MASE scale taken over that whole training part."""
     check_config(cfg)
     x = s.values  # (T,)
     T, H = len(x), int(cfg.horizon)
     season = s.season if cfg.season is None else (cfg.season or None)
-    n_dev, n_test = _n_split(cfg.dev_fraction, T), _n_split(cfg.test_fraction, T)
-    n_train = T - n_dev - n_test
+    n_train, n_dev, n_test = split_sizes(s, cfg)
     fix = "use a smaller task.horizon or task.window, larger fractions, or a longer series"
     if n_train < MIN_TRAIN_POINTS or n_dev < 1:
         raise DataError(
@@ -500,7 +525,7 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
         scaling=scaling,
         train=windows(0, n_train - 1 - H, n_train),
         dev=windows(n_train - 1, n_fit - 2, n_fit),
-        test=windows(n_fit - 1, T - 2, T),
+        test=windows(n_fit - 1, n_fit - 1 if s.test_points else T - 2, T),
         series=x,
         g=g,
         z=scaling.z_of(g),
@@ -509,7 +534,8 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
         season=season,
         frequency=getattr(s, "frequency", None),
         transform_reason=why,
-        mase_scale=naive_mae(x[:n_train], season or 1),
+        mase_scale=naive_mae(x[: n_fit if s.test_points else n_train], season or 1),
+        yardsticks_on_logs=False if s.test_points else None,
         n_train=n_train,
         n_dev=n_dev,
         yardstick_names=tuple(n for n in cfg.yardsticks if n != "seasonal_naive" or season),
@@ -524,7 +550,7 @@ def make_timeseries(s: Series, cfg) -> TimeSeriesData:
 def load_timeseries(cfg, seed: int):
     """Load ``cfg.dataset`` and cut it into rolling-origin windows (see the module docstring); a panel
     (``task.dataset=panel``) is harness.tasks.panel.PanelData, its series cut one by one."""
-    if cfg.dataset == "panel":
+    if cfg.dataset in PANELS:
         from harness.tasks.panel import load_panel_task
 
         return load_panel_task(cfg, seed)
