@@ -38,6 +38,30 @@ def words_of(dataset: str, size: int, seed: int) -> int:
     return sum(len(s) for s in data.train.words)
 
 
+def predictions(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs' test_predictions.tsv, one frame with a seed column (as the report reads them)."""
+    import mlflow
+
+    frames = []
+    for _, r in runs.iterrows():
+        path = mlflow.artifacts.download_artifacts(run_id=r.run_id, artifact_path="test_predictions.tsv")
+        p = pd.read_csv(path, sep="\t", keep_default_na=False, quoting=3, dtype=str).assign(seed=r.seed)
+        frames.append(p.astype({"sentence": int, "position": int}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def paired(pa: pd.DataFrame, pb: pd.DataFrame) -> str:
+    """The report's test over items: accuracy difference a - b, its paired-bootstrap 95 % interval and p over
+    sentences, and McNemar's exact p on the tokens (harness.report)."""
+    from harness.report.significance import align_items
+    from harness.report.stats import mcnemar_exact, paired_bootstrap
+
+    ca, cb, units, *_ = align_items(pa, pb)
+    diff, low, high, p = paired_bootstrap(ca, cb, units, 10_000)
+    p_mc, _, _ = mcnemar_exact(ca >= 0.5, cb >= 0.5)
+    return f"{diff:+.4f}, 95% CI [{low:+.4f}, {high:+.4f}], bootstrap p {p:.3g}, McNemar p {p_mc:.3g}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--experiment", required=True)
@@ -48,9 +72,12 @@ def main() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import os
+
     import matplotlib.pyplot as plt
     import mlflow
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(args.tracking_uri)
     runs = mlflow.search_runs(experiment_names=[args.experiment], filter_string="attributes.status = 'FINISHED'")
     runs = runs[runs["params.task.train_size"].notna()].copy()
@@ -80,6 +107,15 @@ def main() -> None:
     wide = table.pivot(index="lines", columns="family", values="accuracy")
     hmm = wide[[c for c in wide.columns if c.startswith("HMM")]].max(axis=1)
     rnn = wide[[c for c in wide.columns if not c.startswith("HMM")]].max(axis=1)
+    print("\nbest recurrent family against the best HMM, paired over the test sentences (seeds pooled):")
+    for size in wide.index:
+        row = wide.loc[size].dropna()
+        h = [c for c in row.index if c.startswith("HMM")]
+        r = [c for c in row.index if not c.startswith("HMM")]
+        if h and r:
+            a, b = row[r].idxmax(), row[h].idxmax()
+            pa, pb = (predictions(runs[(runs.family == f) & (runs["size"] == size)]) for f in (a, b))
+            print(f"  {size:>6,} lines: {a} - {b} {paired(pa, pb)}")
     both = hmm.notna() & rnn.notna()  # sizes where both sides ran
     ahead, sizes = (rnn[both] > hmm[both]).to_numpy(), wide.index[both.to_numpy()]
     from_here = [i for i in range(len(ahead)) if ahead[i:].all()]
