@@ -19,6 +19,8 @@ import pandas as pd
 
 # parameters that never define a variant: repetitions, bookkeeping, where results go
 NOT_AXES = {"seed", "run_name", "experiment_name", "tracking_uri", "progress", "task.synthetic.seed", "resume"}
+# settings that change which rows sit beside a model, or how fast it runs, but not the model's own result
+NOT_AXES |= {"task.yardsticks", "task.n_jobs", "threads"}
 # parameters never put in a reproduce command
 NOT_IN_COMMAND = {"run_name", "tracking_uri", "progress", "resume"}
 

@@ -112,35 +112,42 @@ class RegimeForecaster:
         # EM for the AR(1) emissions, started from the plain fit
         y, x = z[1:], z[:-1]  # (T-1,) targets and their regressors
         Xr = np.stack([np.ones_like(x), x], axis=1)  # (T-1, 2)
-        history = []  # log-likelihood before each M-step
-        for _ in range(self.n_iter):
-            logb = self._log_emission_ar(y, x, c, phi, sigma)  # (T-1, K)
-            alpha, scale, offset = self._forward(logb, pi, A)
-            loglik = float(np.log(scale).sum() + offset.sum())
-            history.append(loglik)
-            if len(history) >= 2 and history[-1] - history[-2] < self.tol:
-                break
-            beta = self._backward(logb, A, offset)
-            gamma = alpha * beta  # (T-1, K) smoothed state probabilities (fitting only)
-            if not np.all(gamma.sum(axis=1) > 0):  # a step no state explains (a zero of A): stop at these parameters
-                break
-            gamma /= gamma.sum(axis=1, keepdims=True)
-            b = np.exp(logb - offset[:, None])  # (T-1, K)
-            xi_t = A[None] * alpha[:-1, :, None] * (b[1:] * beta[1:])[:, None, :]  # (T-2, K, K), up to a factor per t
-            xi = (xi_t / xi_t.sum(axis=(1, 2), keepdims=True)).sum(axis=0)  # (K, K) expected transition counts
-            pi = gamma[0]
-            A = xi / np.maximum(xi.sum(axis=1, keepdims=True), 1e-300)
-            # weighted least squares per state: (X^T G_k X) beta_k = X^T G_k y
-            XtGX = np.einsum("tk,ti,tj->kij", gamma, Xr, Xr) + 1e-8 * np.eye(2)  # (K, 2, 2)
-            XtGy = np.einsum("tk,ti,t->ki", gamma, Xr, y)  # (K, 2)
-            coef = np.linalg.solve(XtGX, XtGy[..., None])[..., 0]  # (K, 2)
-            c, phi = coef[:, 0], np.clip(coef[:, 1], -0.99, 0.99)
-            resid = y[:, None] - (c + phi * x[:, None])  # (T-1, K)
-            var = (gamma * resid**2).sum(axis=0) / np.maximum(gamma.sum(axis=0), 1e-12)
-            sigma = np.sqrt(np.maximum(var, VAR_FLOOR * var0))
-        logb = self._log_emission_ar(y, x, c, phi, sigma)
-        _, scale, offset = self._forward(logb, pi, A)
-        return (pi, A, c, phi, sigma), float(np.log(scale).sum() + offset.sum()), history
+        # a step no state explains (a zero of A, a collapsed state on a short series) has scale 0: its log-likelihood
+        # is -inf, the loop stops below and BIC passes over the candidate; no warning for an expected case
+        with np.errstate(divide="ignore", invalid="ignore"):
+            history = []  # log-likelihood before each M-step
+            for _ in range(self.n_iter):
+                logb = self._log_emission_ar(y, x, c, phi, sigma)  # (T-1, K)
+                alpha, scale, offset = self._forward(logb, pi, A)
+                loglik = float(np.log(scale).sum() + offset.sum())
+                history.append(loglik)
+                if len(history) >= 2 and history[-1] - history[-2] < self.tol:
+                    break
+                beta = self._backward(logb, A, offset)
+                gamma = alpha * beta  # (T-1, K) smoothed state probabilities (fitting only)
+                if not np.all(
+                    gamma.sum(axis=1) > 0
+                ):  # a step no state explains (a zero of A): stop at these parameters
+                    break
+                gamma /= gamma.sum(axis=1, keepdims=True)
+                b = np.exp(logb - offset[:, None])  # (T-1, K)
+                xi_t = (
+                    A[None] * alpha[:-1, :, None] * (b[1:] * beta[1:])[:, None, :]
+                )  # (T-2, K, K), up to a factor per t
+                xi = (xi_t / xi_t.sum(axis=(1, 2), keepdims=True)).sum(axis=0)  # (K, K) expected transition counts
+                pi = gamma[0]
+                A = xi / np.maximum(xi.sum(axis=1, keepdims=True), 1e-300)
+                # weighted least squares per state: (X^T G_k X) beta_k = X^T G_k y
+                XtGX = np.einsum("tk,ti,tj->kij", gamma, Xr, Xr) + 1e-8 * np.eye(2)  # (K, 2, 2)
+                XtGy = np.einsum("tk,ti,t->ki", gamma, Xr, y)  # (K, 2)
+                coef = np.linalg.solve(XtGX, XtGy[..., None])[..., 0]  # (K, 2)
+                c, phi = coef[:, 0], np.clip(coef[:, 1], -0.99, 0.99)
+                resid = y[:, None] - (c + phi * x[:, None])  # (T-1, K)
+                var = (gamma * resid**2).sum(axis=0) / np.maximum(gamma.sum(axis=0), 1e-12)
+                sigma = np.sqrt(np.maximum(var, VAR_FLOOR * var0))
+            logb = self._log_emission_ar(y, x, c, phi, sigma)
+            _, scale, offset = self._forward(logb, pi, A)
+            return (pi, A, c, phi, sigma), float(np.log(scale).sum() + offset.sum()), history
 
     @staticmethod
     def _log_emission_ar(y, x, c, phi, sigma) -> np.ndarray:
