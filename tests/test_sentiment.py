@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import all_runs
-from test_bad_input import assert_no_run, assert_one_error_line
+from test_bad_input import assert_no_run, assert_one_error_line, run_main
 
-from harness import cli
 from harness.config import SentimentTaskConfig, SyntheticSentimentConfig, model_schema
 from harness.data.sentiment import LabelledTexts, generate, oracle_metrics, stratified_split
 from harness.errors import DataError
@@ -280,14 +279,6 @@ def test_a_label_only_in_test_is_named_with_its_line():
 
 
 # -- bad input through the command line: one line, exit 2, nothing recorded ------------------------
-
-
-def run_main(args, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    out, err = capsys.readouterr()
-    return exited.value.code, out, err
 
 
 @pytest.fixture

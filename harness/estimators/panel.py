@@ -171,10 +171,9 @@ class GlobalForecaster(GradientEstimator):
         self.model = RNNForecaster(1, cfg, rng, horizons=data.horizon)
 
     def train_batches(self, data: Any, rng: np.random.Generator):
-        order = rng.permutation(len(self.X))
-        for s in range(0, len(order), self.cfg.batch_size):
-            idx = order[s : s + self.cfg.batch_size]
-            yield self.X[idx], self.Y[idx]
+        from harness.estimators.timeseries import shuffled_batches
+
+        return shuffled_batches(self.X, self.Y, self.cfg.batch_size, rng)
 
     def n_train_batches(self, data: Any) -> int:
         return -(-len(self.X) // self.cfg.batch_size)

@@ -45,6 +45,14 @@ def _answer(scaling: Scaling, prediction, H: int) -> dict[str, np.ndarray]:
     return out | {"forecast": p.point()[0], "lower": lo[0], "upper": hi[0]}
 
 
+def shuffled_batches(X: np.ndarray, Y: np.ndarray, batch_size: int, rng: np.random.Generator):
+    """(X, Y) windows (N, W, 1) and targets (N, H) in batches of ``batch_size``, in one shuffled order."""
+    order = rng.permutation(len(X))
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        yield X[idx], Y[idx]
+
+
 class RecurrentForecaster(GradientEstimator):
     """harness.models.rnn.RNNForecaster on windows of u (N, W, 1), forecasting u at horizons 1..H at once."""
 
@@ -56,11 +64,7 @@ class RecurrentForecaster(GradientEstimator):
         self.model = RNNForecaster(1, cfg, rng, horizons=data.horizon)
 
     def train_batches(self, data: Any, rng: np.random.Generator):
-        tr = data.train
-        order = rng.permutation(len(tr))
-        for s in range(0, len(order), self.cfg.batch_size):
-            idx = order[s : s + self.cfg.batch_size]
-            yield tr.X[idx], tr.Y[idx]
+        return shuffled_batches(data.train.X, data.train.Y, self.cfg.batch_size, rng)
 
     def n_train_batches(self, data: Any) -> int:
         return -(-len(data.train) // self.cfg.batch_size)

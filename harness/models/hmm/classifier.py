@@ -48,7 +48,7 @@ class ClassConditionalHMM:
 
     def fit(self, X: np.ndarray, lengths: np.ndarray, y: np.ndarray, n_symbols: int, n_classes: int):
         """X (sum of lengths,) symbol ids in [0, n_symbols); lengths (N,); y (N,) class ids in [0, n_classes)."""
-        from hmmlearn.hmm import CategoricalHMM
+        from harness.models.hmm.lm import fit_categorical
 
         X, lengths, y = np.asarray(X, dtype=np.int64), np.asarray(lengths, dtype=np.int64), np.asarray(y)
         if X.size and (X.min() < 0 or X.max() >= n_symbols):
@@ -59,19 +59,13 @@ class ClassConditionalHMM:
             mine = y == c
             if not mine.any():
                 raise ValueError(f"class {c} has no training sequence")
-            hmm = CategoricalHMM(
-                n_components=self.n_states,
-                n_features=n_symbols,
-                n_iter=self.n_iter,
-                tol=self.tol,
-                implementation="scaling",
-                random_state=self.random_state,
+            pi, A, B, n = fit_categorical(
+                X[mine[of_text]], lengths[mine], self.n_states, n_symbols, self.n_iter, self.tol, self.random_state
             )
-            hmm.fit(X[mine[of_text]][:, None], lengths[mine])
-            start.append(hmm.startprob_)
-            trans.append(hmm.transmat_)
-            emit.append(hmm.emissionprob_)
-            iters.append(hmm.monitor_.iter)
+            start.append(pi)
+            trans.append(A)
+            emit.append(B)
+            iters.append(n)
         counts = np.bincount(y, minlength=n_classes).astype(np.float64)
         self.set_params(np.array(start), np.array(trans), np.array(emit), counts / counts.sum())
         self.n_iter_ = np.array(iters)

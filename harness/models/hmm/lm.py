@@ -23,6 +23,21 @@ from harness.markov import filter_log2probs
 EPS = 1e-4
 
 
+def fit_categorical(X, lengths, n_states: int, n_symbols: int, n_iter: int, tol: float, random_state):
+    """Baum-Welch in hmmlearn (``CategoricalHMM``, "scaling" back-end, seeded) on sequences of symbol ids
+    ``X`` (sum of lengths,) in [0, n_symbols): (startprob (K,), transmat (K, K), emissionprob (K, V), iterations run)."""
+    hmm = CategoricalHMM(
+        n_components=n_states,
+        n_features=n_symbols,
+        n_iter=n_iter,
+        tol=tol,
+        implementation="scaling",
+        random_state=random_state,
+    )
+    hmm.fit(np.asarray(X)[:, None], lengths)
+    return hmm.startprob_, hmm.transmat_, hmm.emissionprob_, int(hmm.monitor_.iter)
+
+
 class HMMLM:
     def __init__(
         self, n_states: int, n_iter: int = 100, tol: float = 1e-3, random_state: int = 0, implementation: str = "numpy"
@@ -39,17 +54,10 @@ class HMMLM:
             self._set(pi, A, B)
             return self
         lengths = np.diff(np.r_[starts, len(ids)])
-        hmm = CategoricalHMM(
-            n_components=self.n_states,
-            n_features=vocab_size,
-            n_iter=self.n_iter,
-            tol=self.tol,
-            implementation="scaling",
-            random_state=self.random_state,
+        pi, A, B, self.n_iter_ = fit_categorical(
+            ids, lengths, self.n_states, vocab_size, self.n_iter, self.tol, self.random_state
         )
-        hmm.fit(np.asarray(ids)[:, None], lengths)
-        self.n_iter_ = int(hmm.monitor_.iter)
-        self._set(hmm.startprob_, hmm.transmat_, hmm.emissionprob_)
+        self._set(pi, A, B)
         return self
 
     def fit_supervised(self, ids, states, starts, vocab_size: int, smoothing: float = 0.01) -> HMMLM:
